@@ -1,0 +1,53 @@
+# Vireo: the two commands a user needs are `make demo` and `make test`.
+# Every target installs what it needs (system packages through apt-get, with
+# sudo only when not root; Go modules through the Go module proxy).
+
+GO        ?= go
+BIN       := bin/vireo
+ORT_DIR   := third_party/ort
+ORT_LIB   := $(ORT_DIR)/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
+FUZZTIME  ?= 5s
+export CGO_ENABLED := 1
+
+.PHONY: all deps build test test-unit test-race fuzz-short test-long ort vet demo clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/vireo
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# make test: everything that runs in CI (under ~15 minutes on 2 cores).
+test: deps vet test-unit test-race fuzz-short
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+# The kernel and graph packages under the race detector (short mode).
+test-race:
+	$(GO) test -count=1 -race -short ./pkg/kernels/... ./pkg/graph/... ./pkg/batch/...
+
+# Each fuzz target of a decoder of outside bytes, briefly.
+fuzz-short:
+	@bash scripts/fuzz-short.sh $(FUZZTIME)
+
+# make test-long: the slow suites: ONNX Runtime parity (tag ort) and long tests.
+test-long: deps ort
+	VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
+
+# ONNX Runtime 1.30 (test and benchmark dependency only), into a folder git ignores.
+ort: $(ORT_LIB)
+$(ORT_LIB):
+	@command -v npm >/dev/null || bash scripts/install-deps.sh npm
+	mkdir -p $(ORT_DIR)
+	cd $(ORT_DIR) && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0
+	@test -f $(ORT_LIB) || { echo "ort: $(ORT_LIB) missing after npm install"; exit 1; }
+
+clean:
+	rm -rf bin
