@@ -1,0 +1,99 @@
+package arch
+
+import (
+	"fmt"
+
+	"vireo/pkg/graph"
+)
+
+// feature is an encoder activation the U-Net taps: its value name, channel
+// count and stride relative to the input.
+type feature struct {
+	name     string
+	channels int
+	stride   int
+}
+
+// encoder is the built ResNet body.
+type encoder struct {
+	out      string // layer4's output
+	channels int    // layer4's channels
+	stride   int    // total stride
+	skips    []feature
+}
+
+// resnet adds a torchvision-layout ResNet body with BasicBlocks
+// (blocks per stage: [2,2,2,2] resnet18, [3,4,6,3] resnet34) on x, with
+// torchvision's initializer names (conv1.weight, bn1.*, layerL.B.conv1.weight,
+// layerL.B.downsample.{0,1}.*). The stem and layer1..2 go to group 0,
+// layer3..4 to group 1 (fastai's resnet split).
+//
+//	stem:   x (N,C,H,W) -> conv 7x7/2 -> BN -> ReLU (N,64w,H/2,W/2) -> maxpool 3x3/2 (H/4)
+//	small:  x (N,C,H,W) -> conv 3x3/1 -> BN -> ReLU (N,64w,H,W)
+//	layerL: BasicBlocks, the first of layers 2..4 with stride 2 and a 1x1/2 conv+BN shortcut
+func (b *builder) resnet(x string, blocks []int) encoder {
+	b.group = 0
+	w := b.cfg.Width
+	widths := [4]int{scaled(64, w), scaled(128, w), scaled(256, w), scaled(512, w)}
+	stem := widths[0]
+	var e encoder
+	if b.cfg.SmallStem {
+		x = b.conv(x, "conv1", b.cfg.InChannels, stem, 3, 1, 1, true, false)
+		x = b.bn(x, "bn1", stem, false)
+		x = b.relu(x, "relu")
+		e.skips = append(e.skips, feature{x, stem, 1})
+		e.stride = 1
+	} else {
+		x = b.conv(x, "conv1", b.cfg.InChannels, stem, 7, 2, 3, true, false)
+		x = b.bn(x, "bn1", stem, false)
+		x = b.relu(x, "relu")
+		e.skips = append(e.skips, feature{x, stem, 2})
+		x = b.node("MaxPool", "maxpool", []string{x}, map[string]graph.Attr{
+			"kernel_shape": ints(3, 3),
+			"strides":      ints(2, 2),
+			"pads":         ints(1, 1, 1, 1),
+		})
+		e.stride = 4
+	}
+	cin := stem
+	for l, n := range blocks {
+		if l == 2 {
+			b.group = 1
+		}
+		for i := 0; i < n; i++ {
+			stride := 1
+			if i == 0 && l > 0 {
+				stride = 2
+			}
+			x = b.basicBlock(x, fmt.Sprintf("layer%d.%d", l+1, i), cin, widths[l], stride)
+			cin = widths[l]
+			e.stride *= stride
+		}
+		if l < 3 {
+			e.skips = append(e.skips, feature{x, cin, e.stride})
+		}
+	}
+	e.out, e.channels = x, cin
+	return e
+}
+
+// basicBlock is torchvision's BasicBlock:
+//
+//	y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+//
+// conv1 is 3x3/stride, conv2 3x3/1; shortcut is x, or conv 1x1/stride + BN
+// when the stride or the channel count changes.
+func (b *builder) basicBlock(x, name string, cin, cout, stride int) string {
+	y := b.conv(x, name+".conv1", cin, cout, 3, stride, 1, true, false)
+	y = b.bn(y, name+".bn1", cout, false)
+	y = b.relu(y, name+".relu1")
+	y = b.conv(y, name+".conv2", cout, cout, 3, 1, 1, true, false)
+	y = b.bn(y, name+".bn2", cout, b.cfg.ZeroInitResidual)
+	sc := x
+	if stride != 1 || cin != cout {
+		sc = b.conv(x, name+".downsample.0", cin, cout, 1, stride, 0, true, false)
+		sc = b.bn(sc, name+".downsample.1", cout, false)
+	}
+	y = b.node("Add", name+".add", []string{y, sc}, nil)
+	return b.relu(y, name+".relu2")
+}
