@@ -37,3 +37,8 @@ func nodeLabel(n *Node) string {
 func nodeErr(n *Node, sentinel error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", sentinel, nodeLabel(n), fmt.Sprintf(format, args...))
 }
+
+// nodeWrap prefixes err (already wrapping a sentinel) with n's label.
+func nodeWrap(n *Node, err error) error {
+	return fmt.Errorf("graph: %s: %w", nodeLabel(n), err)
+}

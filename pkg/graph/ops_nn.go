@@ -101,7 +101,7 @@ func opConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 	p := kernels.ConvParams{Strides: win.strides, Pads: win.pads, Dilations: win.dils, Group: group}
 	out, err := kernels.Conv2DOutShape(x.shape, w.shape, p)
 	if err != nil {
-		return nil, nodeErr(n, kernels.ErrShape, "%v", err)
+		return nil, nodeWrap(n, err)
 	}
 	plan := simple(out)
 	plan.diff = []int{0, 1, 2}
@@ -214,7 +214,7 @@ func opConvTranspose(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, er
 	p := kernels.ConvTransposeParams{Strides: win.strides, Pads: win.pads, Dilations: win.dils, OutputPadding: opad, Group: group}
 	out, err := kernels.ConvTranspose2DOutShape(x.shape, w.shape, p)
 	if err != nil {
-		return nil, nodeErr(n, kernels.ErrShape, "%v", err)
+		return nil, nodeWrap(n, err)
 	}
 	plan := simple(out)
 	plan.diff = []int{0, 1, 2}
@@ -256,7 +256,7 @@ func opGemm(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 	}
 	out, err := kernels.GemmOutShape(A.shape, B.shape, kernels.GemmParams{TransA: ta, TransB: tb})
 	if err != nil {
-		return nil, nodeErr(n, kernels.ErrShape, "%v", err)
+		return nil, nodeWrap(n, err)
 	}
 	hasC := len(ins) > 2 && ins[2] != nil
 	if hasC {
@@ -341,7 +341,7 @@ func opMatMul(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 	A, B := ins[0], ins[1]
 	out, err := kernels.MatMulOutShape(A.shape, B.shape)
 	if err != nil {
-		return nil, nodeErr(n, kernels.ErrShape, "%v", err)
+		return nil, nodeWrap(n, err)
 	}
 	plan := simple(out)
 	plan.diff = []int{0, 1}

@@ -1,0 +1,55 @@
+package graph
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"vireo/pkg/kernels/kernelstest"
+)
+
+func TestFoldConvBatchNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	b := newBuilder().input("x", 2, 3, 8, 8)
+	convNode(b, r, "x", "c", 3, 5, 3, map[string]Attr{"pads": aInts(1, 1, 1, 1)})
+	b.init("n_s", randVals(r, 5, 0.5, 1.5), 5).init("n_bb", randVals(r, 5, -0.5, 0.5), 5)
+	b.init("n_m", randVals(r, 5, -0.5, 0.5), 5).init("n_v", randVals(r, 5, 0.2, 2), 5)
+	b.node("BatchNormalization", in("c", "n_s", "n_bb", "n_m", "n_v"), in("n"), map[string]Attr{"epsilon": aFloat(1e-3)})
+	b.node("Relu", in("n"), in("a"), nil)
+	// A second conv without bias whose output also feeds a graph output:
+	// its BN must not be folded.
+	b.init("c2_w", randVals(r, 5*5, -0.5, 0.5), 5, 5, 1, 1)
+	b.node("Conv", in("a", "c2_w"), in("c2"), nil)
+	b.init("m_s", randVals(r, 5, 0.5, 1.5), 5).init("m_bb", randVals(r, 5, -0.5, 0.5), 5)
+	b.init("m_m", randVals(r, 5, -0.5, 0.5), 5).init("m_v", randVals(r, 5, 0.2, 2), 5)
+	b.node("BatchNormalization", in("c2", "m_s", "m_bb", "m_m", "m_v"), in("y"), nil)
+	b.output("y", "c2")
+	folded, err := FoldConvBatchNorm(b.g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(folded.Nodes) != len(b.g.Nodes)-1 || len(b.g.Nodes) != 5 {
+		t.Fatalf("folded graph has %d nodes, original %d (want 4 and 5)", len(folded.Nodes), len(b.g.Nodes))
+	}
+	if _, ok := b.g.Initializers["c_w_bnfold"]; ok {
+		t.Fatal("FoldConvBatchNorm changed the original graph")
+	}
+	be := newCPU(t, 1)
+	pf := compile(t, b.g, be, Options{})
+	pu := compile(t, b.g, be, Options{NoFold: true})
+	if pf.Stats().Steps != pu.Stats().Steps-1 {
+		t.Fatalf("steps folded %d, unfolded %d (want one fewer)", pf.Stats().Steps, pu.Stats().Steps)
+	}
+	x := hostTensor(randVals(r, 2*3*64, -1, 1), 2, 3, 8, 8)
+	of, err := pf.Run(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ou, err := pu.Run(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tol := kernelstest.Tol{Abs: 1e-4, Rel: 1e-4}
+	kernelstest.AssertClose(t, "y folded vs unfolded", download(t, be, of[0]), download(t, be, ou[0]), tol)
+	kernelstest.AssertClose(t, "c2 folded vs unfolded", download(t, be, of[1]), download(t, be, ou[1]), tol)
+	t.Logf("folded: %d steps, %d bytes planned; unfolded: %d steps, %d bytes", pf.Stats().Steps, pf.Stats().PlannedBytes, pu.Stats().Steps, pu.Stats().PlannedBytes)
+}
