@@ -1,18 +1,226 @@
 package cpu
 
-import "vireo/pkg/kernels"
+import (
+	"fmt"
 
-// PLACEHOLDER: this family is being written; every method returns ErrUnsupported.
+	"vireo/pkg/kernels"
+)
 
-func (_ *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
-	return kernels.ErrUnsupported
+// convOperands fetches the host data of the tensors an op reads and
+// writes; nil tensors give nil slices.
+func convOperands(op string, names []string, ts ...*kernels.Tensor) ([][]float32, error) {
+	out := make([][]float32, len(ts))
+	for i, t := range ts {
+		if t == nil {
+			continue
+		}
+		d, err := host(op+": "+names[i], t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
 }
-func (_ *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
-	return kernels.ErrUnsupported
+
+// conv2DPlan checks x and w and returns y's shape and the GEMM plan:
+// x is the image, y's grid the positions, outer = M/group.
+func conv2DPlan(op string, x, w *kernels.Tensor, p kernels.ConvParams) (kernels.Shape, *convPlan, error) {
+	if x == nil || w == nil {
+		return nil, nil, fmt.Errorf("%w: %s: x and w must not be nil", kernels.ErrShape, op)
+	}
+	out, err := kernels.Conv2DOutShape(x.Shape, w.Shape, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	p = p.WithDefaults()
+	q := &convPlan{n: x.Shape[0], groups: p.Group, outer: w.Shape[0] / p.Group, geo: convGeom{
+		c: w.Shape[1], h: x.Shape[2], w: x.Shape[3], kh: w.Shape[2], kw: w.Shape[3],
+		sh: p.Strides[0], sw: p.Strides[1], dh: p.Dilations[0], dw: p.Dilations[1],
+		pt: p.Pads[0], pl: p.Pads[1], oh: out[2], ow: out[3],
+	}}
+	return out, q, nil
 }
-func (_ *CPU) ConvTranspose2D(y, x, w, b *kernels.Tensor, p kernels.ConvTransposeParams) error {
-	return kernels.ErrUnsupported
+
+// depthwise reports whether the plan is a depthwise convolution (one input
+// channel per group, several groups), done by the direct kernels.
+func (q *convPlan) depthwise() bool { return q.geo.c == 1 && q.groups > 1 }
+
+// Conv2D implements kernels.ConvOps. It equals the plain loop (see
+// kernelstest's reference)
+//
+//	y[n][m][oy][ox] = b[m] + sum_{ci<C/G, ki, kj} w[m][ci][ki][kj] *
+//	    x[n][g*C/G+ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw]   (g = m/(M/G))
+//
+// computed as, per image and group, W_g (M/G x K) times the im2col columns
+// in L2-sized chunks (a plain GEMM on x for 1x1 stride-1 unpadded kernels),
+// and by a direct kernel for depthwise convolutions.
+func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
+	const op = "conv2d"
+	out, q, err := conv2DPlan(op, x, w, p)
+	if err != nil {
+		return err
+	}
+	if err := kernels.CheckShape(op+": y", y, out); err != nil {
+		return err
+	}
+	if b != nil {
+		if err := kernels.CheckShape(op+": b", b, kernels.Shape{out[1]}); err != nil {
+			return err
+		}
+	}
+	d, err := convOperands(op, []string{"y", "x", "w", "b"}, y, x, w, b)
+	if err != nil {
+		return err
+	}
+	if q.depthwise() {
+		c.depthwiseForward(q, d[0], d[1], d[2], d[3])
+		return nil
+	}
+	c.forwardCols(q, d[0], d[1], d[2], d[3])
+	return nil
 }
-func (_ *CPU) ConvTranspose2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvTransposeParams) error {
-	return kernels.ErrUnsupported
+
+// Conv2DBackward implements kernels.ConvOps:
+//
+//	dw_g = sum_n dY[n,g] * im2col(x[n,g])^T
+//	dx[n,g] = col2im(W_g^T * dY[n,g])
+//	db[m] = sum_{n,oy,ox} dy[n][m][oy][ox]
+//
+// (depthwise convolutions by the direct kernel). Nil gradients are skipped.
+func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
+	const op = "conv2d_backward"
+	out, q, err := conv2DPlan(op, x, w, p)
+	if err != nil {
+		return err
+	}
+	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
+		return err
+	}
+	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
+		return err
+	}
+	d, err := convOperands(op, []string{"dx", "dw", "db", "dy", "x", "w"}, dx, dw, db, dy, x, w)
+	if err != nil {
+		return err
+	}
+	if d[2] != nil {
+		c.biasGrad(d[2], d[3], q.n, out[1], q.p())
+	}
+	if q.depthwise() {
+		if d[0] != nil || d[1] != nil {
+			c.depthwiseBackward(q, d[0], d[1], d[3], d[4], d[5])
+		}
+		return nil
+	}
+	if d[1] != nil {
+		c.weightGrad(q, d[1], d[3], d[4])
+	}
+	if d[0] != nil {
+		c.backwardImage(q, d[0], d[3], d[5], nil)
+	}
+	return nil
+}
+
+// checkGrads checks the shapes of the non-nil gradients.
+func checkGrads(op string, dx *kernels.Tensor, xs kernels.Shape, dw *kernels.Tensor, ws kernels.Shape, db *kernels.Tensor, bs kernels.Shape) error {
+	if dx != nil {
+		if err := kernels.CheckShape(op+": dx", dx, xs); err != nil {
+			return err
+		}
+	}
+	if dw != nil {
+		if err := kernels.CheckShape(op+": dw", dw, ws); err != nil {
+			return err
+		}
+	}
+	if db != nil {
+		if err := kernels.CheckShape(op+": db", db, bs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convTranspose2DPlan checks x and w and returns y's shape and the GEMM
+// plan: y is the image, x's grid the positions, outer = C/group.
+func convTranspose2DPlan(op string, x, w *kernels.Tensor, p kernels.ConvTransposeParams) (kernels.Shape, *convPlan, error) {
+	if x == nil || w == nil {
+		return nil, nil, fmt.Errorf("%w: %s: x and w must not be nil", kernels.ErrShape, op)
+	}
+	out, err := kernels.ConvTranspose2DOutShape(x.Shape, w.Shape, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	p = p.WithDefaults()
+	q := &convPlan{n: x.Shape[0], groups: p.Group, outer: x.Shape[1] / p.Group, geo: convGeom{
+		c: w.Shape[1], h: out[2], w: out[3], kh: w.Shape[2], kw: w.Shape[3],
+		sh: p.Strides[0], sw: p.Strides[1], dh: p.Dilations[0], dw: p.Dilations[1],
+		pt: p.Pads[0], pl: p.Pads[1], oh: x.Shape[2], ow: x.Shape[3],
+	}}
+	return out, q, nil
+}
+
+// ConvTranspose2D implements kernels.ConvOps. It equals the plain scatter
+// loop (see kernelstest's reference)
+//
+//	y[n][m][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw] += x[n][c][oy][ox] * w[c][m-g*M/G][ki][kj]
+//
+// over c in group g = m/(M/G) (then + b[m]), computed as col2im of
+// W_g^T * x[n,g]: Conv2D's input gradient with y as the image.
+func (c *CPU) ConvTranspose2D(y, x, w, b *kernels.Tensor, p kernels.ConvTransposeParams) error {
+	const op = "conv_transpose2d"
+	out, q, err := convTranspose2DPlan(op, x, w, p)
+	if err != nil {
+		return err
+	}
+	if err := kernels.CheckShape(op+": y", y, out); err != nil {
+		return err
+	}
+	if b != nil {
+		if err := kernels.CheckShape(op+": b", b, kernels.Shape{out[1]}); err != nil {
+			return err
+		}
+	}
+	d, err := convOperands(op, []string{"y", "x", "w", "b"}, y, x, w, b)
+	if err != nil {
+		return err
+	}
+	c.backwardImage(q, d[0], d[1], d[2], d[3])
+	return nil
+}
+
+// ConvTranspose2DBackward implements kernels.ConvOps:
+//
+//	dx[n,g] = W_g * im2col(dy[n,g])          (a Conv2D of dy)
+//	dw_g = sum_n x[n,g] * im2col(dy[n,g])^T
+//	db[m] = sum_{n,oy,ox} dy[n][m][oy][ox]
+//
+// Nil gradients are skipped.
+func (c *CPU) ConvTranspose2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvTransposeParams) error {
+	const op = "conv_transpose2d_backward"
+	out, q, err := convTranspose2DPlan(op, x, w, p)
+	if err != nil {
+		return err
+	}
+	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
+		return err
+	}
+	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
+		return err
+	}
+	d, err := convOperands(op, []string{"dx", "dw", "db", "dy", "x", "w"}, dx, dw, db, dy, x, w)
+	if err != nil {
+		return err
+	}
+	if d[2] != nil {
+		c.biasGrad(d[2], d[3], q.n, out[1], out[2]*out[3])
+	}
+	if d[1] != nil {
+		c.weightGrad(q, d[1], d[4], d[3])
+	}
+	if d[0] != nil {
+		c.forwardCols(q, d[0], d[3], d[5], nil)
+	}
+	return nil
 }

@@ -1,0 +1,236 @@
+package cpu
+
+import "sync"
+
+// convPlan is a convolution seen as GEMMs. For batch item n and group g:
+// the image tensor (x for Conv2D, y for ConvTranspose2D) holds groups*geo.c
+// channels of geo.h x geo.w; the grid tensor (y for Conv2D, x for
+// ConvTranspose2D) holds groups*outer channels of geo.oh x geo.ow; the
+// weights are groups blocks of outer x K with K = geo.rows() (Conv2D's
+// (M,C/g,kH,kW) and ConvTranspose2D's (C,M/g,kH,kW) both have that form).
+type convPlan struct {
+	n, groups, outer int
+	geo              convGeom
+}
+
+// colBudget is how many floats of im2col columns one chunk may hold: small
+// enough to stay in a core's L2 while sgemm packs it.
+const colBudget = 64 * 1024
+
+func (q *convPlan) k() int        { return q.geo.rows() }
+func (q *convPlan) p() int        { return q.geo.cols() }
+func (q *convPlan) imgSize() int  { return q.groups * q.geo.c * q.geo.h * q.geo.w }
+func (q *convPlan) gridSize() int { return q.groups * q.outer * q.p() }
+func (q *convPlan) imgOff(n, g int) int {
+	return n*q.imgSize() + g*q.geo.c*q.geo.h*q.geo.w
+}
+func (q *convPlan) gridOff(n, g int) int { return n*q.gridSize() + g*q.outer*q.p() }
+
+// chunk returns the number of grid positions per task: what fits the
+// column budget (the whole grid for pointwise), cut further when there
+// are fewer tasks than threads.
+func (q *convPlan) chunk(threads int) int {
+	P := q.p()
+	np := P
+	if !q.geo.pointwise() {
+		np = max(gemmAlign, colBudget/q.k()/gemmAlign*gemmAlign)
+	}
+	if items := q.n * q.groups; items*((P+np-1)/np) < threads {
+		per := (threads + items - 1) / items
+		np = ((P+per-1)/per + gemmAlign - 1) / gemmAlign * gemmAlign
+	}
+	return min(max(np, 1), P)
+}
+
+// forwardCols computes, for every n and g,
+//
+//	grid[n,g] (outer x P) = wt_g (outer x K) * im2col(img[n,g]) (K x P) + bias
+//
+// in tasks of (n, g, chunk of positions), each with its own column
+// scratch; bias (one per grid channel) may be nil.
+func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
+	P, K, np := q.p(), q.k(), q.chunk(c.threads)
+	nc := (P + np - 1) / np
+	pw := q.geo.pointwise()
+	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
+		var col *[]float32
+		if !pw {
+			col = getGemmScratch(K * np)
+			defer putGemmScratch(col)
+		}
+		for t := lo; t < hi; t++ {
+			ch, ng := t%nc, t/nc
+			g, n := ng%q.groups, ng/q.groups
+			p0 := ch * np
+			w := min(np, P-p0)
+			io, goff := q.imgOff(n, g), q.gridOff(n, g)
+			a := wt[g*q.outer*K:]
+			if pw {
+				sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
+			} else {
+				q.geo.im2col(img[io:], *col, p0, w)
+				sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
+			}
+			if bias != nil {
+				for r := 0; r < q.outer; r++ {
+					bv := bias[g*q.outer+r]
+					row := grid[goff+r*P+p0 : goff+r*P+p0+w]
+					for i := range row {
+						row[i] += bv
+					}
+				}
+			}
+		}
+	})
+}
+
+// weightGrad computes, for every g,
+//
+//	dwt_g (outer x K) = sum_n grid[n,g] (outer x P) * im2col(img[n,g])^T
+//
+// in tasks of (n, g, chunk); each parallel range sums into its own partial
+// (the first into dwt itself) and the partials are added at the end.
+func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
+	P, K, np := q.p(), q.k(), q.chunk(c.threads)
+	nc := (P + np - 1) / np
+	pw := q.geo.pointwise()
+	clear(dwt)
+	var mu sync.Mutex
+	var partials []*[]float32
+	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
+		acc := dwt
+		if lo != 0 {
+			part := getGemmScratch(len(dwt))
+			clear(*part)
+			acc = *part
+			mu.Lock()
+			partials = append(partials, part)
+			mu.Unlock()
+		}
+		var col *[]float32
+		if !pw {
+			col = getGemmScratch(K * np)
+			defer putGemmScratch(col)
+		}
+		for t := lo; t < hi; t++ {
+			ch, ng := t%nc, t/nc
+			g, n := ng%q.groups, ng/q.groups
+			p0 := ch * np
+			w := min(np, P-p0)
+			io, goff := q.imgOff(n, g), q.gridOff(n, g)
+			if pw {
+				sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, img[io+p0:], P, 1, acc[g*q.outer*K:], K)
+			} else {
+				q.geo.im2col(img[io:], *col, p0, w)
+				sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, *col, w, 1, acc[g*q.outer*K:], K)
+			}
+		}
+	})
+	for _, part := range partials {
+		for i, v := range *part {
+			dwt[i] += v
+		}
+		putGemmScratch(part)
+	}
+}
+
+// backwardImage computes, for every n and g,
+//
+//	img[n,g] = col2im(wt_g^T (K x outer) * grid[n,g] (outer x P)) + bias
+//
+// Chunks of one (n,g) overlap in img, so tasks are whole (n,g) items; with
+// fewer items than threads each item's product is split across threads
+// instead. bias (one per image channel) may be nil.
+func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
+	P, K, np := q.p(), q.k(), q.chunk(c.threads)
+	hw := q.geo.h * q.geo.w
+	addBias := func(n, g int) {
+		if bias == nil {
+			return
+		}
+		io := q.imgOff(n, g)
+		for ci := 0; ci < q.geo.c; ci++ {
+			bv := bias[g*q.geo.c+ci]
+			row := img[io+ci*hw : io+(ci+1)*hw]
+			for i := range row {
+				row[i] += bv
+			}
+		}
+	}
+	items := q.n * q.groups
+	if q.geo.pointwise() {
+		nc := (P + np - 1) / np
+		c.parallel(items*nc, 1, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				ch, ng := t%nc, t/nc
+				g, n := ng%q.groups, ng/q.groups
+				p0 := ch * np
+				w := min(np, P-p0)
+				io, goff := q.imgOff(n, g), q.gridOff(n, g)
+				sgemm(true, false, K, w, q.outer, 1, wt[g*q.outer*K:], K, grid[goff+p0:], P, 0, img[io+p0:], P)
+			}
+		})
+		if bias != nil {
+			c.parallel(items, 1, func(lo, hi int) {
+				for t := lo; t < hi; t++ {
+					addBias(t/q.groups, t%q.groups)
+				}
+			})
+		}
+		return
+	}
+	if items >= c.threads || c.threads == 1 {
+		c.parallel(items, 1, func(lo, hi int) {
+			col := getGemmScratch(K * np)
+			defer putGemmScratch(col)
+			for t := lo; t < hi; t++ {
+				g, n := t%q.groups, t/q.groups
+				io, goff := q.imgOff(n, g), q.gridOff(n, g)
+				clear(img[io : io+q.geo.c*hw])
+				for p0 := 0; p0 < P; p0 += np {
+					w := min(np, P-p0)
+					sgemm(true, false, K, w, q.outer, 1, wt[g*q.outer*K:], K, grid[goff+p0:], P, 0, *col, w)
+					q.geo.col2im(*col, img[io:], p0, w)
+				}
+				addBias(n, g)
+			}
+		})
+		return
+	}
+	col := getGemmScratch(K * P)
+	defer putGemmScratch(col)
+	for t := 0; t < items; t++ {
+		g, n := t%q.groups, t/q.groups
+		io, goff := q.imgOff(n, g), q.gridOff(n, g)
+		c.gemm(true, false, K, P, q.outer, 1, wt[g*q.outer*K:], K, grid[goff:], P, 0, *col, P)
+		clear(img[io : io+q.geo.c*hw])
+		q.geo.col2im(*col, img[io:], 0, P)
+		addBias(n, g)
+	}
+}
+
+// biasGrad writes db[m] = sum over n and positions of grid[n][m], for a
+// grid of n items with ch channels of size positions each.
+func (c *CPU) biasGrad(db, grid []float32, n, ch, size int) {
+	c.parallel(ch, 8, func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			var s float32
+			for i := 0; i < n; i++ {
+				row := grid[(i*ch+m)*size : (i*ch+m+1)*size]
+				var r0, r1, r2, r3 float32
+				j := 0
+				for ; j+4 <= len(row); j += 4 {
+					r0 += row[j]
+					r1 += row[j+1]
+					r2 += row[j+2]
+					r3 += row[j+3]
+				}
+				for ; j < len(row); j++ {
+					r0 += row[j]
+				}
+				s += (r0 + r1) + (r2 + r3)
+			}
+			db[m] = s
+		}
+	})
+}

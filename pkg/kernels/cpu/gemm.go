@@ -1,0 +1,62 @@
+package cpu
+
+import "sync"
+
+// gemmParallelFlops is the size (m*n*k) from which a GEMM is split across
+// threads; below it the hand-off costs more than it saves.
+const gemmParallelFlops = 64 * 64 * 64
+
+// gemmAlign keeps chunk edges on multiples of the sgemm micro-kernel's
+// register block so no chunk ends in a slow partial block.
+const gemmAlign = 16
+
+// gemm is sgemm split across the backend's threads: by rows of C (M) when
+// m >= n, else by columns (N); each chunk is one single-threaded sgemm call.
+// It equals the plain loop in sgemm's comment.
+func (c *CPU) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cc []float32, ldc int) {
+	if c.threads == 1 || m*n*k < gemmParallelFlops {
+		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cc, ldc)
+		return
+	}
+	if m >= n {
+		blocks := (m + gemmAlign - 1) / gemmAlign
+		c.parallel(blocks, 1, func(lo, hi int) {
+			i0, i1 := lo*gemmAlign, min(hi*gemmAlign, m)
+			aoff := i0 * lda
+			if transA {
+				aoff = i0
+			}
+			sgemm(transA, transB, i1-i0, n, k, alpha, a[aoff:], lda, b, ldb, beta, cc[i0*ldc:], ldc)
+		})
+		return
+	}
+	blocks := (n + gemmAlign - 1) / gemmAlign
+	c.parallel(blocks, 1, func(lo, hi int) {
+		j0, j1 := lo*gemmAlign, min(hi*gemmAlign, n)
+		boff := j0
+		if transB {
+			boff = j0 * ldb
+		}
+		sgemm(transA, transB, m, j1-j0, k, alpha, a, lda, b[boff:], ldb, beta, cc[j0:], ldc)
+	})
+}
+
+// gemmScratch is a pool of float32 work buffers (im2col columns, per-thread
+// partial sums) shared by the kernels of this package. Buffers grow to the
+// largest size asked for and are reused across calls, so steady-state
+// calls allocate no large memory; sync.Pool makes it safe for concurrent
+// ops on one backend.
+var gemmScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// getGemmScratch returns a buffer of at least n elements (contents undefined);
+// give it back with putGemmScratch.
+func getGemmScratch(n int) *[]float32 {
+	p := gemmScratch.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func putGemmScratch(p *[]float32) { gemmScratch.Put(p) }
