@@ -106,6 +106,14 @@ type BenchResult struct {
 	// PeakBytes is the most bytes the program held allocated on the
 	// backend at once (weights, activations, scratch).
 	PeakBytes int64 `json:"peak_bytes"`
+	// ActivationBytes is the planned memory for intermediate values (after
+	// buffer reuse), NaiveActivationBytes one buffer per value, from the
+	// Program's stats; Steps the kernels per Run, Folded the nodes the
+	// compiler evaluated or fused away (Conv+BN folding).
+	ActivationBytes      int64 `json:"activation_bytes"`
+	NaiveActivationBytes int64 `json:"naive_activation_bytes"`
+	Steps                int   `json:"steps"`
+	Folded               int   `json:"folded"`
 	// HeapGrowthBytes is the Go heap's growth (runtime.MemStats.HeapAlloc)
 	// from before Compile to after the timed runs; on the CPU backend the
 	// tensors live in the Go heap and are part of it.
@@ -214,6 +222,9 @@ func Bench(ctx context.Context, b kernels.Backend, opt BenchOptions) (*BenchResu
 		res.GFLOPS = float64(flops) / 1e9 / (res.LatencyMS.P50 / 1e3)
 	}
 	res.PeakBytes = cb.peakBytes()
+	st := prog.Stats()
+	res.ActivationBytes, res.NaiveActivationBytes = st.PlannedBytes, st.NaiveBytes
+	res.Steps, res.Folded = st.Steps, st.Folded
 	res.HeapGrowthBytes = int64(ms2.HeapAlloc) - int64(ms0.HeapAlloc)
 	res.AllocBytesPerRun = int64(ms2.TotalAlloc-ms1.TotalAlloc) / int64(opt.Iters)
 	return res, nil
