@@ -145,15 +145,35 @@ func TestRunAllocs(t *testing.T) {
 			if _, err := p.Run(x); err != nil {
 				t.Fatal(err)
 			}
-			allocs := testing.AllocsPerRun(20, func() {
-				if _, err := p.Run(x); err != nil {
-					t.Fatal(err)
-				}
-			})
-			t.Logf("AllocsPerRun (gemm chain, 8 kernels, threads=%d): %v", threads, allocs)
-			if threads == 1 && allocs > 0 {
-				t.Fatalf("steady-state Run allocates %v times with Threads=1 (want 0)", allocs)
+			runAllocs, kernelAllocs := runOverhead(t, p, x)
+			t.Logf("AllocsPerRun (gemm chain, 8 kernels, threads=%d): Run %v, the kernels alone %v", threads, runAllocs, kernelAllocs)
+			if threads == 1 && runAllocs != kernelAllocs {
+				t.Fatalf("Run allocates %v times, its kernels alone %v (want equal with Threads=1)", runAllocs, kernelAllocs)
 			}
 		})
 	}
+}
+
+// runOverhead measures allocations of a steady-state Run and of calling the
+// same kernels directly: the difference is the executor's own cost.
+func runOverhead(t *testing.T, p *Program, x *kernels.Tensor) (run, kernelsOnly float64) {
+	t.Helper()
+	if _, err := p.Run(x); err != nil {
+		t.Fatal(err)
+	}
+	run = testing.AllocsPerRun(20, func() {
+		if _, err := p.Run(x); err != nil {
+			t.Fatal(err)
+		}
+	})
+	kernelsOnly = testing.AllocsPerRun(20, func() {
+		for _, s := range p.steps {
+			if s.fwd != nil {
+				if err := s.fwd(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+	return run, kernelsOnly
 }
