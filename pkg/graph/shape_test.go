@@ -240,3 +240,34 @@ func TestInferShapesErrorsNameNodeOpAttr(t *testing.T) {
 		})
 	}
 }
+
+// Constants, casts and arithmetic over shapes fold too (the pattern
+// PyTorch exports for upsampling to twice the input size).
+func TestInferShapesFoldsArithmetic(t *testing.T) {
+	b := newBuilder().input("x", 1, 3, 5, 7)
+	b.node("Constant", nil, in("two"), map[string]Attr{"value": {Kind: AttrTensor, Tensor: &Tensor{DType: Int64, Shape: []int{}, Int: []int64{2}}}})
+	b.node("Constant", nil, in("nc"), map[string]Attr{"value_ints": aInts(1, 3)})
+	b.node("Shape", in("x"), in("shp"), nil)
+	b.initInt("st", []int64{2}, 1).initInt("en", []int64{4}, 1)
+	b.node("Slice", in("shp", "st", "en"), in("hw"), nil)
+	b.node("Mul", in("hw", "two"), in("hw2"), nil)
+	b.node("Cast", in("hw2"), in("hwf"), map[string]Attr{"to": aInt(1)})
+	b.node("Cast", in("hwf"), in("hwi"), map[string]Attr{"to": aInt(7)})
+	b.node("Concat", in("nc", "hwi"), in("sizes"), map[string]Attr{"axis": aInt(0)})
+	b.node("Resize", in("x", "", "", "sizes"), in("y"), map[string]Attr{"mode": aStr("nearest")})
+	b.output("y")
+	shapes, err := InferShapes(b.g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1, 3, 10, 14}; !equalInts(shapes["y"], want) {
+		t.Fatalf("y %v (want %v)", shapes["y"], want)
+	}
+	a, err := analyze(b.g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.steps) != 1 || a.steps[0].node.Op != "Resize" {
+		t.Fatalf("%d runtime steps (want only the Resize)", len(a.steps))
+	}
+}
