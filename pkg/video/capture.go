@@ -431,6 +431,7 @@ func (c *Capture) runLive(ctx context.Context, open opener) error {
 			continue
 		}
 		clock.segment(sane(vc.Get(gocv.VideoCaptureFPS), 1000))
+		c.cfg.Log.Info().Str("source", c.name).Str("kind", c.kind.String()).Int("attempt", attempt).Float64("fps", clock.fps).Msg("video stream connected")
 		err = c.readLive(ctx, vc, &m, conv, &sampler, &clock, &seq, &attempt)
 		vc.Close()
 		if err != nil {

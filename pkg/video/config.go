@@ -84,7 +84,8 @@ type Config struct {
 	API gocv.VideoCaptureAPI
 	// Limits for still images.
 	Limits ImageLimits
-	// Log gets open/reconnect/end events. Default zerolog.Nop().
+	// Log gets open/reconnect/end events. The zero Logger discards them
+	// (like zerolog.Nop()).
 	Log zerolog.Logger
 	// Now is the clock for Frame.Captured. Default time.Now.
 	Now func() time.Time
