@@ -5,59 +5,6 @@ package cpu
 // and im2col would multiply the traffic by kH*kW for a GEMM with one row.
 // q is the Conv2D plan: geo.c == 1, groups == C, outer == mult.
 
-// depthwiseForward computes, for output channel m = c*mult+j,
-//
-//	y[n][m][oy][ox] = b[m] + sum_{ki,kj} w[m][0][ki][kj] *
-//	                  x[n][c][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw]
-//
-// one output row at a time, each tap an axpy over the row's valid span.
-func (c *CPU) depthwiseForward(q *convPlan, y, x, w, b []float32) {
-	g := &q.geo
-	hw, P, kk := g.h*g.w, q.p(), g.kh*g.kw
-	mult := q.outer
-	c.parallel(q.n*q.groups*mult, 4, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			m := t % (q.groups * mult) // output channel
-			n := t / (q.groups * mult)
-			ci := m / mult
-			xp := x[(n*q.groups+ci)*hw : (n*q.groups+ci+1)*hw]
-			yp := y[t*P : (t+1)*P]
-			wm := w[m*kk : (m+1)*kk]
-			var bv float32
-			if b != nil {
-				bv = b[m]
-			}
-			for i := range yp {
-				yp[i] = bv
-			}
-			for oy := 0; oy < g.oh; oy++ {
-				yrow := yp[oy*g.ow : (oy+1)*g.ow]
-				for ki := 0; ki < g.kh; ki++ {
-					iy := oy*g.sh - g.pt + ki*g.dh
-					if iy < 0 || iy >= g.h {
-						continue
-					}
-					xrow := xp[iy*g.w : (iy+1)*g.w]
-					for kj := 0; kj < g.kw; kj++ {
-						wv := wm[ki*g.kw+kj]
-						xoff := kj*g.dw - g.pl
-						lo, hi := g.xRange(xoff, 0, g.ow)
-						if g.sw == 1 {
-							dwAxpy(wv, xrow[lo+xoff:hi+xoff], yrow[lo:hi])
-							continue
-						}
-						ix := lo*g.sw + xoff
-						for ox := lo; ox < hi; ox++ {
-							yrow[ox] += wv * xrow[ix]
-							ix += g.sw
-						}
-					}
-				}
-			}
-		}
-	})
-}
-
 // depthwiseBackward writes dx (the adjoint of depthwiseForward's taps) and
 // dw[m][ki][kj] = sum_{n,oy,ox} dy[n][m][oy][ox] * x[n][c][iy][ix]; either
 // may be nil. Tasks are input channels, so each owns its dx planes and its

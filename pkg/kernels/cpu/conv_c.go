@@ -1,0 +1,271 @@
+package cpu
+
+// The memory-bound inner loops of the convolutions (im2col, col2im, the
+// direct depthwise kernel) in C, so the compiler vectorises them: Go does
+// not, and these loops move ~10x more bytes than they compute on. Each
+// function is built for AVX-512, AVX2+FMA and baseline x86-64 and the
+// loader picks one for the CPU (GCC target_clones). The plain loops they
+// equal are in the comments of their Go wrappers.
+
+/*
+#cgo CFLAGS: -O3
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VIREO_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VIREO_CLONES
+#endif
+
+typedef struct {
+	int c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
+} vireo_geom;
+
+// vireo_xrange: output columns [lo,hi) within [ox0,ox1) whose image column
+// ox*sw+xoff lies in [0,w).
+static inline void vireo_xrange(const vireo_geom *g, int xoff, int ox0, int ox1, int *lo, int *hi) {
+	int l = 0, h;
+	if (xoff < 0) l = (-xoff + g->sw - 1) / g->sw;
+	int w1 = g->w - 1 - xoff;
+	h = w1 < 0 ? 0 : w1 / g->sw + 1;
+	if (l < ox0) l = ox0;
+	if (h > ox1) h = ox1;
+	if (h < l) h = l;
+	*lo = l;
+	*hi = h;
+}
+
+VIREO_CLONES
+void vireo_im2col(const vireo_geom *g, const float *restrict img, float *restrict col, long p0, long np) {
+	long hw = (long)g->h * g->w, r = 0;
+	for (int ci = 0; ci < g->c; ci++) {
+		const float *src = img + ci * hw;
+		for (int ki = 0; ki < g->kh; ki++) {
+			for (int kj = 0; kj < g->kw; kj++, r++) {
+				float *dst = col + r * np;
+				int xoff = kj * g->dw - g->pl;
+				long d = 0;
+				for (long p = p0; p < p0 + np;) {
+					int oy = (int)(p / g->ow);
+					int ox0 = (int)(p - (long)oy * g->ow);
+					int ox1 = g->ow;
+					if ((long)ox1 > ox0 + (p0 + np - p)) ox1 = (int)(ox0 + (p0 + np - p));
+					int len = ox1 - ox0;
+					float *seg = dst + d;
+					d += len;
+					p += len;
+					int iy = oy * g->sh - g->pt + ki * g->dh;
+					if (iy < 0 || iy >= g->h) {
+						memset(seg, 0, (size_t)len * sizeof(float));
+						continue;
+					}
+					const float *row = src + (long)iy * g->w;
+					int lo, hi;
+					vireo_xrange(g, xoff, ox0, ox1, &lo, &hi);
+					for (int i = 0; i < lo - ox0; i++) seg[i] = 0;
+					for (int i = hi - ox0; i < len; i++) seg[i] = 0;
+					float *restrict out = seg + (lo - ox0);
+					int n = hi - lo;
+					if (n <= 0) continue;
+					const float *restrict in = row + (long)lo * g->sw + xoff;
+					if (g->sw == 1) {
+						memcpy(out, in, (size_t)n * sizeof(float));
+					} else if (g->sw == 2) {
+						for (int i = 0; i < n; i++) out[i] = in[2 * i];
+					} else {
+						for (int i = 0; i < n; i++) out[i] = in[(long)i * g->sw];
+					}
+				}
+			}
+		}
+	}
+}
+
+VIREO_CLONES
+void vireo_col2im(const vireo_geom *g, const float *restrict col, float *restrict img, long p0, long np) {
+	long hw = (long)g->h * g->w, r = 0;
+	for (int ci = 0; ci < g->c; ci++) {
+		float *dsti = img + ci * hw;
+		for (int ki = 0; ki < g->kh; ki++) {
+			for (int kj = 0; kj < g->kw; kj++, r++) {
+				const float *src = col + r * np;
+				int xoff = kj * g->dw - g->pl;
+				long d = 0;
+				for (long p = p0; p < p0 + np;) {
+					int oy = (int)(p / g->ow);
+					int ox0 = (int)(p - (long)oy * g->ow);
+					int ox1 = g->ow;
+					if ((long)ox1 > ox0 + (p0 + np - p)) ox1 = (int)(ox0 + (p0 + np - p));
+					int len = ox1 - ox0;
+					const float *seg = src + d;
+					d += len;
+					p += len;
+					int iy = oy * g->sh - g->pt + ki * g->dh;
+					if (iy < 0 || iy >= g->h) continue;
+					int lo, hi;
+					vireo_xrange(g, xoff, ox0, ox1, &lo, &hi);
+					int n = hi - lo;
+					if (n <= 0) continue;
+					const float *restrict in = seg + (lo - ox0);
+					float *restrict out = dsti + (long)iy * g->w + (long)lo * g->sw + xoff;
+					if (g->sw == 1) {
+						for (int i = 0; i < n; i++) out[i] += in[i];
+					} else if (g->sw == 2) {
+						for (int i = 0; i < n; i++) out[2 * i] += in[i];
+					} else {
+						for (int i = 0; i < n; i++) out[(long)i * g->sw] += in[i];
+					}
+				}
+			}
+		}
+	}
+}
+
+// vireo_dw_fwd: output planes t in [t0,t1) of a depthwise convolution,
+// t = n*chans*mult + m, input channel m/mult. Each input plane is first
+// copied into pad, a zero-bordered (hp x wp) plane, so the taps need no
+// bounds checks; 3x3 stride-1 kernels then compute each output row in one
+// pass with all nine taps.
+VIREO_CLONES
+void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, const float *w, const float *b, float *y, float *pad, long t0, long t1) {
+	long hw = (long)g->h * g->w, P = (long)g->oh * g->ow;
+	int kk = g->kh * g->kw, M = chans * mult;
+	int hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+	int wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+	int fast3 = g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1;
+	long loaded = -1;
+	for (long t = t0; t < t1; t++) {
+		int m = (int)(t % M);
+		long n = t / M;
+		long xplane = n * chans + m / mult;
+		if (xplane != loaded) {
+			const float *xp = x + xplane * hw;
+			for (int py = 0; py < hp; py++) {
+				float *prow = pad + (long)py * wp;
+				int iy = py - g->pt;
+				if (iy < 0 || iy >= g->h) {
+					memset(prow, 0, (size_t)wp * sizeof(float));
+					continue;
+				}
+				int lo = g->pl, hi = g->pl + g->w; // pad columns holding x
+				if (hi > wp) hi = wp;
+				if (lo > hi) lo = hi;
+				for (int i = 0; i < lo; i++) prow[i] = 0;
+				memcpy(prow + lo, xp + (long)iy * g->w, (size_t)(hi - lo) * sizeof(float));
+				for (int i = hi; i < wp; i++) prow[i] = 0;
+			}
+			loaded = xplane;
+		}
+		float *yp = y + t * P;
+		const float *wm = w + (long)m * kk;
+		float bv = b ? b[m] : 0.0f;
+		if (fast3) {
+			float w0 = wm[0], w1 = wm[1], w2 = wm[2], w3 = wm[3], w4 = wm[4], w5 = wm[5], w6 = wm[6], w7 = wm[7], w8 = wm[8];
+			for (int oy = 0; oy < g->oh; oy++) {
+				const float *restrict r0 = pad + (long)oy * wp;
+				const float *restrict r1 = r0 + wp;
+				const float *restrict r2 = r1 + wp;
+				float *restrict yrow = yp + (long)oy * g->ow;
+				for (int ox = 0; ox < g->ow; ox++) {
+					yrow[ox] = bv + w0 * r0[ox] + w1 * r0[ox + 1] + w2 * r0[ox + 2]
+						+ w3 * r1[ox] + w4 * r1[ox + 1] + w5 * r1[ox + 2]
+						+ w6 * r2[ox] + w7 * r2[ox + 1] + w8 * r2[ox + 2];
+				}
+			}
+			continue;
+		}
+		for (int oy = 0; oy < g->oh; oy++) {
+			float *restrict yrow = yp + (long)oy * g->ow;
+			for (int i = 0; i < g->ow; i++) yrow[i] = bv;
+			for (int ki = 0; ki < g->kh; ki++) {
+				const float *prow = pad + (long)(oy * g->sh + ki * g->dh) * wp;
+				for (int kj = 0; kj < g->kw; kj++) {
+					float wv = wm[ki * g->kw + kj];
+					const float *restrict in = prow + kj * g->dw;
+					if (g->sw == 1) {
+						for (int i = 0; i < g->ow; i++) yrow[i] += wv * in[i];
+					} else if (g->sw == 2) {
+						for (int i = 0; i < g->ow; i++) yrow[i] += wv * in[2 * i];
+					} else {
+						for (int i = 0; i < g->ow; i++) yrow[i] += wv * in[(long)i * g->sw];
+					}
+				}
+			}
+		}
+	}
+}
+*/
+import "C"
+
+import "unsafe"
+
+func (g *convGeom) cgeom() C.vireo_geom {
+	return C.vireo_geom{
+		c: C.int(g.c), h: C.int(g.h), w: C.int(g.w), kh: C.int(g.kh), kw: C.int(g.kw),
+		sh: C.int(g.sh), sw: C.int(g.sw), dh: C.int(g.dh), dw: C.int(g.dw),
+		pt: C.int(g.pt), pl: C.int(g.pl), oh: C.int(g.oh), ow: C.int(g.ow),
+	}
+}
+
+func fptr(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }
+
+// im2col writes columns [p0, p0+np) of img's column matrix into col, a
+// rows() x np row-major matrix (C, vectorised). It equals
+//
+//	for r, (ci,ki,kj) := range rows; for p := p0; p < p0+np; p++ {
+//		oy, ox := p/ow, p%ow
+//		iy, ix := oy*sh-pt+ki*dh, ox*sw-pl+kj*dw
+//		col[r*np+p-p0] = img[ci][iy][ix] if inside, else 0
+//	}
+func (g *convGeom) im2col(img, col []float32, p0, np int) {
+	img = img[:g.c*g.h*g.w] // bounds the C loop: panics rather than overrun
+	col = col[:g.rows()*np]
+	if np == 0 {
+		return
+	}
+	cg := g.cgeom()
+	C.vireo_im2col(&cg, fptr(img), fptr(col), C.long(p0), C.long(np))
+}
+
+// col2im adds columns [p0, p0+np) of col (rows() x np) back into img: the
+// adjoint of im2col (C, vectorised),
+//
+//	img[ci][iy][ix] += col[r*np+p-p0]   for every inside (r,p) as above.
+func (g *convGeom) col2im(col, img []float32, p0, np int) {
+	img = img[:g.c*g.h*g.w]
+	col = col[:g.rows()*np]
+	if np == 0 {
+		return
+	}
+	cg := g.cgeom()
+	C.vireo_col2im(&cg, fptr(col), fptr(img), C.long(p0), C.long(np))
+}
+
+// depthwiseForward computes, for output channel m = c*mult+j,
+//
+//	y[n][m][oy][ox] = b[m] + sum_{ki,kj} w[m][0][ki][kj] *
+//	                  x[n][c][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw]
+//
+// on a zero-bordered copy of each input plane, all nine taps of a 3x3
+// stride-1 kernel in one vectorised pass per output row (C), in parallel
+// over output planes.
+func (c *CPU) depthwiseForward(q *convPlan, y, x, w, b []float32) {
+	g := &q.geo
+	planes := q.n * q.groups * q.outer
+	x = x[:q.n*q.groups*g.h*g.w]
+	y = y[:planes*q.p()]
+	w = w[:q.groups*q.outer*g.kh*g.kw]
+	var bp *C.float
+	if b != nil {
+		bp = fptr(b[:q.groups*q.outer])
+	}
+	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
+	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
+	cg := g.cgeom()
+	c.parallel(planes, 4, func(lo, hi int) {
+		pad := getGemmScratch(hp * wp)
+		defer putGemmScratch(pad)
+		cgl := cg
+		C.vireo_dw_fwd(&cgl, C.int(q.groups), C.int(q.outer), fptr(x), fptr(w), bp, fptr(y), fptr(*pad), C.long(lo), C.long(hi))
+	})
+}
