@@ -35,47 +35,92 @@ static inline void vireo_xrange(const vireo_geom *g, int xoff, int ox0, int ox1,
 	*hi = h;
 }
 
-VIREO_CLONES
-void vireo_im2col(const vireo_geom *g, const float *restrict img, float *restrict col, long p0, long np) {
-	long hw = (long)g->h * g->w, r = 0;
+// vireo_copy is an inlined copy: the segments are short (one output row,
+// often 14-56 values), where a memcpy call costs more than the copy.
+static inline __attribute__((always_inline)) void vireo_copy(float *restrict out, const float *restrict in, int n) {
+#pragma GCC ivdep
+	for (int i = 0; i < n; i++) out[i] = in[i];
+}
+
+// vireo_im2col: see the Go wrapper. The chunk [p0,p0+np) covers output
+// rows oy0.. in turn (the first and last possibly partial); per kernel
+// column kj the valid span of a full row is computed once.
+VIREO_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns")))
+void vireo_im2col(const vireo_geom *g, const float *restrict img, float *restrict col, long p0, long np, int split) {
+	// With split, img rows are stored phase by phase (see
+	// vireo_split_phases): rows of rw = sw*wq values.
+	int wq = (g->w + g->sw - 1) / g->sw;
+	long rw = split ? (long)g->sw * wq : g->w;
+	long hw = (long)g->h * rw, r = 0;
+	int oyStart = (int)(p0 / g->ow), oxStart = (int)(p0 - (long)oyStart * g->ow);
 	for (int ci = 0; ci < g->c; ci++) {
 		const float *src = img + ci * hw;
 		for (int ki = 0; ki < g->kh; ki++) {
 			for (int kj = 0; kj < g->kw; kj++, r++) {
 				float *dst = col + r * np;
 				int xoff = kj * g->dw - g->pl;
+				int flo, fhi;
+				vireo_xrange(g, xoff, 0, g->ow, &flo, &fhi);
+				// Offset of output column ox's source in a stored row:
+				// ox*sw + xoff, or with split ph*wq + ox + base.
+				int ph = ((xoff % g->sw) + g->sw) % g->sw;
+				long sh0 = split ? (long)ph * wq + (xoff - ph) / g->sw : xoff;
+				int step = split ? 1 : g->sw;
 				long d = 0;
-				for (long p = p0; p < p0 + np;) {
-					int oy = (int)(p / g->ow);
-					int ox0 = (int)(p - (long)oy * g->ow);
+				int oy = oyStart, ox0 = oxStart;
+				while (d < np) {
 					int ox1 = g->ow;
-					if ((long)ox1 > ox0 + (p0 + np - p)) ox1 = (int)(ox0 + (p0 + np - p));
+					if ((long)(ox1 - ox0) > np - d) ox1 = (int)(ox0 + (np - d));
 					int len = ox1 - ox0;
-					float *seg = dst + d;
+					float *seg = dst + d - ox0; // seg[ox] for ox in [ox0,ox1)
 					d += len;
-					p += len;
 					int iy = oy * g->sh - g->pt + ki * g->dh;
 					if (iy < 0 || iy >= g->h) {
-						memset(seg, 0, (size_t)len * sizeof(float));
-						continue;
-					}
-					const float *row = src + (long)iy * g->w;
-					int lo, hi;
-					vireo_xrange(g, xoff, ox0, ox1, &lo, &hi);
-					for (int i = 0; i < lo - ox0; i++) seg[i] = 0;
-					for (int i = hi - ox0; i < len; i++) seg[i] = 0;
-					float *restrict out = seg + (lo - ox0);
-					int n = hi - lo;
-					if (n <= 0) continue;
-					const float *restrict in = row + (long)lo * g->sw + xoff;
-					if (g->sw == 1) {
-						memcpy(out, in, (size_t)n * sizeof(float));
-					} else if (g->sw == 2) {
-						for (int i = 0; i < n; i++) out[i] = in[2 * i];
+						for (int i = ox0; i < ox1; i++) seg[i] = 0;
 					} else {
-						for (int i = 0; i < n; i++) out[i] = in[(long)i * g->sw];
+						int lo = flo < ox0 ? ox0 : flo, hi = fhi > ox1 ? ox1 : fhi;
+						if (hi < lo) hi = lo;
+						for (int i = ox0; i < lo; i++) seg[i] = 0;
+						for (int i = hi; i < ox1; i++) seg[i] = 0;
+						const float *in = src + (long)iy * rw + sh0;
+						if (step == 1) {
+							vireo_copy(seg + lo, in + lo, hi - lo);
+						} else if (step == 2) {
+							for (int i = lo; i < hi; i++) seg[i] = in[2 * i];
+						} else {
+							for (int i = lo; i < hi; i++) seg[i] = in[(long)i * step];
+						}
 					}
+					oy++;
+					ox0 = 0;
 				}
+			}
+		}
+	}
+}
+
+// vireo_split_phases copies img (c x h x w) into dst (c x h x sw*wq, wq =
+// ceil(w/sw)) with each row's columns grouped by phase:
+// dst[ci][iy][ph*wq+j] = img[ci][iy][j*sw+ph] (0 past the row's end), so
+// a strided im2col becomes contiguous copies.
+VIREO_CLONES
+void vireo_split_phases(const vireo_geom *g, const float *restrict img, float *restrict dst) {
+	int sw = g->sw, wq = (g->w + sw - 1) / sw;
+	long rows = (long)g->c * g->h;
+	for (long r = 0; r < rows; r++) {
+		const float *restrict in = img + r * g->w;
+		float *restrict out = dst + r * sw * wq;
+		if (sw == 2 && (g->w & 1) == 0) {
+			for (int j = 0; j < wq; j++) {
+				out[j] = in[2 * j];
+				out[wq + j] = in[2 * j + 1];
+			}
+			continue;
+		}
+		for (int ph = 0; ph < sw; ph++) {
+			for (int j = 0; j < wq; j++) {
+				int ix = j * sw + ph;
+				out[ph * wq + j] = ix < g->w ? in[ix] : 0.0f;
 			}
 		}
 	}
@@ -224,7 +269,34 @@ func (g *convGeom) im2col(img, col []float32, p0, np int) {
 		return
 	}
 	cg := g.cgeom()
-	C.vireo_im2col(&cg, fptr(img), fptr(col), C.long(p0), C.long(np))
+	C.vireo_im2col(&cg, fptr(img), fptr(col), C.long(p0), C.long(np), 0)
+}
+
+// splitLen is the size of splitPhases' output.
+func (g *convGeom) splitLen() int { return g.c * g.h * g.sw * ((g.w + g.sw - 1) / g.sw) }
+
+// splitPhases copies img into dst (splitLen values) with each row's
+// columns grouped by phase modulo the stride (C):
+//
+//	dst[ci][iy][ph*wq+j] = img[ci][iy][j*sw+ph]   (0 past the row), wq = ceil(w/sw)
+//
+// so that im2colSplit's strided reads become contiguous copies.
+func (g *convGeom) splitPhases(img, dst []float32) {
+	img = img[:g.c*g.h*g.w]
+	dst = dst[:g.splitLen()]
+	cg := g.cgeom()
+	C.vireo_split_phases(&cg, fptr(img), fptr(dst))
+}
+
+// im2colSplit is im2col reading splitPhases' output instead of the image.
+func (g *convGeom) im2colSplit(split, col []float32, p0, np int) {
+	split = split[:g.splitLen()]
+	col = col[:g.rows()*np]
+	if np == 0 {
+		return
+	}
+	cg := g.cgeom()
+	C.vireo_im2col(&cg, fptr(split), fptr(col), C.long(p0), C.long(np), 1)
 }
 
 // col2im adds columns [p0, p0+np) of col (rows() x np) back into img: the

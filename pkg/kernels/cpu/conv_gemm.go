@@ -17,6 +17,10 @@ type convPlan struct {
 // enough to stay in a core's L2 while sgemm packs it.
 const colBudget = 64 * 1024
 
+// wgradColBudget is colBudget for the weight gradient, whose GEMMs have
+// the chunk as their inner dimension and so want longer chunks.
+var wgradColBudget = 256 * 1024
+
 func (q *convPlan) k() int        { return q.geo.rows() }
 func (q *convPlan) p() int        { return q.geo.cols() }
 func (q *convPlan) imgSize() int  { return q.groups * q.geo.c * q.geo.h * q.geo.w }
@@ -29,17 +33,55 @@ func (q *convPlan) gridOff(n, g int) int { return n*q.gridSize() + g*q.outer*q.p
 // chunk returns the number of grid positions per task: what fits the
 // column budget (the whole grid for pointwise), cut further when there
 // are fewer tasks than threads.
-func (q *convPlan) chunk(threads int) int {
+func (q *convPlan) chunk(threads, budget int) int {
 	P := q.p()
 	np := P
 	if !q.geo.pointwise() {
-		np = max(gemmAlign, colBudget/q.k()/gemmAlign*gemmAlign)
+		np = max(gemmAlign, budget/q.k()/gemmAlign*gemmAlign)
 	}
 	if items := q.n * q.groups; items*((P+np-1)/np) < threads {
 		per := (threads + items - 1) / items
 		np = ((P+per-1)/per + gemmAlign - 1) / gemmAlign * gemmAlign
 	}
 	return min(max(np, 1), P)
+}
+
+// colSource fills im2col chunks of img[n,g] for one parallel range. For a
+// horizontal stride above 1 it first splits the image's rows by phase
+// (once per (n,g); a range's tasks visit each (n,g) in one run), so the
+// strided gathers become contiguous copies.
+type colSource struct {
+	q     *convPlan
+	img   []float32
+	split *[]float32
+	key   int // n*groups+g held in split, or -1
+}
+
+func newColSource(q *convPlan, img []float32) *colSource {
+	s := &colSource{q: q, img: img, key: -1}
+	if q.geo.sw > 1 {
+		s.split = getGemmScratch(q.geo.splitLen())
+	}
+	return s
+}
+
+func (s *colSource) fill(n, g int, col []float32, p0, np int) {
+	io := s.q.imgOff(n, g)
+	if s.split == nil {
+		s.q.geo.im2col(s.img[io:], col, p0, np)
+		return
+	}
+	if k := n*s.q.groups + g; k != s.key {
+		s.q.geo.splitPhases(s.img[io:], *s.split)
+		s.key = k
+	}
+	s.q.geo.im2colSplit(*s.split, col, p0, np)
+}
+
+func (s *colSource) release() {
+	if s.split != nil {
+		putGemmScratch(s.split)
+	}
 }
 
 // forwardCols computes, for every n and g,
@@ -49,14 +91,17 @@ func (q *convPlan) chunk(threads int) int {
 // in tasks of (n, g, chunk of positions), each with its own column
 // scratch; bias (one per grid channel) may be nil.
 func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
-	P, K, np := q.p(), q.k(), q.chunk(c.threads)
+	P, K, np := q.p(), q.k(), q.chunk(c.threads, colBudget)
 	nc := (P + np - 1) / np
 	pw := q.geo.pointwise()
 	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
 		var col *[]float32
+		var src *colSource
 		if !pw {
 			col = getGemmScratch(K * np)
 			defer putGemmScratch(col)
+			src = newColSource(q, img)
+			defer src.release()
 		}
 		for t := lo; t < hi; t++ {
 			ch, ng := t%nc, t/nc
@@ -68,7 +113,7 @@ func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
 			if pw {
 				sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
 			} else {
-				q.geo.im2col(img[io:], *col, p0, w)
+				src.fill(n, g, *col, p0, w)
 				sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
 			}
 			if bias != nil {
@@ -91,7 +136,7 @@ func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
 // in tasks of (n, g, chunk); each parallel range sums into its own partial
 // (the first into dwt itself) and the partials are added at the end.
 func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
-	P, K, np := q.p(), q.k(), q.chunk(c.threads)
+	P, K, np := q.p(), q.k(), q.chunk(c.threads, wgradColBudget)
 	nc := (P + np - 1) / np
 	pw := q.geo.pointwise()
 	clear(dwt)
@@ -108,9 +153,12 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 			mu.Unlock()
 		}
 		var col *[]float32
+		var src *colSource
 		if !pw {
 			col = getGemmScratch(K * np)
 			defer putGemmScratch(col)
+			src = newColSource(q, img)
+			defer src.release()
 		}
 		for t := lo; t < hi; t++ {
 			ch, ng := t%nc, t/nc
@@ -121,7 +169,7 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 			if pw {
 				sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, img[io+p0:], P, 1, acc[g*q.outer*K:], K)
 			} else {
-				q.geo.im2col(img[io:], *col, p0, w)
+				src.fill(n, g, *col, p0, w)
 				sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, *col, w, 1, acc[g*q.outer*K:], K)
 			}
 		}
@@ -142,7 +190,7 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 // fewer items than threads each item's product is split across threads
 // instead. bias (one per image channel) may be nil.
 func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
-	P, K, np := q.p(), q.k(), q.chunk(c.threads)
+	P, K, np := q.p(), q.k(), q.chunk(c.threads, colBudget)
 	hw := q.geo.h * q.geo.w
 	addBias := func(n, g int) {
 		if bias == nil {

@@ -4,7 +4,7 @@ import "sync"
 
 // gemmParallelFlops is the size (m*n*k) from which a GEMM is split across
 // threads; below it the hand-off costs more than it saves.
-const gemmParallelFlops = 64 * 64 * 64
+const gemmParallelFlops = 96 * 96 * 96
 
 // gemmAlign keeps chunk edges on multiples of the sgemm micro-kernel's
 // register block so no chunk ends in a slow partial block.

@@ -96,6 +96,8 @@ var conv2DCases = []convCase{
 	{1, 1, 5, 5, 1, 3, 3, kernels.ConvParams{}},
 	{2, 3, 7, 6, 4, 3, 3, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
 	{2, 4, 9, 8, 6, 3, 3, kernels.ConvParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 0, 2, 1}}},
+	{2, 3, 9, 7, 4, 3, 3, kernels.ConvParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 1, 1}}}, // odd width, left pad
+	{1, 2, 8, 11, 3, 3, 3, kernels.ConvParams{Strides: [2]int{1, 3}, Pads: [4]int{0, 2, 1, 0}, Dilations: [2]int{1, 2}}},
 	{1, 3, 10, 11, 5, 3, 2, kernels.ConvParams{Dilations: [2]int{2, 2}, Pads: [4]int{2, 1, 0, 2}}},
 	{2, 4, 7, 7, 6, 3, 3, kernels.ConvParams{Strides: [2]int{2, 1}, Group: 2}},
 	{1, 6, 8, 5, 9, 3, 3, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Dilations: [2]int{1, 2}, Group: 3}},
