@@ -5,11 +5,21 @@ import (
 	"errors"
 	"image"
 	"io"
+	"syscall"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
 )
+
+// cpuTime is the user+system CPU time of the whole process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func bareVtest(b *testing.B, p string, m, r *gocv.Mat) int {
 	vc, err := gocv.VideoCaptureFileWithAPI(p, gocv.VideoCaptureFFmpeg)
@@ -74,19 +84,28 @@ func BenchmarkVtestDecodeResize224(b *testing.B) {
 		m, r := gocv.NewMat(), gocv.NewMat()
 		defer m.Close()
 		defer r.Close()
-		var bare, source time.Duration
+		var bare, source, bareCPU, sourceCPU time.Duration
 		var nb, ns int
 		for b.Loop() {
-			t0 := time.Now()
+			t0, c0 := time.Now(), cpuTime()
 			nb += bareVtest(b, p, &m, &r)
-			t1 := time.Now()
+			t1, c1 := time.Now(), cpuTime()
 			ns += sourceVtest(b, p)
 			bare += t1.Sub(t0)
 			source += time.Since(t1)
+			bareCPU += c1 - c0
+			sourceCPU += cpuTime() - c1
 		}
 		fb, fs := float64(nb)/bare.Seconds(), float64(ns)/source.Seconds()
 		b.ReportMetric(fb, "bare_frames/s")
 		b.ReportMetric(fs, "source_frames/s")
 		b.ReportMetric(fs/fb, "ratio")
+		// CPU time (all threads of the process, GC included) per frame: less
+		// sensitive than wall time to other load on a shared machine.
+		cb := float64(bareCPU.Microseconds()) / float64(nb)
+		cs := float64(sourceCPU.Microseconds()) / float64(ns)
+		b.ReportMetric(cb, "bare_cpu_us/frame")
+		b.ReportMetric(cs, "source_cpu_us/frame")
+		b.ReportMetric(cb/cs, "cpu_ratio")
 	})
 }

@@ -66,6 +66,10 @@ func OpenFile(ctx context.Context, path string, cfg Config) (*Capture, error) {
 		vc.Close()
 		return nil, fmt.Errorf("%w: %s: not a video OpenCV can read (api=%d)", ErrOpen, abs, api)
 	}
+	if err := checkVideoSize(vc, cfg.Limits); err != nil {
+		vc.Close()
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
 	c := newCapture(KindFile, abs, cfg)
 	ctx, c.cancel = context.WithCancel(ctx)
 	c.wg.Add(1)
@@ -74,6 +78,19 @@ func OpenFile(ctx context.Context, path string, cfg Config) (*Capture, error) {
 		c.finish(c.runFile(ctx, vc))
 	}()
 	return c, nil
+}
+
+// checkVideoSize applies the image limits to the frame size a stream
+// declares, before the first frame is decoded. An unknown size (0) passes;
+// each decoded frame is checked again (checkMat).
+func checkVideoSize(vc *gocv.VideoCapture, lim ImageLimits) error {
+	w := sane(vc.Get(gocv.VideoCaptureFrameWidth), 1<<31)
+	h := sane(vc.Get(gocv.VideoCaptureFrameHeight), 1<<31)
+	if w > float64(lim.MaxWidth) || h > float64(lim.MaxHeight) || w*h > float64(lim.MaxPixels) {
+		return fmt.Errorf("%w: video frames %vx%v (want<=%dx%d and <=%d pixels)",
+			ErrImageTooLarge, w, h, lim.MaxWidth, lim.MaxHeight, lim.MaxPixels)
+	}
+	return nil
 }
 
 // checkFile validates a video file before OpenCV sees it and returns its
@@ -156,6 +173,10 @@ func OpenURL(ctx context.Context, raw string, cfg Config) (*Capture, error) {
 			vc.Close()
 			return nil, fmt.Errorf("%w: %s (api=%d)", ErrOpen, name, api)
 		}
+		if err := checkVideoSize(vc, cfg.Limits); err != nil {
+			vc.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 		return vc, nil
 	}
 	return startLive(ctx, KindURL, name, cfg, open), nil
@@ -191,6 +212,10 @@ func OpenDevice(ctx context.Context, index int, cfg Config) (*Capture, error) {
 		if err != nil || !vc.IsOpened() {
 			vc.Close()
 			return nil, fmt.Errorf("%w: %s (api=%d)", ErrOpen, DevicePath(index), api)
+		}
+		if err := checkVideoSize(vc, cfg.Limits); err != nil {
+			vc.Close()
+			return nil, fmt.Errorf("%s: %w", DevicePath(index), err)
 		}
 		return vc, nil
 	}

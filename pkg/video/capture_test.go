@@ -278,6 +278,19 @@ func TestOpenFileRejects(t *testing.T) {
 	}
 }
 
+// Config.Limits apply to the frame size a video declares.
+func TestOpenFileFrameSizeLimit(t *testing.T) {
+	cfg := testConfig(8, 8)
+	cfg.Limits = DefaultImageLimits()
+	cfg.Limits.MaxWidth = 640
+	if src, err := OpenFile(context.Background(), dataFile(t, "vtest.avi"), cfg); !errors.Is(err, ErrImageTooLarge) {
+		if src != nil {
+			src.Close()
+		}
+		t.Fatalf("768-wide video with MaxWidth 640: got %v, want ErrImageTooLarge", err)
+	}
+}
+
 // Close while the lossless capture loop is blocked on a full queue: Close
 // joins it, Next reports ErrClosed, Stats.End is ErrClosed.
 func TestFileCloseWhileBlocked(t *testing.T) {

@@ -82,7 +82,8 @@ type Config struct {
 	// API is the OpenCV capture backend. 0 (CAP_ANY) picks FFmpeg for
 	// files and URLs and V4L2 for devices.
 	API gocv.VideoCaptureAPI
-	// Limits for still images.
+	// Limits for still images, also applied to the frame size a video
+	// stream declares when it is opened.
 	Limits ImageLimits
 	// Log gets open/reconnect/end events. The zero Logger discards them
 	// (like zerolog.Nop()).

@@ -28,6 +28,7 @@ type Frame struct {
 	Width, Height int
 	Pixels        []byte
 	// Orig, with Config.KeepOriginal: OrigHeight*OrigWidth*3 BGR bytes.
+	// When no resize was needed, Pixels and Orig share one backing array.
 	Orig []byte
 }
 
