@@ -75,7 +75,7 @@ func OpenFile(ctx context.Context, path string, cfg Config) (*Capture, error) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.finish(c.runFile(ctx, vc))
+		c.finish(c.runFile(ctx, vc, api == gocv.VideoCaptureFFmpeg))
 	}()
 	return c, nil
 }
@@ -339,9 +339,21 @@ func sane(v, limit float64) float64 {
 	return v
 }
 
+// grab decodes the next frame without converting it to BGR (the cheaper half
+// of Read) and reports whether a frame was decoded. gocv's Grab returns no
+// status, so success is the FFmpeg backend's frame position advancing; other
+// backends may not report a position, so only files on FFmpeg use it.
+func grab(vc *gocv.VideoCapture) bool {
+	before := vc.Get(gocv.VideoCapturePosFrames)
+	vc.Grab(1)
+	return vc.Get(gocv.VideoCapturePosFrames) > before
+}
+
 // runFile reads a file to its end. Returns io.EOF, ErrTruncated+io.EOF,
-// ErrTooDamaged or ctx.Err().
-func (c *Capture) runFile(ctx context.Context, vc *gocv.VideoCapture) error {
+// ErrTooDamaged or ctx.Err(). With grabSkip, frames that EveryN sampling
+// drops are only grabbed (decoded, not converted): about a third less work
+// per dropped frame on vtest.avi.
+func (c *Capture) runFile(ctx context.Context, vc *gocv.VideoCapture, grabSkip bool) error {
 	defer vc.Close()
 	m := gocv.NewMat()
 	defer m.Close()
@@ -359,7 +371,14 @@ func (c *Capture) runFile(ctx context.Context, vc *gocv.VideoCapture) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !vc.Read(&m) {
+		grabOnly := grabSkip && sampler.Skips(seq)
+		var ok bool
+		if grabOnly {
+			ok = grab(vc)
+		} else {
+			ok = vc.Read(&m)
+		}
+		if !ok {
 			if declared == 0 || seq >= declared {
 				return io.EOF
 			}
@@ -381,7 +400,9 @@ func (c *Capture) runFile(ctx context.Context, vc *gocv.VideoCapture) error {
 			continue
 		}
 		now := c.cfg.Now()
-		if err := checkMat(&m); err != nil {
+		if grabOnly {
+			// Nothing to check or convert: sampling drops this frame.
+		} else if err := checkMat(&m); err != nil {
 			failures++
 			damaged++
 			c.update(func(s *Stats) { s.Damaged = damaged; s.LastErr = err })

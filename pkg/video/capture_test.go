@@ -218,6 +218,18 @@ func TestFileTreeDamaged(t *testing.T) {
 	if frames[0].OrigWidth != 320 || len(frames[0].Pixels) != 640*480*3 {
 		t.Fatalf("upscaled frame: %dx%d, %d bytes", frames[0].OrigWidth, frames[0].OrigHeight, len(frames[0].Pixels))
 	}
+	// Every 5th (dropped frames only grabbed): the same 68 decode.
+	cfg5 := testConfig(32, 32)
+	cfg5.EveryN = 5
+	src5, err := OpenFile(context.Background(), dataFile(t, "tree.avi"), cfg5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src5.Close()
+	seqs5, _, end5 := drain(t, src5)
+	if st := src5.Stats(); len(seqs5) != 14 || seqs5[13] != 65 || st.Decoded != 68 || !errors.Is(end5, ErrTruncated) {
+		t.Fatalf("every 5th of tree.avi: got seqs %v, stats %+v, end %v", seqs5, st, end5)
+	}
 	// With no tolerance for damage the same file ends with ErrTooDamaged.
 	cfg := testConfig(32, 32)
 	cfg.MaxDamaged = 1

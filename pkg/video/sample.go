@@ -57,3 +57,10 @@ func (s *Sampler) Keep(seq int64, t time.Duration) bool {
 		return true
 	}
 }
+
+// Skips reports, before the frame is decoded, that Keep will drop the frame
+// with this seq whatever its time (EveryN sampling only), so a source may
+// skip converting it. Keep must still be called for that frame.
+func (s *Sampler) Skips(seq int64) bool {
+	return s.FPS <= 0 && s.EveryN > 1 && seq%int64(s.EveryN) != 0
+}

@@ -22,6 +22,20 @@ func TestSamplerEveryN(t *testing.T) {
 	if len(got) != 159 || got[0] != 0 || got[158] != 790 {
 		t.Fatalf("every 5th of 795: got %d frames (%v..%v), want 159 (0..790)", len(got), got[0], got[len(got)-1])
 	}
+	for _, s := range []Sampler{{EveryN: 5}, {EveryN: 1}, {FPS: 2}, {}} {
+		for seq := range int64(20) {
+			skips := s.Skips(seq)
+			if skips && s.Keep(seq, time.Duration(seq)*time.Second) {
+				t.Fatalf("%+v: Skips(%d) but Keep kept it", s, seq)
+			}
+			if s.EveryN == 5 && skips != (seq%5 != 0) {
+				t.Fatalf("every 5th: Skips(%d) = %v", seq, skips)
+			}
+			if s.EveryN != 5 && skips {
+				t.Fatalf("%+v: Skips(%d) without EveryN", s, seq)
+			}
+		}
+	}
 	if all := keptSeqs(Sampler{EveryN: 1}, 7, func(int) time.Duration { return 0 }); len(all) != 7 {
 		t.Fatalf("every 1st: got %d, want 7", len(all))
 	}
