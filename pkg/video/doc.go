@@ -19,7 +19,9 @@
 // Frame.Seq is the 0-based index of the frame among the frames the source
 // decoded successfully, counted before sampling. With Config.EveryN = 5 the
 // emitted seqs are 0, 5, 10, ...: vtest.avi (795 frames) gives 159 frames,
-// seqs 0..790. Frames that fail to decode get no seq. A live source keeps
+// seqs 0..790. Frames that fail to decode get no seq. (A file on the FFmpeg
+// backend only grabs the frames EveryN sampling will drop: decoded, so they
+// count, but not converted to BGR.) A live source keeps
 // counting across reconnects. Seqs of one source strictly increase, so results
 // can be ordered by (source, seq).
 //
