@@ -25,6 +25,15 @@ const (
 // writeOne encodes rec as an Arrow IPC stream: schema, one record batch, EOS.
 func writeOne(mem memory.Allocator, rec arrow.Record) ([]byte, error) {
 	var buf bytes.Buffer
+	size := 1024
+	for _, c := range rec.Columns() {
+		for _, b := range c.Data().Buffers() {
+			if b != nil {
+				size += b.Len() + 8
+			}
+		}
+	}
+	buf.Grow(size) // one allocation for the whole message
 	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(mem))
 	if err := w.Write(rec); err != nil {
 		w.Close()

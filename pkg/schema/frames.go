@@ -119,7 +119,11 @@ func EncodeFrames(mem memory.Allocator, model string, frames []Frame) ([]byte, e
 			return nil, fmt.Errorf("%w: frame %d captured time is zero (want the capture time)", ErrMalformed, i)
 		}
 	}
-	b := array.NewRecordBuilder(mem, sch)
+	// Columns 0..7 through builders; the pixels are copied once, straight
+	// into one buffer of N*size bytes (the builder would grow and copy it
+	// several times).
+	fields := sch.Fields()
+	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields[:8], nil))
 	defer b.Release()
 	src := b.Field(0).(*array.StringBuilder)
 	seq := b.Field(1).(*array.Uint64Builder)
@@ -128,18 +132,27 @@ func EncodeFrames(mem memory.Allocator, model string, frames []Frame) ([]byte, e
 		b.Field(3).(*array.Int32Builder), b.Field(4).(*array.Int32Builder),
 		b.Field(5).(*array.Int32Builder), b.Field(6).(*array.Int32Builder), b.Field(7).(*array.Int32Builder),
 	}
-	pix := b.Field(8).(*array.FixedSizeBinaryBuilder)
-	pix.Reserve(len(frames))
-	for _, f := range frames {
+	pixBuf := memory.NewResizableBuffer(mem)
+	defer pixBuf.Release()
+	pixBuf.Resize(len(frames) * size)
+	pix := pixBuf.Bytes()
+	for i, f := range frames {
 		src.Append(f.Source)
 		seq.Append(f.Seq)
 		ts.Append(arrow.Timestamp(f.Captured.UnixNano()))
 		for j, v := range []int{f.OrigWidth, f.OrigHeight, f.Width, f.Height, f.Channels} {
 			ints[j].Append(int32(v))
 		}
-		pix.Append(f.Pixels)
+		copy(pix[i*size:], f.Pixels)
 	}
-	rec := b.NewRecord()
+	head := b.NewRecord()
+	defer head.Release()
+	pixData := array.NewData(fields[8].Type, len(frames), []*memory.Buffer{nil, pixBuf}, nil, 0, 0)
+	defer pixData.Release()
+	pixArr := array.MakeFromData(pixData)
+	defer pixArr.Release()
+	cols := append(head.Columns()[:8:8], pixArr)
+	rec := array.NewRecord(sch, cols, int64(len(frames)))
 	defer rec.Release()
 	return writeOne(mem, rec)
 }

@@ -290,3 +290,32 @@ func FuzzDecodeFrames(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFrames encodes and decodes a batch of 32 frames at 224x224x3
+// (4.8 MB), the size infer pulls.
+func BenchmarkFrames(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	frames := testFrames(32, 224, 224, 3)
+	enc, err := EncodeFrames(mem, "planet", frames)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		for b.Loop() {
+			if _, err := EncodeFrames(mem, "planet", frames); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		for b.Loop() {
+			fb, err := DecodeFrames(mem, enc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fb.Release()
+		}
+	})
+}

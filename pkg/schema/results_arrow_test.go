@@ -74,3 +74,29 @@ func TestResultsArrowErrors(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeResults(f *testing.F) {
+	mem := memory.NewGoAllocator()
+	for _, r := range exampleResults() {
+		b, err := EncodeResults(mem, r.Model, []Result{r})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rs, err := DecodeResults(mem, b)
+		if err != nil {
+			if strings.Contains(err.Error(), "validation panicked") {
+				t.Fatal(err)
+			}
+			return
+		}
+		// Decoded results are valid (mask aside).
+		for i := range rs {
+			if err := rs[i].validate(false); err != nil {
+				t.Fatalf("decoded result %d invalid: %v", i, err)
+			}
+		}
+	})
+}
