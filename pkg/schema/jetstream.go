@@ -18,19 +18,23 @@ const (
 )
 
 // Defaults of the JetStream configs. The returned configs are plain structs:
-// a service may change any field before creating the stream.
+// a service may change any field before creating the stream. JetStream
+// reserves each stream's MaxBytes up front, so the defaults are sized to
+// fit a laptop's `vireo up`: all streams together reserve 1 GiB of memory
+// and 16 GiB of file store (the server refuses a stream that does not fit,
+// with "insufficient storage resources"); production raises them.
 const (
 	FramesMaxAge      = 10 * time.Minute
-	FramesMaxBytes    = 4 << 30 // memory storage: bounded so a stalled infer cannot exhaust RAM
+	FramesMaxBytes    = 1 << 30 // memory storage: bounded so a stalled infer cannot exhaust RAM
 	FramesMaxMsgSize  = 8 << 20 // one Arrow batch; the server's max_payload must allow it
 	FramesDuplicates  = 2 * time.Minute
 	ResultsMaxAge     = 24 * time.Hour
-	ResultsMaxBytes   = 16 << 30
-	CorrectionsBytes  = 64 << 30 // generous; DiscardNew: a full stream refuses, never drops
+	ResultsMaxBytes   = 4 << 30
+	CorrectionsBytes  = 8 << 30 // generous for JSON (DiscardNew: a full stream refuses, never drops)
 	CorrectionsMsgMax = MaxImageBytes + 1<<20
 	CorrectionsDups   = 10 * time.Minute
 	FramesKeepWindow  = 24 * time.Hour
-	FramesKeepBytes   = 32 << 30
+	FramesKeepBytes   = 4 << 30
 	ModelHistory      = 64 // KV history: the audit trail of serving versions (max 64)
 	InferAckWait      = 30 * time.Second
 	InferMaxDeliver   = 5

@@ -46,8 +46,8 @@ func runJetStream(t *testing.T) jetstream.JetStream {
 	opts := &server.Options{
 		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
 		JetStream: true, StoreDir: t.TempDir(), SyncAlways: true,
-		// The configs reserve generous byte limits: give the server room.
-		JetStreamMaxMemory: 8 << 30, JetStreamMaxStore: 1 << 40,
+		// The laptop budget the default configs must fit (see jetstream.go).
+		JetStreamMaxMemory: 2 << 30, JetStreamMaxStore: 32 << 30,
 		MaxPayload: FramesMaxMsgSize,
 	}
 	srv, err := server.NewServer(opts)
