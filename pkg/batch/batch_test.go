@@ -447,10 +447,12 @@ func propertyRun(t *testing.T, seed uint64) {
 			finish(it.Value, "batch")
 		}
 		c := capOf(len(batch))
+		waiting := 0
 		for _, w := range pending {
 			if d, ok := deadline(w.it); ok && !nowT.Before(d) {
 				continue // swept, not waiting
 			}
+			waiting++
 			if counts[w.it.Source] >= c {
 				continue
 			}
@@ -463,6 +465,11 @@ func propertyRun(t *testing.T, seed uint64) {
 						it.Source, counts[it.Source], c, len(batch), w.it.Source, counts[w.it.Source])
 				}
 			}
+		}
+		// Caps never waste capacity: a batch is full whenever enough items
+		// were waiting (leftover capacity is given back).
+		if len(batch)+waiting >= p.MaxBatch && len(batch) != p.MaxBatch && len(p.PreferredSizes) == 0 {
+			fail("batch of %d with %d more waiting, want MaxBatch=%d", len(batch), waiting, p.MaxBatch)
 		}
 	}
 

@@ -9,6 +9,15 @@ import (
 // DefaultPrefix is the first subject token(s) of every Vireo subject.
 const DefaultPrefix = "vireo"
 
+// NATS headers of the public contract (JetStream's own Nats-Msg-Id is
+// jetstream.MsgIDHeader; Vireo sets it to MsgID(source, seq)).
+const (
+	// HeaderModel on <p>.ingest.image.<source> picks the model.
+	HeaderModel = "Vireo-Model"
+	// HeaderSchemaVersion carries Version on Arrow messages.
+	HeaderSchemaVersion = "Vireo-Schema-Version"
+)
+
 // Subjects builds Vireo's NATS subject names under one prefix. The zero value
 // is not usable: call NewSubjects. Every method that takes a name validates
 // it (ValidateName) so a name can never inject '.', '*' or '>' into a subject.
