@@ -319,3 +319,35 @@ func BenchmarkFrames(b *testing.B) {
 		}
 	})
 }
+
+// TestForgedVectorLength patches the schema message's field-vector length
+// to 2^31-1. Arrow v15 would make() a slice that long and die of an
+// out-of-memory error no recover can catch; verifyMessage must refuse it.
+func TestForgedVectorLength(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b, err := EncodeFrames(mem, "planet", testFrames(1, 2, 2, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := fbuf(b[8:]) // the schema message: 0xffffffff, length, flatbuffer
+	root, _ := meta.u32(0)
+	msg, err := meta.table(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok, err := meta.subTable(msg, 2)
+	if err != nil || !ok {
+		t.Fatalf("schema header: %v", err)
+	}
+	start, n, err := meta.vector(h, 1, 4)
+	if err != nil || n != 9 {
+		t.Fatalf("fields vector: n=%d, %v (want 9 fields)", n, err)
+	}
+	forged := bytes.Clone(b)
+	copy(forged[8+start-4:], []byte{0xff, 0xff, 0xff, 0x7f})
+	_, err = DecodeFrames(mem, forged)
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "length 2147483647 x 4 bytes exceeds") {
+		t.Fatalf("DecodeFrames(forged) = %v, want ErrMalformed about the vector length", err)
+	}
+}
