@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"vireo/pkg/kernels"
@@ -27,6 +28,12 @@ type Options struct {
 	Reps int
 	// Warmup runs per kernel, not timed; 0 means 1.
 	Warmup int
+	// CPUClock times by the process's CPU time (user+system, all
+	// threads) instead of wall time. On a shared, oversubscribed machine
+	// wall time mostly measures the other tenants; CPU time does not
+	// (cache sharing aside), but it hides idle threads, so it measures
+	// efficiency per core-second, not parallel speed-up.
+	CPUClock bool
 	// Quick shrinks every case to a tiny shape (batch 1, a few channels),
 	// for tests of the harness itself: its numbers mean nothing.
 	Quick bool
@@ -52,6 +59,8 @@ type Result struct {
 	Backend string `json:"backend"`
 	Threads int    `json:"threads"`
 	Reps    int    `json:"reps"`
+	// Clock is "wall" or "cpu" (see Options.CPUClock).
+	Clock string `json:"clock"`
 	// MS and GFLOPS are the op's median time and rate.
 	MS     float64 `json:"ms"`
 	GFLOPS float64 `json:"gflops"`
@@ -151,7 +160,10 @@ func Kernels(ctx context.Context, b kernels.Backend, w io.Writer, opt Options) e
 		if err != nil {
 			return fmt.Errorf("bench: %s: %w", c.name, err)
 		}
-		res.Backend, res.Threads, res.Reps = b.Name(), threads, opt.Reps
+		res.Backend, res.Threads, res.Reps, res.Clock = b.Name(), threads, opt.Reps, "wall"
+		if opt.CPUClock {
+			res.Clock = "cpu"
+		}
 		if err := enc.Encode(res); err != nil {
 			return fmt.Errorf("bench: write: %w", err)
 		}
@@ -287,7 +299,7 @@ func runCase(ctx context.Context, b kernels.Backend, c convCase, opt Options) (R
 		}
 		runners = append(runners, func() error { return b.Copy(dst, src) })
 	}
-	times, err := interleave(ctx, b, runners, opt.Warmup, opt.Reps)
+	times, err := interleave(ctx, b, runners, opt.Warmup, opt.Reps, opt.CPUClock)
 	if err != nil {
 		return Result{}, err
 	}
@@ -312,7 +324,12 @@ func runCase(ctx context.Context, b kernels.Backend, c convCase, opt Options) (R
 // interleave runs each runner warmup times, then reps rounds of all
 // runners in turn (so drifting machine load hits them alike), and returns
 // each runner's median time.
-func interleave(ctx context.Context, b kernels.Backend, runners []func() error, warmup, reps int) ([]time.Duration, error) {
+func interleave(ctx context.Context, b kernels.Backend, runners []func() error, warmup, reps int, cpuClock bool) ([]time.Duration, error) {
+	base := time.Now()
+	now := func() time.Duration { return time.Since(base) }
+	if cpuClock {
+		now = cpuNow
+	}
 	for range warmup {
 		for _, r := range runners {
 			if err := r(); err != nil {
@@ -329,14 +346,14 @@ func interleave(ctx context.Context, b kernels.Backend, runners []func() error, 
 			return nil, err
 		}
 		for i, r := range runners {
-			t0 := time.Now()
+			t0 := now()
 			if err := r(); err != nil {
 				return nil, err
 			}
 			if err := b.Sync(); err != nil {
 				return nil, err
 			}
-			samples[i] = append(samples[i], time.Since(t0))
+			samples[i] = append(samples[i], now()-t0)
 		}
 	}
 	out := make([]time.Duration, len(runners))
@@ -345,6 +362,15 @@ func interleave(ctx context.Context, b kernels.Backend, runners []func() error, 
 		out[i] = s[len(s)/2]
 	}
 	return out, nil
+}
+
+// cpuNow is the process's user+system CPU time.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

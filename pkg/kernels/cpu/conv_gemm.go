@@ -15,7 +15,7 @@ type convPlan struct {
 
 // colBudget is how many floats of im2col columns one chunk may hold: small
 // enough to stay in a core's L2 while sgemm packs it.
-const colBudget = 64 * 1024
+const colBudget = 128 * 1024
 
 // wgradColBudget is colBudget for the weight gradient, whose GEMMs have
 // the chunk as their inner dimension and so want longer chunks.
@@ -91,6 +91,10 @@ func (s *colSource) release() {
 // in tasks of (n, g, chunk of positions), each with its own column
 // scratch; bias (one per grid channel) may be nil.
 func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
+	if q.shiftable() {
+		c.forwardShift(q, grid, img, wt, bias)
+		return
+	}
 	P, K, np := q.p(), q.k(), q.chunk(c.threads, colBudget)
 	nc := (P + np - 1) / np
 	pw := q.geo.pointwise()
