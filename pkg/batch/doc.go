@@ -70,4 +70,11 @@
 //
 // Counters (Stats) count flushes per trigger and rejections per reason; the
 // services export them as Prometheus metrics.
+//
+// # Cost
+//
+// Add is O(log priority levels). Flush, ForceFlush, Expired, Ready and
+// UntilNext scan the queue, O(queued items): arrival times come from the
+// owner and need not be monotonic, and the queue is bounded by MaxQueue
+// (default 16*MaxBatch). BenchmarkAddFlush measures the steady state.
 package batch
