@@ -11,6 +11,9 @@ import "sync"
 type convPlan struct {
 	n, groups, outer int
 	geo              convGeom
+	// maxChunk, when positive, caps the positions per task (tests use it
+	// to make chunk edges fall mid-row on small shapes).
+	maxChunk int
 }
 
 // colBudget is how many floats of im2col columns one chunk may hold: small
@@ -42,6 +45,9 @@ func (q *convPlan) chunk(threads, budget int) int {
 	if items := q.n * q.groups; items*((P+np-1)/np) < threads {
 		per := (threads + items - 1) / items
 		np = ((P+per-1)/per + gemmAlign - 1) / gemmAlign * gemmAlign
+	}
+	if q.maxChunk > 0 {
+		np = min(np, q.maxChunk)
 	}
 	return min(max(np, 1), P)
 }
@@ -140,6 +146,10 @@ func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
 // in tasks of (n, g, chunk); each parallel range sums into its own partial
 // (the first into dwt itself) and the partials are added at the end.
 func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
+	if q.shiftable() {
+		c.weightGradShift(q, dwt, grid, img)
+		return
+	}
 	P, K, np := q.p(), q.k(), q.chunk(c.threads, wgradColBudget)
 	nc := (P + np - 1) / np
 	pw := q.geo.pointwise()
@@ -210,6 +220,10 @@ func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
 		}
 	}
 	items := q.n * q.groups
+	if q.shiftable() && (items >= c.threads || c.threads == 1) {
+		c.backwardImageShift(q, img, grid, wt, bias)
+		return
+	}
 	if q.geo.pointwise() {
 		nc := (P + np - 1) / np
 		c.parallel(items*nc, 1, func(lo, hi int) {

@@ -1,5 +1,7 @@
 package cpu
 
+import "sync"
+
 // Stride-1 convolutions as shifted GEMMs, with no im2col. Copy the image
 // of one (n,g) into a zero-bordered plane of hp x wp (the padding made
 // explicit); then output position (oy,ox), numbered p = oy*wp+ox on the
@@ -82,6 +84,9 @@ func (q *convPlan) shiftChunk(threads, np int) int {
 		per := (threads + items - 1) / items
 		w = ((np+per-1)/per + gemmAlign - 1) / gemmAlign * gemmAlign
 	}
+	if q.maxChunk > 0 {
+		w = min(w, q.maxChunk)
+	}
 	return min(max(w, 1), np)
 }
 
@@ -143,6 +148,152 @@ func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
 						}
 					}
 					p = end
+				}
+			}
+		}
+	})
+}
+
+// uncrop copies grid positions [p0,p0+w) of the padded-width grid from
+// grid (one (n,g): outer x oh*ow) into buf (outer x w), with zeros in the
+// dropped columns (ox >= ow), so they add nothing to a gradient.
+func (q *convPlan) uncrop(grid, buf []float32, p0, w, wp int) {
+	g := &q.geo
+	P := q.p()
+	for m := 0; m < q.outer; m++ {
+		src := grid[m*P : (m+1)*P]
+		dst := buf[m*w : (m+1)*w]
+		for p := p0; p < p0+w; {
+			oy := p / wp
+			ox := p - oy*wp
+			end := min(p0+w, oy*wp+wp)
+			if ox < g.ow {
+				seg := min(end, oy*wp+g.ow) - p
+				copy(dst[p-p0:p-p0+seg], src[oy*g.ow+ox:])
+				clear(dst[p-p0+seg : end-p0])
+			} else {
+				clear(dst[p-p0 : end-p0])
+			}
+			p = end
+		}
+	}
+}
+
+// weightGradShift computes weightGrad's result for a shiftable plan:
+//
+//	dw[m][c][ki][kj] = sum_n sum_p gridpad[n][m][p] * xpad[n][c][p + ki*dh*wp + kj*dw]
+//
+// one sgemm per tap and chunk into tap-ordered per-range partials, which
+// are summed and reordered into dwt at the end.
+func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
+	g := &q.geo
+	hp, wp, np := q.shiftGeom()
+	kk := g.kh * g.kw
+	cw := q.shiftChunk(c.threads, np)
+	nc := (np + cw - 1) / cw
+	var mu sync.Mutex
+	var partials []*[]float32
+	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
+		acc := getGemmScratch(len(dwt))
+		clear(*acc)
+		mu.Lock()
+		partials = append(partials, acc)
+		mu.Unlock()
+		pad := getGemmScratch(g.c * hp * wp)
+		defer putGemmScratch(pad)
+		buf := getGemmScratch(q.outer * cw)
+		defer putGemmScratch(buf)
+		key := -1
+		for t := lo; t < hi; t++ {
+			ch, ng := t%nc, t/nc
+			gr, n := ng%q.groups, ng/q.groups
+			if ng != key {
+				q.padPlane(img[q.imgOff(n, gr):], *pad, hp, wp)
+				key = ng
+			}
+			p0 := ch * cw
+			w := min(cw, np-p0)
+			q.uncrop(grid[q.gridOff(n, gr):], *buf, p0, w, wp)
+			for tap := 0; tap < kk; tap++ {
+				off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
+				sgemm(false, true, q.outer, g.c, w, 1, *buf, w, (*pad)[off+p0:], hp*wp, 1, (*acc)[(gr*kk+tap)*q.outer*g.c:], g.c)
+			}
+		}
+	})
+	sum := *partials[0]
+	for _, part := range partials[1:] {
+		for i, v := range *part {
+			sum[i] += v
+		}
+	}
+	for gr := 0; gr < q.groups; gr++ {
+		for m := 0; m < q.outer; m++ {
+			for ci := 0; ci < g.c; ci++ {
+				dst := dwt[((gr*q.outer+m)*g.c+ci)*kk:]
+				for tap := 0; tap < kk; tap++ {
+					dst[tap] = sum[((gr*kk+tap)*q.outer+m)*g.c+ci]
+				}
+			}
+		}
+	}
+	for _, part := range partials {
+		putGemmScratch(part)
+	}
+}
+
+// backwardImageShift computes backwardImage's result for a shiftable plan:
+//
+//	imgpad[c][p + ki*dh*wp + kj*dw] += sum_m w[m][c][ki][kj] * gridpad[m][p]
+//	img[c][iy][ix] = imgpad[c][iy+pt][ix+pl] + bias[c]
+//
+// one accumulating sgemm per tap and chunk into the padded plane (the
+// taps' windows overlap, so one task owns a whole (n,g)), then a crop.
+func (c *CPU) backwardImageShift(q *convPlan, img, grid, wt, bias []float32) {
+	g := &q.geo
+	hp, wp, np := q.shiftGeom()
+	kk := g.kh * g.kw
+	taps := getGemmScratch(len(wt))
+	defer putGemmScratch(taps)
+	q.tapWeights(wt, *taps)
+	cw := q.shiftChunk(c.threads, np)
+	c.parallel(q.n*q.groups, 1, func(lo, hi int) {
+		pad := getGemmScratch(g.c * hp * wp)
+		defer putGemmScratch(pad)
+		buf := getGemmScratch(q.outer * cw)
+		defer putGemmScratch(buf)
+		for t := lo; t < hi; t++ {
+			gr, n := t%q.groups, t/q.groups
+			clear(*pad)
+			gridN := grid[q.gridOff(n, gr):]
+			for p0 := 0; p0 < np; p0 += cw {
+				w := min(cw, np-p0)
+				q.uncrop(gridN, *buf, p0, w, wp)
+				for tap := 0; tap < kk; tap++ {
+					off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
+					sgemm(true, false, g.c, w, q.outer, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c, *buf, w, 1, (*pad)[off+p0:], hp*wp)
+				}
+			}
+			io := q.imgOff(n, gr)
+			ncols := max(0, min(g.w, wp-g.pl))
+			for ci := 0; ci < g.c; ci++ {
+				var bv float32
+				if bias != nil {
+					bv = bias[gr*g.c+ci]
+				}
+				for iy := 0; iy < g.h; iy++ {
+					dst := img[io+(ci*g.h+iy)*g.w : io+(ci*g.h+iy+1)*g.w]
+					py := iy + g.pt
+					k := 0
+					if py < hp && ncols > 0 {
+						src := (*pad)[ci*hp*wp+py*wp+g.pl : ci*hp*wp+py*wp+g.pl+ncols]
+						for i, v := range src {
+							dst[i] = v + bv
+						}
+						k = ncols
+					}
+					for i := k; i < len(dst); i++ {
+						dst[i] = bv
+					}
 				}
 			}
 		}
