@@ -1,6 +1,9 @@
 package cpu
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // convPlan is a convolution seen as GEMMs. For batch item n and group g:
 // the image tensor (x for Conv2D, y for ConvTranspose2D) holds groups*geo.c
@@ -104,7 +107,8 @@ func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
 	P, K, np := q.p(), q.k(), q.chunk(c.threads, colBudget)
 	nc := (P + np - 1) / np
 	pw := q.geo.pointwise()
-	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
+	items := q.n * q.groups
+	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
 		var col *[]float32
 		var src *colSource
 		if !pw {
@@ -113,25 +117,27 @@ func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
 			src = newColSource(q, img)
 			defer src.release()
 		}
-		for t := lo; t < hi; t++ {
-			ch, ng := t%nc, t/nc
-			g, n := ng%q.groups, ng/q.groups
-			p0 := ch * np
-			w := min(np, P-p0)
-			io, goff := q.imgOff(n, g), q.gridOff(n, g)
-			a := wt[g*q.outer*K:]
-			if pw {
-				sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
-			} else {
-				src.fill(n, g, *col, p0, w)
-				sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
-			}
-			if bias != nil {
-				for r := 0; r < q.outer; r++ {
-					bv := bias[g*q.outer+r]
-					row := grid[goff+r*P+p0 : goff+r*P+p0+w]
-					for i := range row {
-						row[i] += bv
+		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
+			for t := lo; t < hi; t++ {
+				ch, ng := t%nc, t/nc
+				g, n := ng%q.groups, ng/q.groups
+				p0 := ch * np
+				w := min(np, P-p0)
+				io, goff := q.imgOff(n, g), q.gridOff(n, g)
+				a := wt[g*q.outer*K:]
+				if pw {
+					sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
+				} else {
+					src.fill(n, g, *col, p0, w)
+					sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
+				}
+				if bias != nil {
+					for r := 0; r < q.outer; r++ {
+						bv := bias[g*q.outer+r]
+						row := grid[goff+r*P+p0 : goff+r*P+p0+w]
+						for i := range row {
+							row[i] += bv
+						}
 					}
 				}
 			}
@@ -156,9 +162,11 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 	clear(dwt)
 	var mu sync.Mutex
 	var partials []*[]float32
-	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
+	items := q.n * q.groups
+	var first atomic.Bool
+	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
 		acc := dwt
-		if lo != 0 {
+		if !first.CompareAndSwap(false, true) {
 			part := getGemmScratch(len(dwt))
 			clear(*part)
 			acc = *part
@@ -174,17 +182,19 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 			src = newColSource(q, img)
 			defer src.release()
 		}
-		for t := lo; t < hi; t++ {
-			ch, ng := t%nc, t/nc
-			g, n := ng%q.groups, ng/q.groups
-			p0 := ch * np
-			w := min(np, P-p0)
-			io, goff := q.imgOff(n, g), q.gridOff(n, g)
-			if pw {
-				sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, img[io+p0:], P, 1, acc[g*q.outer*K:], K)
-			} else {
-				src.fill(n, g, *col, p0, w)
-				sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, *col, w, 1, acc[g*q.outer*K:], K)
+		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
+			for t := lo; t < hi; t++ {
+				ch, ng := t%nc, t/nc
+				g, n := ng%q.groups, ng/q.groups
+				p0 := ch * np
+				w := min(np, P-p0)
+				io, goff := q.imgOff(n, g), q.gridOff(n, g)
+				if pw {
+					sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, img[io+p0:], P, 1, acc[g*q.outer*K:], K)
+				} else {
+					src.fill(n, g, *col, p0, w)
+					sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, *col, w, 1, acc[g*q.outer*K:], K)
+				}
 			}
 		}
 	})

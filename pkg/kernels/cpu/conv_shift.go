@@ -102,52 +102,55 @@ func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
 	cw := q.shiftChunk(c.threads, np)
 	nc := (np + cw - 1) / cw
 	P := q.p()
-	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
+	items := q.n * q.groups
+	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
 		pad := getGemmScratch(g.c * hp * wp)
 		defer putGemmScratch(pad)
 		ybuf := getGemmScratch(q.outer * cw)
 		defer putGemmScratch(ybuf)
 		key := -1
-		for t := lo; t < hi; t++ {
-			ch, ng := t%nc, t/nc
-			gr, n := ng%q.groups, ng/q.groups
-			if ng != key {
-				q.padPlane(img[q.imgOff(n, gr):], *pad, hp, wp)
-				key = ng
-			}
-			p0 := ch * cw
-			w := min(cw, np-p0)
-			for tap := 0; tap < kk; tap++ {
-				off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
-				beta := float32(1)
-				if tap == 0 {
-					beta = 0
+		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
+			for t := lo; t < hi; t++ {
+				ch, ng := t%nc, t/nc
+				gr, n := ng%q.groups, ng/q.groups
+				if ng != key {
+					q.padPlane(img[q.imgOff(n, gr):], *pad, hp, wp)
+					key = ng
 				}
-				sgemm(false, false, q.outer, w, g.c, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c,
-					(*pad)[off+p0:], hp*wp, beta, *ybuf, w)
-			}
-			// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
-			goff := q.gridOff(n, gr)
-			for m := 0; m < q.outer; m++ {
-				var bv float32
-				if bias != nil {
-					bv = bias[gr*q.outer+m]
-				}
-				src := (*ybuf)[m*w : (m+1)*w]
-				dst := grid[goff+m*P : goff+(m+1)*P]
-				for p := p0; p < p0+w; {
-					oy := p / wp
-					ox := p - oy*wp
-					end := min(p0+w, oy*wp+wp)
-					if ox < g.ow {
-						seg := min(end, oy*wp+g.ow) - p
-						out := dst[oy*g.ow+ox : oy*g.ow+ox+seg]
-						in := src[p-p0 : p-p0+seg]
-						for i, v := range in {
-							out[i] = v + bv
-						}
+				p0 := ch * cw
+				w := min(cw, np-p0)
+				for tap := 0; tap < kk; tap++ {
+					off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
+					beta := float32(1)
+					if tap == 0 {
+						beta = 0
 					}
-					p = end
+					sgemm(false, false, q.outer, w, g.c, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c,
+						(*pad)[off+p0:], hp*wp, beta, *ybuf, w)
+				}
+				// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
+				goff := q.gridOff(n, gr)
+				for m := 0; m < q.outer; m++ {
+					var bv float32
+					if bias != nil {
+						bv = bias[gr*q.outer+m]
+					}
+					src := (*ybuf)[m*w : (m+1)*w]
+					dst := grid[goff+m*P : goff+(m+1)*P]
+					for p := p0; p < p0+w; {
+						oy := p / wp
+						ox := p - oy*wp
+						end := min(p0+w, oy*wp+wp)
+						if ox < g.ow {
+							seg := min(end, oy*wp+g.ow) - p
+							out := dst[oy*g.ow+ox : oy*g.ow+ox+seg]
+							in := src[p-p0 : p-p0+seg]
+							for i, v := range in {
+								out[i] = v + bv
+							}
+						}
+						p = end
+					}
 				}
 			}
 		}
@@ -193,7 +196,8 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 	nc := (np + cw - 1) / cw
 	var mu sync.Mutex
 	var partials []*[]float32
-	c.parallel(q.n*q.groups*nc, 1, func(lo, hi int) {
+	items := q.n * q.groups
+	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
 		acc := getGemmScratch(len(dwt))
 		clear(*acc)
 		mu.Lock()
@@ -204,19 +208,21 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 		buf := getGemmScratch(q.outer * cw)
 		defer putGemmScratch(buf)
 		key := -1
-		for t := lo; t < hi; t++ {
-			ch, ng := t%nc, t/nc
-			gr, n := ng%q.groups, ng/q.groups
-			if ng != key {
-				q.padPlane(img[q.imgOff(n, gr):], *pad, hp, wp)
-				key = ng
-			}
-			p0 := ch * cw
-			w := min(cw, np-p0)
-			q.uncrop(grid[q.gridOff(n, gr):], *buf, p0, w, wp)
-			for tap := 0; tap < kk; tap++ {
-				off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
-				sgemm(false, true, q.outer, g.c, w, 1, *buf, w, (*pad)[off+p0:], hp*wp, 1, (*acc)[(gr*kk+tap)*q.outer*g.c:], g.c)
+		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
+			for t := lo; t < hi; t++ {
+				ch, ng := t%nc, t/nc
+				gr, n := ng%q.groups, ng/q.groups
+				if ng != key {
+					q.padPlane(img[q.imgOff(n, gr):], *pad, hp, wp)
+					key = ng
+				}
+				p0 := ch * cw
+				w := min(cw, np-p0)
+				q.uncrop(grid[q.gridOff(n, gr):], *buf, p0, w, wp)
+				for tap := 0; tap < kk; tap++ {
+					off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
+					sgemm(false, true, q.outer, g.c, w, 1, *buf, w, (*pad)[off+p0:], hp*wp, 1, (*acc)[(gr*kk+tap)*q.outer*g.c:], g.c)
+				}
 			}
 		}
 	})
@@ -256,43 +262,45 @@ func (c *CPU) backwardImageShift(q *convPlan, img, grid, wt, bias []float32) {
 	defer putGemmScratch(taps)
 	q.tapWeights(wt, *taps)
 	cw := q.shiftChunk(c.threads, np)
-	c.parallel(q.n*q.groups, 1, func(lo, hi int) {
+	c.dynamic(q.n*q.groups, 1, func(claim func() (int, int, bool)) {
 		pad := getGemmScratch(g.c * hp * wp)
 		defer putGemmScratch(pad)
 		buf := getGemmScratch(q.outer * cw)
 		defer putGemmScratch(buf)
-		for t := lo; t < hi; t++ {
-			gr, n := t%q.groups, t/q.groups
-			clear(*pad)
-			gridN := grid[q.gridOff(n, gr):]
-			for p0 := 0; p0 < np; p0 += cw {
-				w := min(cw, np-p0)
-				q.uncrop(gridN, *buf, p0, w, wp)
-				for tap := 0; tap < kk; tap++ {
-					off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
-					sgemm(true, false, g.c, w, q.outer, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c, *buf, w, 1, (*pad)[off+p0:], hp*wp)
-				}
-			}
-			io := q.imgOff(n, gr)
-			ncols := max(0, min(g.w, wp-g.pl))
-			for ci := 0; ci < g.c; ci++ {
-				var bv float32
-				if bias != nil {
-					bv = bias[gr*g.c+ci]
-				}
-				for iy := 0; iy < g.h; iy++ {
-					dst := img[io+(ci*g.h+iy)*g.w : io+(ci*g.h+iy+1)*g.w]
-					py := iy + g.pt
-					k := 0
-					if py < hp && ncols > 0 {
-						src := (*pad)[ci*hp*wp+py*wp+g.pl : ci*hp*wp+py*wp+g.pl+ncols]
-						for i, v := range src {
-							dst[i] = v + bv
-						}
-						k = ncols
+		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
+			for t := lo; t < hi; t++ {
+				gr, n := t%q.groups, t/q.groups
+				clear(*pad)
+				gridN := grid[q.gridOff(n, gr):]
+				for p0 := 0; p0 < np; p0 += cw {
+					w := min(cw, np-p0)
+					q.uncrop(gridN, *buf, p0, w, wp)
+					for tap := 0; tap < kk; tap++ {
+						off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
+						sgemm(true, false, g.c, w, q.outer, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c, *buf, w, 1, (*pad)[off+p0:], hp*wp)
 					}
-					for i := k; i < len(dst); i++ {
-						dst[i] = bv
+				}
+				io := q.imgOff(n, gr)
+				ncols := max(0, min(g.w, wp-g.pl))
+				for ci := 0; ci < g.c; ci++ {
+					var bv float32
+					if bias != nil {
+						bv = bias[gr*g.c+ci]
+					}
+					for iy := 0; iy < g.h; iy++ {
+						dst := img[io+(ci*g.h+iy)*g.w : io+(ci*g.h+iy+1)*g.w]
+						py := iy + g.pt
+						k := 0
+						if py < hp && ncols > 0 {
+							src := (*pad)[ci*hp*wp+py*wp+g.pl : ci*hp*wp+py*wp+g.pl+ncols]
+							for i, v := range src {
+								dst[i] = v + bv
+							}
+							k = ncols
+						}
+						for i := k; i < len(dst); i++ {
+							dst[i] = bv
+						}
 					}
 				}
 			}

@@ -1,6 +1,9 @@
 package cpu
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // gemmParallelFlops is the size (m*n*k) from which a GEMM is split across
 // threads; below it the hand-off costs more than it saves.
@@ -60,3 +63,33 @@ func getGemmScratch(n int) *[]float32 {
 }
 
 func putGemmScratch(p *[]float32) { gemmScratch.Put(p) }
+
+// dynamic runs fn on up to Threads goroutines (the caller's included);
+// each fn call claims blocks of blk indices of [0,n) until none are left.
+// Unlike parallel's fixed split it keeps every thread busy when another
+// process takes a core away for a while; fn sets up its per-thread
+// scratch once and reuses it across its claims.
+func (c *CPU) dynamic(n, blk int, fn func(claim func() (lo, hi int, ok bool))) {
+	if n <= 0 {
+		return
+	}
+	blk = max(blk, 1)
+	var next atomic.Int64
+	claim := func() (int, int, bool) {
+		lo := int(next.Add(int64(blk))) - blk
+		if lo >= n {
+			return 0, 0, false
+		}
+		return lo, min(lo+blk, n), true
+	}
+	c.parallel(min(c.threads, (n+blk-1)/blk), 1, func(_, _ int) { fn(claim) })
+}
+
+// taskBlock is the claim size for n tasks grouped in items of per tasks:
+// whole items when there are enough to share out, else single tasks.
+func (c *CPU) taskBlock(items, per int) int {
+	if items >= 2*c.threads {
+		return per
+	}
+	return 1
+}
