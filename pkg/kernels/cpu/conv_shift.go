@@ -145,8 +145,12 @@ func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
 							seg := min(end, oy*wp+g.ow) - p
 							out := dst[oy*g.ow+ox : oy*g.ow+ox+seg]
 							in := src[p-p0 : p-p0+seg]
-							for i, v := range in {
-								out[i] = v + bv
+							if bias == nil {
+								copy(out, in)
+							} else {
+								for i, v := range in {
+									out[i] = v + bv
+								}
 							}
 						}
 						p = end
