@@ -239,6 +239,43 @@ void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, cons
 		}
 	}
 }
+// vireo_phase_pad: see padPlane. Planes of one channel: sh*sw of hq x wq.
+VIREO_CLONES
+void vireo_phase_pad(const vireo_geom *g, int hq, int wq, const float *restrict img, float *restrict dst) {
+	long plane = (long)hq * wq, cstride = (long)g->sh * g->sw * plane;
+	for (int ci = 0; ci < g->c; ci++) {
+		const float *src = img + (long)ci * g->h * g->w;
+		for (int a = 0; a < g->sh; a++) {
+			for (int yq = 0; yq < hq; yq++) {
+				int iy = yq * g->sh + a - g->pt;
+				for (int b = 0; b < g->sw; b++) {
+					float *restrict out = dst + ci * cstride + (long)(a * g->sw + b) * plane + (long)yq * wq;
+					if (iy < 0 || iy >= g->h) {
+						for (int i = 0; i < wq; i++) out[i] = 0;
+						continue;
+					}
+					// xq with 0 <= xq*sw + b - pl < w.
+					int off = b - g->pl;
+					int lo = off < 0 ? (-off + g->sw - 1) / g->sw : 0;
+					int hi = g->w - 1 - off < 0 ? 0 : (g->w - 1 - off) / g->sw + 1;
+					if (lo > wq) lo = wq;
+					if (hi > wq) hi = wq;
+					if (hi < lo) hi = lo;
+					for (int i = 0; i < lo; i++) out[i] = 0;
+					for (int i = hi; i < wq; i++) out[i] = 0;
+					const float *in = src + (long)iy * g->w + off;
+					if (g->sw == 1) {
+						for (int i = lo; i < hi; i++) out[i] = in[i];
+					} else if (g->sw == 2) {
+						for (int i = lo; i < hi; i++) out[i] = in[2 * i];
+					} else {
+						for (int i = lo; i < hi; i++) out[i] = in[(long)i * g->sw];
+					}
+				}
+			}
+		}
+	}
+}
 */
 import "C"
 
@@ -340,4 +377,16 @@ func (c *CPU) depthwiseForward(q *convPlan, y, x, w, b []float32) {
 		cgl := cg
 		C.vireo_dw_fwd(&cgl, C.int(q.groups), C.int(q.outer), fptr(x), fptr(w), bp, fptr(y), fptr(*pad), C.long(lo), C.long(hi))
 	})
+}
+
+// padPlane writes img[n,g] (c x h x w) into dst (c x cstride) as the
+// zero-bordered phase planes of l (C, vectorised):
+//
+//	dst[ci][a][b][yq][xq] = img[ci][yq*sh+a-pt][xq*sw+b-pl]   (0 outside)
+func (q *convPlan) padPlane(img, dst []float32, l *shiftLayout) {
+	g := &q.geo
+	img = img[:g.c*g.h*g.w]
+	dst = dst[:g.c*l.cstride]
+	cg := g.cgeom()
+	C.vireo_phase_pad(&cg, C.int(l.hq), C.int(l.wq), fptr(img), fptr(dst))
 }

@@ -17,6 +17,9 @@ type convPlan struct {
 	// maxChunk, when positive, caps the positions per task (tests use it
 	// to make chunk edges fall mid-row on small shapes).
 	maxChunk int
+	// shift forces the shifted-GEMM path on (1) or off (-1); 0 lets
+	// shiftable decide. For tests.
+	shift int
 }
 
 // colBudget is how many floats of im2col columns one chunk may hold: small

@@ -18,45 +18,50 @@ import "sync"
 // (kW-1)*dW/wp, is the price of skipping im2col (whose copies cost 10-15%
 // of a 3x3 conv's time here).
 
-// shiftGeom returns the padded plane (hp x wp) and the number of grid
-// positions computed, np = (oh-1)*wp + ow (the last row without its
-// dropped tail, so no tap reads past the plane).
-func (q *convPlan) shiftGeom() (hp, wp, np int) {
-	g := &q.geo
-	hp = g.oh + (g.kh-1)*g.dh
-	wp = g.ow + (g.kw-1)*g.dw
-	return hp, wp, (g.oh-1)*wp + g.ow
+// shiftLayout is where the shifted GEMMs read. With stride s the padded
+// plane (hp x wp, hp = (oh-1)*sh + (kh-1)*dh + 1) is split into sh*sw phase
+// planes of hq x wq, phase (a,b) holding padded pixels (yq*sh+a, xq*sw+b);
+// tap (ki,kj) then reads phase ((ki*dh)%sh, (kj*dw)%sw) shifted by
+// ((ki*dh)/sh, (kj*dw)/sw), so strided convolutions are shifted GEMMs too
+// (stride 1: one phase, the padded plane itself). Output (oy,ox) is grid
+// position p = oy*wq+ox; np = (oh-1)*wq + ow stops before the last row's
+// dropped tail, so no tap reads past its phase plane.
+type shiftLayout struct {
+	hq, wq  int
+	plane   int // hq*wq
+	cstride int // sh*sw*plane: one channel's phase planes
+	np      int
 }
 
-// shiftable reports whether the shifted-GEMM path applies: stride 1 and a
-// kernel larger than 1x1 (1x1 unpadded convolutions are plain GEMMs).
+func (q *convPlan) shiftLayout() shiftLayout {
+	g := &q.geo
+	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
+	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
+	l := shiftLayout{hq: (hp + g.sh - 1) / g.sh, wq: (wp + g.sw - 1) / g.sw}
+	l.plane = l.hq * l.wq
+	l.cstride = g.sh * g.sw * l.plane
+	l.np = (g.oh-1)*l.wq + g.ow
+	return l
+}
+
+// off is tap's offset into a channel's phase planes.
+func (l *shiftLayout) off(g *convGeom, tap int) int {
+	y, x := (tap/g.kw)*g.dh, (tap%g.kw)*g.dw
+	return ((y%g.sh)*g.sw+x%g.sw)*l.plane + (y/g.sh)*l.wq + x/g.sw
+}
+
+// shiftMinChannels is the fewest channels per group for which the shifted
+// GEMMs (inner dimension C/G) beat one im2col GEMM (inner dimension
+// C/G*kH*kW): a 3-channel stem convolution stays on im2col.
+const shiftMinChannels = 32
+
+// shiftable reports whether the shifted-GEMM path applies: enough
+// channels, and not a 1x1 unpadded stride-1 kernel (a plain GEMM).
 func (q *convPlan) shiftable() bool {
-	return q.geo.sh == 1 && q.geo.sw == 1 && !q.geo.pointwise()
-}
-
-// padPlane copies img[n,g] (c x h x w) into dst (c x hp x wp) with pt rows
-// and pl columns of zeros before it and zeros after.
-func (q *convPlan) padPlane(img, dst []float32, hp, wp int) {
-	g := &q.geo
-	for ci := 0; ci < g.c; ci++ {
-		src := img[ci*g.h*g.w : (ci+1)*g.h*g.w]
-		plane := dst[ci*hp*wp : (ci+1)*hp*wp]
-		for py := 0; py < hp; py++ {
-			row := plane[py*wp : (py+1)*wp]
-			iy := py - g.pt
-			if iy < 0 || iy >= g.h {
-				clear(row)
-				continue
-			}
-			lo := min(g.pl, wp)
-			hi := min(g.pl+g.w, wp)
-			clear(row[:lo])
-			if hi > lo {
-				copy(row[lo:hi], src[iy*g.w+lo-g.pl:])
-			}
-			clear(row[hi:])
-		}
+	if q.shift != 0 {
+		return q.shift > 0 && !q.geo.pointwise()
 	}
+	return q.geo.c >= shiftMinChannels && !q.geo.pointwise()
 }
 
 // tapWeights reorders wt (groups x outer x c x kh x kw) into taps
@@ -94,7 +99,8 @@ func (q *convPlan) shiftChunk(threads, np int) int {
 // grid[n,g] = W_g * im2col(img[n,g]) + bias, by shifted GEMMs.
 func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
 	g := &q.geo
-	hp, wp, np := q.shiftGeom()
+	l := q.shiftLayout()
+	wp, np := l.wq, l.np
 	kk := g.kh * g.kw
 	taps := getGemmScratch(len(wt))
 	defer putGemmScratch(taps)
@@ -104,7 +110,7 @@ func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
 	P := q.p()
 	items := q.n * q.groups
 	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
-		pad := getGemmScratch(g.c * hp * wp)
+		pad := getGemmScratch(g.c * l.cstride)
 		defer putGemmScratch(pad)
 		ybuf := getGemmScratch(q.outer * cw)
 		defer putGemmScratch(ybuf)
@@ -114,19 +120,19 @@ func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
 				ch, ng := t%nc, t/nc
 				gr, n := ng%q.groups, ng/q.groups
 				if ng != key {
-					q.padPlane(img[q.imgOff(n, gr):], *pad, hp, wp)
+					q.padPlane(img[q.imgOff(n, gr):], *pad, &l)
 					key = ng
 				}
 				p0 := ch * cw
 				w := min(cw, np-p0)
 				for tap := 0; tap < kk; tap++ {
-					off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
+					off := l.off(g, tap)
 					beta := float32(1)
 					if tap == 0 {
 						beta = 0
 					}
 					sgemm(false, false, q.outer, w, g.c, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c,
-						(*pad)[off+p0:], hp*wp, beta, *ybuf, w)
+						(*pad)[off+p0:], l.cstride, beta, *ybuf, w)
 				}
 				// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
 				goff := q.gridOff(n, gr)
@@ -194,7 +200,8 @@ func (q *convPlan) uncrop(grid, buf []float32, p0, w, wp int) {
 // are summed and reordered into dwt at the end.
 func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 	g := &q.geo
-	hp, wp, np := q.shiftGeom()
+	l := q.shiftLayout()
+	wp, np := l.wq, l.np
 	kk := g.kh * g.kw
 	cw := q.shiftChunk(c.threads, np)
 	nc := (np + cw - 1) / cw
@@ -207,7 +214,7 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 		mu.Lock()
 		partials = append(partials, acc)
 		mu.Unlock()
-		pad := getGemmScratch(g.c * hp * wp)
+		pad := getGemmScratch(g.c * l.cstride)
 		defer putGemmScratch(pad)
 		buf := getGemmScratch(q.outer * cw)
 		defer putGemmScratch(buf)
@@ -217,15 +224,15 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 				ch, ng := t%nc, t/nc
 				gr, n := ng%q.groups, ng/q.groups
 				if ng != key {
-					q.padPlane(img[q.imgOff(n, gr):], *pad, hp, wp)
+					q.padPlane(img[q.imgOff(n, gr):], *pad, &l)
 					key = ng
 				}
 				p0 := ch * cw
 				w := min(cw, np-p0)
 				q.uncrop(grid[q.gridOff(n, gr):], *buf, p0, w, wp)
 				for tap := 0; tap < kk; tap++ {
-					off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
-					sgemm(false, true, q.outer, g.c, w, 1, *buf, w, (*pad)[off+p0:], hp*wp, 1, (*acc)[(gr*kk+tap)*q.outer*g.c:], g.c)
+					off := l.off(g, tap)
+					sgemm(false, true, q.outer, g.c, w, 1, *buf, w, (*pad)[off+p0:], l.cstride, 1, (*acc)[(gr*kk+tap)*q.outer*g.c:], g.c)
 				}
 			}
 		}
@@ -260,14 +267,15 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 // taps' windows overlap, so one task owns a whole (n,g)), then a crop.
 func (c *CPU) backwardImageShift(q *convPlan, img, grid, wt, bias []float32) {
 	g := &q.geo
-	hp, wp, np := q.shiftGeom()
+	l := q.shiftLayout()
+	wp, np := l.wq, l.np
 	kk := g.kh * g.kw
 	taps := getGemmScratch(len(wt))
 	defer putGemmScratch(taps)
 	q.tapWeights(wt, *taps)
 	cw := q.shiftChunk(c.threads, np)
 	c.dynamic(q.n*q.groups, 1, func(claim func() (int, int, bool)) {
-		pad := getGemmScratch(g.c * hp * wp)
+		pad := getGemmScratch(g.c * l.cstride)
 		defer putGemmScratch(pad)
 		buf := getGemmScratch(q.outer * cw)
 		defer putGemmScratch(buf)
@@ -280,34 +288,54 @@ func (c *CPU) backwardImageShift(q *convPlan, img, grid, wt, bias []float32) {
 					w := min(cw, np-p0)
 					q.uncrop(gridN, *buf, p0, w, wp)
 					for tap := 0; tap < kk; tap++ {
-						off := (tap/g.kw)*g.dh*wp + (tap%g.kw)*g.dw
-						sgemm(true, false, g.c, w, q.outer, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c, *buf, w, 1, (*pad)[off+p0:], hp*wp)
+						off := l.off(g, tap)
+						sgemm(true, false, g.c, w, q.outer, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c, *buf, w, 1, (*pad)[off+p0:], l.cstride)
 					}
 				}
-				io := q.imgOff(n, gr)
-				ncols := max(0, min(g.w, wp-g.pl))
-				for ci := 0; ci < g.c; ci++ {
-					var bv float32
-					if bias != nil {
-						bv = bias[gr*g.c+ci]
-					}
-					for iy := 0; iy < g.h; iy++ {
-						dst := img[io+(ci*g.h+iy)*g.w : io+(ci*g.h+iy+1)*g.w]
-						py := iy + g.pt
-						k := 0
-						if py < hp && ncols > 0 {
-							src := (*pad)[ci*hp*wp+py*wp+g.pl : ci*hp*wp+py*wp+g.pl+ncols]
-							for i, v := range src {
-								dst[i] = v + bv
-							}
-							k = ncols
-						}
-						for i := k; i < len(dst); i++ {
-							dst[i] = bv
-						}
-					}
-				}
+				q.unpadPlane(*pad, img[q.imgOff(n, gr):], bias, gr, &l)
 			}
 		}
 	})
+}
+
+// unpadPlane is padPlane's inverse on the image's pixels:
+//
+//	img[ci][iy][ix] = src[ci][a][b][yq][xq] + bias[g*c+ci]   (iy+pt = yq*sh+a, ix+pl = xq*sw+b)
+//
+// with pixels beyond the padded plane (never read by any tap) set to bias.
+func (q *convPlan) unpadPlane(src, img, bias []float32, gr int, l *shiftLayout) {
+	g := &q.geo
+	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
+	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
+	ncols := max(0, min(g.w, wp-g.pl))
+	for ci := 0; ci < g.c; ci++ {
+		var bv float32
+		if bias != nil {
+			bv = bias[gr*g.c+ci]
+		}
+		for iy := 0; iy < g.h; iy++ {
+			dst := img[(ci*g.h+iy)*g.w : (ci*g.h+iy+1)*g.w]
+			py := iy + g.pt
+			k := 0
+			if py < hp && ncols > 0 {
+				a, yq := py%g.sh, py/g.sh
+				row := src[ci*l.cstride+yq*l.wq:]
+				if g.sw == 1 {
+					in := row[a*l.plane+g.pl : a*l.plane+g.pl+ncols]
+					for ix, v := range in {
+						dst[ix] = v + bv
+					}
+				} else {
+					for ix := 0; ix < ncols; ix++ {
+						px := ix + g.pl
+						dst[ix] = row[(a*g.sw+px%g.sw)*l.plane+px/g.sw] + bv
+					}
+				}
+				k = ncols
+			}
+			for i := k; i < len(dst); i++ {
+				dst[i] = bv
+			}
+		}
+	}
 }

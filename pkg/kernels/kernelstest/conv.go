@@ -109,6 +109,8 @@ var conv2DCases = []convCase{
 	{2, 3, 6, 6, 4, 5, 5, kernels.ConvParams{Pads: [4]int{2, 2, 2, 2}}},                                    // kernel larger than pads
 	{1, 16, 24, 24, 8, 3, 3, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},                                 // several column chunks
 	{1, 2, 4, 4, 3, 4, 4, kernels.ConvParams{Pads: [4]int{3, 3, 3, 3}, Strides: [2]int{3, 3}}},             // mostly padding
+	{1, 32, 6, 7, 5, 3, 3, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},                                   // enough channels for a backend's shifted-GEMM path
+	{2, 32, 7, 6, 4, 3, 3, kernels.ConvParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 0, 1, 1}}},            // same, strided
 }
 
 func testConv2DRandom(t *testing.T, b kernels.Backend) {
@@ -250,6 +252,8 @@ var convTransposeCases = []convTCase{
 	{1, 3, 4, 4, 2, 3, 3, kernels.ConvTransposeParams{Strides: [2]int{2, 2}, Dilations: [2]int{2, 2}, OutputPadding: [2]int{1, 1}}},
 	{2, 5, 4, 4, 3, 1, 1, kernels.ConvTransposeParams{}}, // pointwise
 	{1, 8, 12, 12, 4, 4, 4, kernels.ConvTransposeParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 1, 1}}},
+	{2, 4, 3, 4, 32, 3, 3, kernels.ConvTransposeParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 0, 1}, OutputPadding: [2]int{1, 0}}},
+	{1, 4, 4, 3, 32, 3, 3, kernels.ConvTransposeParams{Pads: [4]int{1, 1, 1, 1}}},
 }
 
 func testConvTransposeRandom(t *testing.T, b kernels.Backend) {
