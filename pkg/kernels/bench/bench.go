@@ -100,9 +100,9 @@ func allCases(quick bool) []convCase {
 		{name: "conv1x1_256x256_14_b8", n: 8, c: 256, h: 14, w: 14, m: 256, k: 1, mode: "fwd"},
 		{name: "conv3x3s2_64x128_56_b8", n: 8, c: 64, h: 56, w: 56, m: 128, k: 3, p: kernels.ConvParams{Pads: pad1, Strides: [2]int{2, 2}}, mode: "fwd"},
 		{name: "dwconv3x3_64_56_b8", n: 8, c: 64, h: 56, w: 56, m: 64, k: 3, p: kernels.ConvParams{Pads: pad1, Group: 64}, mode: "fwd",
-			note: "depthwise is memory-bound (9 MACs per input value): read gbps/mem_ratio against a same-sized Copy; the sgemm figure is a (1x9)x(9xN*C*oH*oW) GEMM, what im2col+GEMM would do at best"},
+			note: "depthwise is memory-bound (9 MACs per input value): read gbps/mem_ratio against a same-sized Copy; the sgemm figure is a (1x9)x(9xN*C*oH*oW) GEMM, the best an im2col+GEMM depthwise could do"},
 		{name: "conv3x3_64x64_56_b8_bwd", n: 8, c: 64, h: 56, w: 56, m: 64, k: 3, p: kernels.ConvParams{Pads: pad1}, mode: "bwd",
-			note: "dx and dw; sgemm is the sum of the dcol = W^T*dY and dW = dY*col^T GEMMs"},
+			note: "dx and dw; sgemm is the sum of the two equivalent GEMMs, dcol = W^T*dY (K x M x N) and dW = dY*col^T (M x N x K)"},
 		{name: "conv3x3_64x64_56_b8_bwd_data", n: 8, c: 64, h: 56, w: 56, m: 64, k: 3, p: kernels.ConvParams{Pads: pad1}, mode: "bwd_data"},
 		{name: "conv3x3_64x64_56_b8_bwd_filter", n: 8, c: 64, h: 56, w: 56, m: 64, k: 3, p: kernels.ConvParams{Pads: pad1}, mode: "bwd_filter"},
 	}

@@ -52,9 +52,12 @@ func (q *convPlan) depthwise() bool { return q.geo.c == 1 && q.groups > 1 }
 //	y[n][m][oy][ox] = b[m] + sum_{ci<C/G, ki, kj} w[m][ci][ki][kj] *
 //	    x[n][g*C/G+ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw]   (g = m/(M/G))
 //
-// computed as, per image and group, W_g (M/G x K) times the im2col columns
-// in L2-sized chunks (a plain GEMM on x for 1x1 stride-1 unpadded kernels),
-// and by a direct kernel for depthwise convolutions.
+// computed per image and group as GEMMs on the backend's threads: with
+// C/G >= 32 as kH*kW accumulating GEMMs on shifted views of a zero-padded
+// (and, for strides, phase-split) copy of the image (conv_shift.go), else
+// as W_g (M/G x K) times im2col columns in L2-sized chunks; a 1x1
+// stride-1 unpadded kernel is one plain GEMM on x; depthwise convolutions
+// use a direct kernel.
 func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
 	const op = "conv2d"
 	out, q, err := conv2DPlan(op, x, w, p)
@@ -87,7 +90,8 @@ func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
 //	dx[n,g] = col2im(W_g^T * dY[n,g])
 //	db[m] = sum_{n,oy,ox} dy[n][m][oy][ox]
 //
-// (depthwise convolutions by the direct kernel). Nil gradients are skipped.
+// (as shifted GEMMs where the forward uses them; depthwise convolutions by
+// the direct kernel). Nil gradients are skipped.
 func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
 	const op = "conv2d_backward"
 	out, q, err := conv2DPlan(op, x, w, p)

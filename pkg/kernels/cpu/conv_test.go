@@ -61,3 +61,58 @@ func TestConvChunkEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestConvConcurrentCallers runs convolutions and GEMMs from several
+// goroutines on one backend at once (scratch buffers and the worker pool
+// are shared): each must still get its own right answer. Run with -race.
+func TestConvConcurrentCallers(t *testing.T) {
+	c, err := New(Config{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	type job struct {
+		x, w, y *kernels.Tensor
+		p       kernels.ConvParams
+		want    []float32
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	var jobs []job
+	for i, p := range []kernels.ConvParams{
+		{Pads: [4]int{1, 1, 1, 1}},
+		{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 1, 1}},
+		{Pads: [4]int{1, 1, 1, 1}, Group: 32},
+		{},
+	} {
+		xs := kernels.Shape{2, 32, 9 + i, 8}
+		ws := kernels.Shape{32, 32 / p.WithDefaults().Group, 3, 3}
+		if i == 3 {
+			ws = kernels.Shape{16, 32, 1, 1}
+		}
+		x := kernels.FromSlice(kernelstest.Rand(r, xs.Numel(), -1, 1), xs...)
+		w := kernels.FromSlice(kernelstest.Rand(r, ws.Numel(), -1, 1), ws...)
+		want, ys := kernelstest.RefConv2D(x.Data, xs, w.Data, ws, nil, p)
+		jobs = append(jobs, job{x, w, kernels.NewHost(ys...), p, want})
+	}
+	done := make(chan error, len(jobs))
+	for _, j := range jobs {
+		go func() {
+			for range 20 {
+				if err := c.Conv2D(j.y, j.x, j.w, nil, j.p); err != nil {
+					done <- err
+					return
+				}
+				if i, ok := kernelstest.Close(j.y.Data, j.want, kernelstest.Tol{Abs: 1e-4, Rel: 1e-4}); !ok {
+					done <- fmt.Errorf("%+v: element %d: got %v, want %v", j.p, i, j.y.Data[i], j.want[i])
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range jobs {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
