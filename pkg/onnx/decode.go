@@ -78,8 +78,17 @@ func Decode(b []byte) (*Model, error) {
 	if err := decodeGraph(graphBytes, m); err != nil {
 		return nil, at(err, "graph")
 	}
-	for _, op := range m.OpsetImports {
-		if op.Domain == "" || op.Domain == "ai.onnx" {
+	seen := map[string]bool{}
+	for i, op := range m.OpsetImports {
+		d := op.Domain
+		if d == "ai.onnx" {
+			d = ""
+		}
+		if seen[d] {
+			return nil, at(newErr(ErrMalformed, fmt.Sprintf("domain %q imported twice", op.Domain)), fmt.Sprintf("model.opset_import[%d]", i))
+		}
+		seen[d] = true
+		if d == "" {
 			m.Graph.Opset = op.Version
 		}
 	}
@@ -226,6 +235,9 @@ func decodeNode(b []byte, i int) (*graph.Node, error) {
 		return err
 	})
 	where := fmt.Sprintf("node[%d] %s %q", i, n.Op, n.Name)
+	if err == nil && n.Op == "" {
+		err = newErr(ErrMalformed, "node has no op_type")
+	}
 	if err != nil {
 		return nil, at(err, where)
 	}

@@ -143,10 +143,14 @@ func (r *rawTensor) convert() (*graph.Tensor, error) {
 		numel *= int(d)
 	}
 	t := &graph.Tensor{Name: r.name, DType: dtype, Shape: shape}
-	if dtype == graph.Float32 {
-		t.Float = make([]float32, 0, min(numel, 1<<20))
-	} else {
-		t.Int = make([]int64, 0, min(numel, 1<<20))
+	// alloc is called once the data is known to hold numel values, so the
+	// allocation is bounded by the input's size.
+	alloc := func() {
+		if dtype == graph.Float32 {
+			t.Float = make([]float32, 0, numel)
+		} else {
+			t.Int = make([]int64, 0, numel)
+		}
 	}
 	typed := len(r.floats) + len(r.int32s) + len(r.int64s) + len(r.doubles) + len(r.uint64s) + r.strings
 	if r.hasRaw {
@@ -157,6 +161,7 @@ func (r *rawTensor) convert() (*graph.Tensor, error) {
 		if len(r.raw) != numel*size {
 			return nil, newErr(ErrMalformed, fmt.Sprintf("raw_data has %d bytes, want %d (%d elements of %s, dims %v)", len(r.raw), numel*size, numel, r.dt, shape))
 		}
+		alloc()
 		return t, r.fromRaw(t, numel)
 	}
 	// Typed fields: which one holds the data depends on the element type.
@@ -180,6 +185,7 @@ func (r *rawTensor) convert() (*graph.Tensor, error) {
 	if n != numel {
 		return nil, newErr(ErrMalformed, fmt.Sprintf("%s has %d values, want %d (dims %v)", from, n, numel, shape))
 	}
+	alloc()
 	return t, r.fromTyped(t)
 }
 
