@@ -98,7 +98,7 @@ func BenchmarkConv2D(b *testing.B) {
 
 func BenchmarkConv2DBackward(b *testing.B) {
 	r := rand.New(rand.NewPCG(2, 2))
-	for _, bc := range []benchConv{{1, 16, 28, 16, 3, 1, 1}, {8, 64, 56, 64, 3, 1, 1}} {
+	for _, bc := range []benchConv{{1, 16, 28, 16, 3, 1, 1}, {8, 64, 56, 64, 3, 1, 1}, {8, 64, 56, 64, 3, 1, 64}} {
 		xs, ws, p := bc.shapes()
 		ys, _ := kernels.Conv2DOutShape(xs, ws, p)
 		xv, wv, dyv := kernelstest.Rand(r, xs.Numel(), -1, 1), kernelstest.Rand(r, ws.Numel(), -1, 1), kernelstest.Rand(r, ys.Numel(), -1, 1)

@@ -276,6 +276,119 @@ void vireo_phase_pad(const vireo_geom *g, int hq, int wq, const float *restrict 
 		}
 	}
 }
+// vireo_dot: sum a[i]*b[i] with 16 partial sums (vectorisable without
+// -ffast-math).
+static inline float vireo_dot(const float *restrict a, const float *restrict b, int n) {
+	float acc[16] = {0};
+	int i = 0;
+	for (; i + 16 <= n; i += 16)
+		for (int k = 0; k < 16; k++) acc[k] += a[i + k] * b[i + k];
+	float s = 0;
+	for (; i < n; i++) s += a[i] * b[i];
+	for (int k = 0; k < 16; k++) s += acc[k];
+	return s;
+}
+
+// vireo_dw_bwd: input channels [c0,c1) of a depthwise convolution's
+// backward, on zero-bordered hp x wp planes (xpad, dxpad: scratch). dx and
+// dw may be NULL.
+VIREO_CLONES
+void vireo_dw_bwd(const vireo_geom *g, int chans, int mult, int nb, const float *x, const float *w, const float *dy,
+		float *dx, float *dw, float *xpad, float *dxpad, float *dypad, int c0, int c1) {
+	long hw = (long)g->h * g->w, P = (long)g->oh * g->ow;
+	int kk = g->kh * g->kw;
+	int hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+	int wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+	for (int ci = c0; ci < c1; ci++) {
+		if (dw) memset(dw + (long)ci * mult * kk, 0, (size_t)mult * kk * sizeof(float));
+		for (int n = 0; n < nb; n++) {
+			const float *xp = x + ((long)n * chans + ci) * hw;
+			if (dw) {
+				for (int py = 0; py < hp; py++) {
+					float *prow = xpad + (long)py * wp;
+					int iy = py - g->pt;
+					memset(prow, 0, (size_t)wp * sizeof(float));
+					if (iy < 0 || iy >= g->h) continue;
+					int lo = g->pl < wp ? g->pl : wp;
+					int hi = g->pl + g->w < wp ? g->pl + g->w : wp;
+					if (hi > lo) memcpy(prow + lo, xp + (long)iy * g->w, (size_t)(hi - lo) * sizeof(float));
+				}
+			}
+			if (dx) memset(dxpad, 0, (size_t)hp * wp * sizeof(float));
+			for (int j = 0; j < mult; j++) {
+				int m = ci * mult + j;
+				const float *dyp = dy + ((long)n * chans * mult + m) * P;
+				const float *wm = w + (long)m * kk;
+				float *dwm = dw ? dw + (long)m * kk : 0;
+				if (g->sh == 1 && g->sw == 1) {
+					// dy on the padded-width grid (zeros past ow): each tap is
+					// then one long dot (dw) and one long axpy (dx) over the
+					// plane, shifted by the tap's offset.
+					for (int oy = 0; oy < g->oh; oy++) {
+						memcpy(dypad + (long)oy * wp, dyp + (long)oy * g->ow, (size_t)g->ow * sizeof(float));
+						for (int i = g->ow; i < wp; i++) dypad[(long)oy * wp + i] = 0;
+					}
+					int np = (g->oh - 1) * wp + g->ow;
+					for (int tap = 0; tap < kk; tap++) {
+						long off = (long)(tap / g->kw) * g->dh * wp + (tap % g->kw) * g->dw;
+						if (dw) dwm[tap] += vireo_dot(dypad, xpad + off, np);
+						if (dx) {
+							float wv = wm[tap];
+							float *restrict out = dxpad + off;
+							const float *restrict in = dypad;
+							for (int i = 0; i < np; i++) out[i] += wv * in[i];
+						}
+					}
+					continue;
+				}
+				for (int oy = 0; oy < g->oh; oy++) {
+					const float *restrict dyrow = dyp + (long)oy * g->ow;
+					for (int ki = 0; ki < g->kh; ki++) {
+						long ro = (long)(oy * g->sh + ki * g->dh) * wp;
+						for (int kj = 0; kj < g->kw; kj++) {
+							int co = kj * g->dw;
+							if (dx) {
+								float wv = wm[ki * g->kw + kj];
+								float *restrict out = dxpad + ro + co;
+								if (g->sw == 1) {
+									for (int i = 0; i < g->ow; i++) out[i] += wv * dyrow[i];
+								} else {
+									for (int i = 0; i < g->ow; i++) out[(long)i * g->sw] += wv * dyrow[i];
+								}
+							}
+							if (dw) {
+								const float *in = xpad + ro + co;
+								float s;
+								if (g->sw == 1) {
+									s = vireo_dot(dyrow, in, g->ow);
+								} else {
+									s = 0;
+									for (int i = 0; i < g->ow; i++) s += dyrow[i] * in[(long)i * g->sw];
+								}
+								dwm[ki * g->kw + kj] += s;
+							}
+						}
+					}
+				}
+			}
+			if (dx) {
+				float *dxp = dx + ((long)n * chans + ci) * hw;
+				for (int iy = 0; iy < g->h; iy++) {
+					float *drow = dxp + (long)iy * g->w;
+					int py = iy + g->pt;
+					int ncols = wp - g->pl;
+					if (ncols > g->w) ncols = g->w;
+					if (py >= hp || ncols <= 0) {
+						memset(drow, 0, (size_t)g->w * sizeof(float));
+						continue;
+					}
+					memcpy(drow, dxpad + (long)py * wp + g->pl, (size_t)ncols * sizeof(float));
+					if (ncols < g->w) memset(drow + ncols, 0, (size_t)(g->w - ncols) * sizeof(float));
+				}
+			}
+		}
+	}
+}
 */
 import "C"
 
@@ -350,6 +463,12 @@ func (g *convGeom) col2im(col, img []float32, p0, np int) {
 	C.vireo_col2im(&cg, fptr(col), fptr(img), C.long(p0), C.long(np))
 }
 
+// Depthwise convolution (group == C, one input channel per group, mult =
+// M/C output channels per input channel) is done directly: it is
+// memory-bound, and im2col would multiply the traffic by kH*kW for GEMMs
+// with one row. q is the Conv2D plan: geo.c == 1, groups == C, outer ==
+// mult.
+
 // depthwiseForward computes, for output channel m = c*mult+j,
 //
 //	y[n][m][oy][ox] = b[m] + sum_{ki,kj} w[m][0][ki][kj] *
@@ -389,4 +508,42 @@ func (q *convPlan) padPlane(img, dst []float32, l *shiftLayout) {
 	dst = dst[:g.c*l.cstride]
 	cg := g.cgeom()
 	C.vireo_phase_pad(&cg, C.int(l.hq), C.int(l.wq), fptr(img), fptr(dst))
+}
+
+// depthwiseBackward writes dx (the adjoint of depthwiseForward's taps,
+// scattered into a zero-bordered plane then cropped) and
+//
+//	dw[m][ki][kj] = sum_{n,oy,ox} dy[n][m][oy][ox] * x[n][c][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw]
+//
+// (vectorised dot products on a zero-bordered copy of x); either may be
+// nil. Tasks are input channels, so each owns its dx planes and its mult
+// rows of dw (C).
+func (c *CPU) depthwiseBackward(q *convPlan, dx, dw, dy, x, w []float32) {
+	g := &q.geo
+	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
+	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
+	x = x[:q.n*q.groups*g.h*g.w]
+	dy = dy[:q.n*q.groups*q.outer*q.p()]
+	w = w[:q.groups*q.outer*g.kh*g.kw]
+	var dxp, dwp *C.float
+	if dx != nil {
+		dxp = fptr(dx[:len(x)])
+	}
+	if dw != nil {
+		dwp = fptr(dw[:len(w)])
+	}
+	cg := g.cgeom()
+	c.dynamic(q.groups, 1, func(claim func() (int, int, bool)) {
+		xpad := getGemmScratch(hp * wp)
+		defer putGemmScratch(xpad)
+		dxpad := getGemmScratch(hp * wp)
+		defer putGemmScratch(dxpad)
+		dypad := getGemmScratch(g.oh * wp)
+		defer putGemmScratch(dypad)
+		cgl := cg
+		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
+			C.vireo_dw_bwd(&cgl, C.int(q.groups), C.int(q.outer), C.int(q.n), fptr(x), fptr(w), fptr(dy),
+				dxp, dwp, fptr(*xpad), fptr(*dxpad), fptr(*dypad), C.int(lo), C.int(hi))
+		}
+	})
 }

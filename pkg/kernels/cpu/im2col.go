@@ -26,24 +26,3 @@ func (g *convGeom) cols() int { return g.oh * g.ow }
 func (g *convGeom) pointwise() bool {
 	return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
 }
-
-// xRange returns the output columns [lo,hi) within [ox0,ox1) whose image
-// column ox*sw+xoff lies inside [0,w).
-func (g *convGeom) xRange(xoff, ox0, ox1 int) (lo, hi int) {
-	// ox*sw + xoff >= 0  <=>  ox >= ceil(-xoff/sw)
-	lo = 0
-	if xoff < 0 {
-		lo = (-xoff + g.sw - 1) / g.sw
-	}
-	// ox*sw + xoff <= w-1  <=>  ox <= floor((w-1-xoff)/sw)
-	if w1 := g.w - 1 - xoff; w1 < 0 {
-		hi = 0
-	} else {
-		hi = w1/g.sw + 1
-	}
-	lo, hi = max(lo, ox0), min(hi, ox1)
-	if hi < lo {
-		hi = lo
-	}
-	return lo, hi
-}
