@@ -28,7 +28,7 @@ const colBudget = 128 * 1024
 
 // wgradColBudget is colBudget for the weight gradient, whose GEMMs have
 // the chunk as their inner dimension and so want longer chunks.
-var wgradColBudget = 256 * 1024
+const wgradColBudget = 256 * 1024
 
 func (q *convPlan) k() int        { return q.geo.rows() }
 func (q *convPlan) p() int        { return q.geo.cols() }
