@@ -29,7 +29,11 @@ func writeAtomic(path string, b []byte) error {
 		return fmt.Errorf("onnx: %w", err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(b)
+	// CreateTemp makes the file 0600; a model is read by other services.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(b)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
