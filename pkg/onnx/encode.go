@@ -247,6 +247,20 @@ func encodeAttr(name string, a graph.Attr) ([]byte, error) {
 	return appendVarint(b, attrType, typ), nil
 }
 
+// EncodeTensor serializes t as a standalone TensorProto (the form of
+// ONNX's conformance input_N.pb/output_N.pb files), its data as raw_data
+// float32 or int64.
+func EncodeTensor(t *graph.Tensor) ([]byte, error) {
+	if t == nil {
+		return nil, newErr(ErrInvalid, "nil tensor")
+	}
+	b, err := encodeTensor(t.Name, t)
+	if err != nil {
+		return nil, at(err, fmt.Sprintf("tensor %q", t.Name))
+	}
+	return b, nil
+}
+
 // encodeTensor writes t as a TensorProto named name, its data as raw_data
 // (little-endian float32 or int64).
 func encodeTensor(name string, t *graph.Tensor) ([]byte, error) {

@@ -323,3 +323,27 @@ print(m.producer_name, m.ir_version, m.opset_import[0].version, len(m.graph.node
 		t.Errorf("python onnx read %q, want %q", got, want)
 	}
 }
+
+func TestEncodeTensorRoundTrip(t *testing.T) {
+	for _, tt := range []*graph.Tensor{
+		tinyModel().Graph.Initializers["w"],
+		tinyModel().Graph.Initializers["shape"],
+		{Name: "scalar", DType: graph.Int64, Shape: []int{}, Int: []int64{-7}},
+		{Name: "empty", DType: graph.Float32, Shape: []int{3, 0}, Float: []float32{}},
+	} {
+		b, err := EncodeTensor(tt)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.Name, err)
+		}
+		got, err := DecodeTensor(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.Name, err)
+		}
+		if d := diff(tt, got); d != "" {
+			t.Errorf("%s: round trip differs at %s", tt.Name, d)
+		}
+	}
+	if _, err := EncodeTensor(&graph.Tensor{Name: "x", DType: graph.Float32, Shape: []int{2}, Float: []float32{1}}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `tensor "x"`) {
+		t.Errorf("short tensor: %v", err)
+	}
+}
