@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -28,8 +29,7 @@ func ReadFile(path string) (*Model, error) {
 // and are *Error values locating the problem.
 func Decode(b []byte) (*Model, error) {
 	m := &Model{}
-	var graphBytes []byte
-	haveGraph := false
+	var graphParts [][]byte
 	err := walk(b, func(f field) error {
 		var err error
 		switch f.num {
@@ -48,10 +48,7 @@ func Decode(b []byte) (*Model, error) {
 		case modelGraph:
 			var g []byte
 			g, err = f.msg("graph")
-			// A message field given twice is merged, which for protobuf
-			// is the same as decoding the concatenation.
-			graphBytes = append(graphBytes, g...)
-			haveGraph = true
+			graphParts = append(graphParts, g)
 		case modelOpsetImport:
 			var op OpsetImport
 			op, err = decodeOpset(f)
@@ -72,8 +69,16 @@ func Decode(b []byte) (*Model, error) {
 	if err != nil {
 		return nil, at(err, "model")
 	}
-	if !haveGraph {
+	var graphBytes []byte
+	switch len(graphParts) {
+	case 0:
 		return nil, newErr(ErrMalformed, "model has no graph")
+	case 1:
+		graphBytes = graphParts[0] // no copy: the graph is most of the file
+	default:
+		// A message field given twice is merged, which for protobuf is
+		// the same as decoding the concatenation.
+		graphBytes = bytes.Join(graphParts, nil)
 	}
 	if err := decodeGraph(graphBytes, m); err != nil {
 		return nil, at(err, "graph")

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -80,6 +81,7 @@ func Encode(m *Model) ([]byte, error) {
 		b = appendVarint(b, modelModelVersion, uint64(m.ModelVersion))
 	}
 	b = appendString(b, modelDocString, m.DocString)
+	b = slices.Grow(b, len(g)+16)
 	b = appendMsg(b, modelGraph, g)
 	for _, op := range opsets {
 		var o []byte
@@ -134,16 +136,22 @@ func encodeGraph(m *Model) ([]byte, error) {
 	}
 	b = appendString(b, graphName, g.Name)
 	names := make([]string, 0, len(g.Initializers))
-	for name := range g.Initializers {
+	size := 0
+	for name, t := range g.Initializers {
 		names = append(names, name)
+		if t != nil {
+			size += 8*(len(t.Float)+len(t.Int)) + 64
+		}
 	}
 	sort.Strings(names)
+	// The initializers are most of the bytes: size the buffer once.
+	b = slices.Grow(b, size+len(b))
 	for _, name := range names {
-		tb, err := encodeTensor(name, g.Initializers[name])
+		var err error
+		b, err = appendTensor(b, graphInitializer, name, g.Initializers[name])
 		if err != nil {
 			return nil, at(at(err, fmt.Sprintf("%q", name)), "initializer")
 		}
-		b = appendMsg(b, graphInitializer, tb)
 	}
 	b = appendString(b, graphDocString, m.GraphDocString)
 	for _, s := range []struct {
@@ -261,9 +269,16 @@ func EncodeTensor(t *graph.Tensor) ([]byte, error) {
 	return b, nil
 }
 
-// encodeTensor writes t as a TensorProto named name, its data as raw_data
-// (little-endian float32 or int64).
+// encodeTensor writes t as a TensorProto named name.
 func encodeTensor(name string, t *graph.Tensor) ([]byte, error) {
+	b, err := appendTensor(nil, 0, name, t)
+	return b, err
+}
+
+// appendTensor appends t as a TensorProto named name, as field num of the
+// enclosing message (num 0: the bare message, for EncodeTensor), its data
+// as raw_data (little-endian float32 or int64) written straight into b.
+func appendTensor(b []byte, num protowire.Number, name string, t *graph.Tensor) ([]byte, error) {
 	if t == nil {
 		return nil, newErr(ErrInvalid, "nil tensor")
 	}
@@ -271,39 +286,59 @@ func encodeTensor(name string, t *graph.Tensor) ([]byte, error) {
 	if !ok {
 		return nil, newErr(ErrInvalid, fmt.Sprintf("dtype %v", t.DType))
 	}
-	var b []byte
+	var hdr []byte
 	numel := 1
 	for i, d := range t.Shape {
 		if d < 0 {
 			return nil, newErr(ErrInvalid, fmt.Sprintf("negative dim %d at axis %d", d, i))
 		}
-		b = protowire.AppendTag(b, tensorDims, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(d))
+		if d > 0 && numel > maxElems/d {
+			return nil, newErr(ErrInvalid, fmt.Sprintf("shape %v: too many elements", t.Shape))
+		}
+		hdr = protowire.AppendTag(hdr, tensorDims, protowire.VarintType)
+		hdr = protowire.AppendVarint(hdr, uint64(d))
 		numel *= d
 	}
-	b = appendVarint(b, tensorDataType, uint64(dt))
-	b = appendString(b, tensorName, name)
-	var raw []byte
+	hdr = appendVarint(hdr, tensorDataType, uint64(dt))
+	hdr = appendString(hdr, tensorName, name)
+	var rawLen int
 	switch t.DType {
 	case graph.Float32:
 		if len(t.Float) != numel || len(t.Int) != 0 {
 			return nil, newErr(ErrInvalid, fmt.Sprintf("float32 tensor with %d Float and %d Int values, want %d Float (shape %v)", len(t.Float), len(t.Int), numel, t.Shape))
 		}
-		raw = make([]byte, 4*numel)
-		for i, v := range t.Float {
-			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
-		}
+		rawLen = 4 * numel
 	case graph.Int64:
 		if len(t.Int) != numel || len(t.Float) != 0 {
 			return nil, newErr(ErrInvalid, fmt.Sprintf("int64 tensor with %d Int and %d Float values, want %d Int (shape %v)", len(t.Int), len(t.Float), numel, t.Shape))
 		}
-		raw = make([]byte, 8*numel)
+		rawLen = 8 * numel
+	}
+	msgLen := len(hdr)
+	if numel > 0 {
+		msgLen += protowire.SizeTag(tensorRawData) + protowire.SizeBytes(rawLen)
+	}
+	if num != 0 {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(msgLen))
+	}
+	b = append(b, hdr...)
+	if numel == 0 {
+		return b, nil
+	}
+	b = protowire.AppendTag(b, tensorRawData, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(rawLen))
+	off := len(b)
+	b = slices.Grow(b, rawLen)[:off+rawLen]
+	raw := b[off:]
+	if t.DType == graph.Float32 {
+		for i, v := range t.Float {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
+		}
+	} else {
 		for i, v := range t.Int {
 			binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
 		}
-	}
-	if numel > 0 {
-		b = appendMsg(b, tensorRawData, raw)
 	}
 	return b, nil
 }

@@ -132,7 +132,7 @@ func TestReferenceAgreesOnConformance(t *testing.T) {
 		}
 		write("model", filepath.Join(conformanceDir, rel), b)
 	})
-	pbs, _ := filepath.Glob(filepath.Join(conformanceDir, "*", "test_data_set_*", "*.pb"))
+	pbs, _ := filepath.Glob(filepath.Join(conformanceDir, "*", "*", "test_data_set_*", "*.pb"))
 	tensors := 0
 	for _, pb := range pbs {
 		b, err := os.ReadFile(pb)

@@ -236,6 +236,7 @@ func TestEncodeErrors(t *testing.T) {
 	}{
 		{"short data", func(m *Model) { m.Graph.Initializers["w"].Float = m.Graph.Initializers["w"].Float[:5] }, `initializer "w": float32 tensor with 5 Float and 0 Int values, want 6`},
 		{"negative dim", func(m *Model) { m.Graph.Initializers["shape"].Shape = []int{-2} }, `initializer "shape": negative dim -2`},
+		{"huge shape", func(m *Model) { m.Graph.Initializers["shape"].Shape = []int{1 << 32, 1 << 32, 0} }, "too many elements"},
 		{"bad dtype", func(m *Model) { m.Graph.Initializers["w"].DType = 9 }, "dtype dtype(9)"},
 		{"attr kind", func(m *Model) { m.Graph.Nodes[1].Attrs["bad"] = graph.Attr{} }, `node[1] Gemm "mm".attribute "bad": attribute kind 0`},
 		{"nil tensor attr", func(m *Model) { m.Graph.Nodes[2].Attrs["value"] = graph.Attr{Kind: graph.AttrTensor} }, "nil Tensor"},
