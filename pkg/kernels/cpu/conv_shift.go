@@ -85,6 +85,10 @@ func (q *convPlan) tapWeights(wt, dst []float32) {
 // and one tap's panel of the plane together fill about colBudget floats.
 func (q *convPlan) shiftChunk(threads, np int) int {
 	w := max(64, colBudget/(q.outer+q.geo.c)/gemmAlign*gemmAlign)
+	// Even chunks: no short remainder chunk at the end of each image.
+	if nc := (np + w - 1) / w; nc > 1 {
+		w = ((np+nc-1)/nc + gemmAlign - 1) / gemmAlign * gemmAlign
+	}
 	if items := q.n * q.groups; items*((np+w-1)/w) < threads {
 		per := (threads + items - 1) / items
 		w = ((np+per-1)/per + gemmAlign - 1) / gemmAlign * gemmAlign

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -44,25 +45,29 @@ func (c *CPU) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	})
 }
 
-// gemmScratch is a pool of float32 work buffers (im2col columns, per-thread
-// partial sums) shared by the kernels of this package. Buffers grow to the
-// largest size asked for and are reused across calls, so steady-state
-// calls allocate no large memory; sync.Pool makes it safe for concurrent
-// ops on one backend.
-var gemmScratch = sync.Pool{New: func() any { return new([]float32) }}
+// gemmScratch pools float32 work buffers (padded planes, im2col columns,
+// per-thread partial sums) for the kernels of this package, one pool per
+// power-of-two size class so a request never gets a buffer too small for
+// it: steady-state calls allocate no large memory, and sync.Pool makes it
+// safe for concurrent ops on one backend (or several backends).
+var gemmScratch [64]sync.Pool
 
-// getGemmScratch returns a buffer of at least n elements (contents undefined);
-// give it back with putGemmScratch.
+// getGemmScratch returns a buffer of n elements (contents undefined) with
+// capacity the next power of two; give it back with putGemmScratch.
 func getGemmScratch(n int) *[]float32 {
-	p := gemmScratch.Get().(*[]float32)
-	if cap(*p) < n {
-		*p = make([]float32, n)
+	class := bits.Len(uint(max(n, 1) - 1))
+	p, _ := gemmScratch[class].Get().(*[]float32)
+	if p == nil {
+		b := make([]float32, 1<<class)
+		p = &b
 	}
 	*p = (*p)[:n]
 	return p
 }
 
-func putGemmScratch(p *[]float32) { gemmScratch.Put(p) }
+func putGemmScratch(p *[]float32) {
+	gemmScratch[bits.Len(uint(cap(*p))-1)].Put(p)
+}
 
 // dynamic runs fn on up to Threads goroutines (the caller's included);
 // each fn call claims blocks of blk indices of [0,n) until none are left.
