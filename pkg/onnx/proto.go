@@ -184,20 +184,19 @@ const (
 	Float4E2M1     DataType = 23
 )
 
-var dataTypeNames = map[DataType]string{
-	Undefined: "UNDEFINED", Float: "FLOAT", Uint8: "UINT8", Int8: "INT8",
-	Uint16: "UINT16", Int16: "INT16", Int32: "INT32", Int64: "INT64",
-	String: "STRING", Bool: "BOOL", Float16: "FLOAT16", Double: "DOUBLE",
-	Uint32: "UINT32", Uint64: "UINT64", Complex64: "COMPLEX64",
-	Complex128: "COMPLEX128", BFloat16: "BFLOAT16",
-	Float8E4M3FN: "FLOAT8E4M3FN", Float8E4M3FNUZ: "FLOAT8E4M3FNUZ",
-	Float8E5M2: "FLOAT8E5M2", Float8E5M2FNUZ: "FLOAT8E5M2FNUZ",
-	Uint4: "UINT4", Int4: "INT4", Float4E2M1: "FLOAT4E2M1",
-}
-
 func (d DataType) String() string {
-	if s, ok := dataTypeNames[d]; ok {
-		return s
+	names := [...]string{
+		Undefined: "UNDEFINED", Float: "FLOAT", Uint8: "UINT8", Int8: "INT8",
+		Uint16: "UINT16", Int16: "INT16", Int32: "INT32", Int64: "INT64",
+		String: "STRING", Bool: "BOOL", Float16: "FLOAT16", Double: "DOUBLE",
+		Uint32: "UINT32", Uint64: "UINT64", Complex64: "COMPLEX64",
+		Complex128: "COMPLEX128", BFloat16: "BFLOAT16",
+		Float8E4M3FN: "FLOAT8E4M3FN", Float8E4M3FNUZ: "FLOAT8E4M3FNUZ",
+		Float8E5M2: "FLOAT8E5M2", Float8E5M2FNUZ: "FLOAT8E5M2FNUZ",
+		Uint4: "UINT4", Int4: "INT4", Float4E2M1: "FLOAT4E2M1",
+	}
+	if d >= 0 && int(d) < len(names) {
+		return names[d]
 	}
 	return fmt.Sprintf("DataType(%d)", int32(d))
 }
