@@ -8,7 +8,9 @@
 //     other versions with ErrFormatVersion and unknown fields with
 //     ErrInvalid, so a typo in a hand-edited manifest is caught.
 //   - Save validates the manifest and checks that the ONNX bytes decode
-//     before touching the directory, then writes model.onnx and
+//     and agree with it (CheckGraph: input (N, C, H, W) and output classes
+//     or 2*points, where the graph's dims are static) before touching the
+//     directory, then writes model.onnx and
 //     manifest.json each to a temporary file renamed into place, manifest
 //     last. The manifest records model.onnx's SHA-256 (model_digest) and
 //     Load checks it, so a manifest never silently describes another

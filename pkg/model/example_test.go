@@ -19,9 +19,16 @@ func Example() {
 	defer os.RemoveAll(dir)
 
 	g := &graph.Graph{
-		Nodes:   []*graph.Node{{Op: "Softmax", Inputs: []string{"x"}, Outputs: []string{"p"}}},
-		Inputs:  []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: []int{1, 2}}},
-		Outputs: []graph.ValueInfo{{Name: "p", DType: graph.Float32, Shape: []int{1, 2}}},
+		Nodes: []*graph.Node{
+			{Op: "GlobalAveragePool", Inputs: []string{"x"}, Outputs: []string{"pooled"}},
+			{Op: "Flatten", Inputs: []string{"pooled"}, Outputs: []string{"f"}},
+			{Op: "Gemm", Inputs: []string{"f", "w"}, Outputs: []string{"logits"}},
+		},
+		Inputs:  []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: []int{-1, 3, 224, 224}, DimParams: []string{"N", "", "", ""}}},
+		Outputs: []graph.ValueInfo{{Name: "logits", DType: graph.Float32, Shape: []int{-1, 2}, DimParams: []string{"N", ""}}},
+		Initializers: map[string]*graph.Tensor{
+			"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 2}, Float: []float32{1, 0, 0, 1, 1, 1}},
+		},
 	}
 	b, err := onnx.Encode(onnx.NewModel(g))
 	if err != nil {

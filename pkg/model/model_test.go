@@ -37,15 +37,23 @@ func sample() Manifest {
 	}
 }
 
-// tinyONNX is a one-node model encoded by package onnx.
+// segGraph is a one-node network shaped like sample(): input (N,3,240,320),
+// output (N,4,240,320).
+func segGraph() *graph.Graph {
+	return &graph.Graph{
+		Nodes:   []*graph.Node{{Op: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"}}},
+		Inputs:  []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: []int{-1, 3, 240, 320}, DimParams: []string{"N", "", "", ""}}},
+		Outputs: []graph.ValueInfo{{Name: "y", DType: graph.Float32, Shape: []int{-1, 4, 240, 320}, DimParams: []string{"N", "", "", ""}}},
+		Initializers: map[string]*graph.Tensor{
+			"w": {Name: "w", DType: graph.Float32, Shape: []int{4, 3, 1, 1}, Float: make([]float32, 12)},
+		},
+	}
+}
+
+// tinyONNX is segGraph encoded by package onnx.
 func tinyONNX(t *testing.T) []byte {
 	t.Helper()
-	g := &graph.Graph{
-		Nodes:   []*graph.Node{{Op: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}}},
-		Inputs:  []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: []int{1, 3, 240, 320}}},
-		Outputs: []graph.ValueInfo{{Name: "y", DType: graph.Float32, Shape: []int{1, 3, 240, 320}}},
-	}
-	b, err := onnx.Encode(onnx.NewModel(g))
+	b, err := onnx.Encode(onnx.NewModel(segGraph()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +223,61 @@ func TestSaveRejects(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("rejected saves left %d files", len(entries))
+	}
+}
+
+func TestCheckGraph(t *testing.T) {
+	m := sample()
+	if err := CheckGraph(m, segGraph()); err != nil {
+		t.Fatalf("matching graph: %v", err)
+	}
+	dyn := segGraph()
+	dyn.Inputs[0].Shape = []int{-1, 3, -1, -1}
+	dyn.Outputs[0].Shape = nil
+	if err := CheckGraph(m, dyn); err != nil {
+		t.Errorf("dynamic dims: %v", err)
+	}
+	cls := sample()
+	cls.Task, cls.VoidClass, cls.Labels = Classify, NoVoid, []string{"a", "b"}
+	clsGraph := segGraph()
+	clsGraph.Outputs[0].Shape = []int{-1, 2}
+	rg := sample()
+	rg.Task, rg.VoidClass, rg.Labels, rg.Points = Regress, NoVoid, nil, 3
+	rgGraph := segGraph()
+	rgGraph.Outputs[0].Shape = []int{-1, 6}
+	for name, c := range map[string]struct {
+		m Manifest
+		g *graph.Graph
+	}{"classify": {cls, clsGraph}, "regress": {rg, rgGraph}} {
+		if err := CheckGraph(c.m, c.g); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		m      Manifest
+		break_ func(g *graph.Graph)
+		msg    string
+	}{
+		{"input size", m, func(g *graph.Graph) { g.Inputs[0].Shape[3] = 224 }, `input "x" has shape [-1 3 240 224], manifest input is 3x240x320`},
+		{"input rank", m, func(g *graph.Graph) { g.Inputs[0].Shape = []int{-1, 3} }, "want (N, C, H, W)"},
+		{"classes", m, func(g *graph.Graph) { g.Outputs[0].Shape[1] = 5 }, `output "y" has 5 classes (shape [-1 5 240 320]), manifest has 4 labels`},
+		{"segment rank", m, func(g *graph.Graph) { g.Outputs[0].Shape = []int{-1, 4} }, "want 4 for segment"},
+		{"regress", rg, func(g *graph.Graph) { g.Outputs[0].Shape = []int{-1, 5} }, "want 2*points = 6"},
+		{"no input", m, func(g *graph.Graph) { g.Inputs = nil }, "no input"},
+		{"only initializer input", m, func(g *graph.Graph) { g.Inputs = []graph.ValueInfo{{Name: "w"}} }, "no input"},
+	} {
+		g := segGraph()
+		c.break_(g)
+		if err := CheckGraph(c.m, g); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v, want ErrInvalid containing %q", c.name, err, c.msg)
+		}
+	}
+	// Save refuses a network that does not match its manifest.
+	other := sample()
+	other.Input.Width = 640
+	if err := Save(t.TempDir(), tinyONNX(t), other); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "does not match the manifest") {
+		t.Errorf("Save of mismatched model: %v", err)
 	}
 }
 

@@ -57,7 +57,8 @@ func Unmarshal(b []byte) (Manifest, error) {
 
 // Save writes a model directory: dir/model.onnx (onnxBytes) and
 // dir/manifest.json (m with defaults applied and ModelDigest set). The
-// bytes must decode as an ONNX model and m must validate. Each file is
+// bytes must decode as an ONNX model agreeing with m (CheckGraph) and m
+// must validate. Each file is
 // written to a temporary file in dir and renamed into place; the manifest
 // goes last, so a directory whose manifest.json exists holds a complete
 // model, and Load detects a model.onnx replaced after its manifest by the
@@ -68,8 +69,12 @@ func Save(dir string, onnxBytes []byte, m Manifest) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	if _, err := onnx.Decode(onnxBytes); err != nil {
+	om, err := onnx.Decode(onnxBytes)
+	if err != nil {
 		return fmt.Errorf("model: %s: %w", ONNXFile, err)
+	}
+	if err := CheckGraph(m, om.Graph); err != nil {
+		return fmt.Errorf("%s does not match the manifest: %w", ONNXFile, err)
 	}
 	js, err := Marshal(m)
 	if err != nil {
