@@ -2,6 +2,8 @@ package onnx
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -26,6 +28,19 @@ func FuzzDecode(f *testing.F) {
 		tensorPB("d", Double, 1).fixed64(tensorDoubleData, 0),
 	} {
 		seeds = append(seeds, t)
+	}
+	// A few real exports when the conformance data is installed: typed
+	// fields, packed and unpacked lists, fp16 tensors, subgraphs.
+	for _, c := range []string{
+		"node/test_conv_with_strides_padding/model.onnx",
+		"node/test_constantofshape_float_ones/model.onnx",
+		"node/test_if/model.onnx",
+		"node/test_cast_FLOAT16_to_FLOAT/test_data_set_0/input_0.pb",
+		"simple/test_gradient_of_add/model.onnx",
+	} {
+		if b, err := os.ReadFile(filepath.Join(conformanceDir, c)); err == nil && len(b) < 64<<10 {
+			seeds = append(seeds, b)
+		}
 	}
 	for _, s := range seeds {
 		f.Add(s)
