@@ -7,6 +7,8 @@
 // IR of package graph) plus the model-level fields the IR does not hold
 // (IR version, opset imports, producer, doc strings, metadata props,
 // value_info, original element types). Encode writes a Model back.
+// DecodeTensor and EncodeTensor do the same for a standalone TensorProto
+// (the input_N.pb/output_N.pb files of ONNX's conformance cases).
 //
 // # What is read
 //

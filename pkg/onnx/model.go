@@ -51,7 +51,8 @@ type Model struct {
 }
 
 // NewModel wraps g in a Model with Vireo's defaults: IR version 8, the
-// default-domain opset g.Opset (17 when zero) and producer "vireo".
+// default-domain opset g.Opset (when zero, 17, which it also sets in g) and
+// producer "vireo".
 func NewModel(g *graph.Graph) *Model {
 	op := g.Opset
 	if op == 0 {
