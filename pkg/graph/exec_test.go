@@ -24,7 +24,7 @@ func TestRunGemmRelu(t *testing.T) {
 	p := compile(t, b.g, be, Options{})
 	outs, err := p.Run(hostTensor([]float32{1, 2, 3, -1, 0, 1}, 2, 3))
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	kernelstest.AssertClose(t, "y", download(t, be, outs[0]), []float32{4.5, 0, 0.5, 0}, kernelstest.TolF32)
 	kernelstest.AssertClose(t, "h", download(t, be, outs[1]), []float32{4.5, -3, 0.5, -1}, kernelstest.TolF32)
@@ -54,7 +54,7 @@ func TestRunConvSkipPool(t *testing.T) {
 	p := compile(t, b.g, be, Options{})
 	outs, err := p.Run(hostTensor([]float32{1, -2, 3, 4}, 1, 1, 2, 2))
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	kernelstest.AssertClose(t, "m", download(t, be, outs[0]), []float32{13}, kernelstest.TolF32)
 	kernelstest.AssertClose(t, "gf", download(t, be, outs[1]), []float32{5.5}, kernelstest.TolF32)
@@ -79,7 +79,7 @@ func TestRunLayout(t *testing.T) {
 	p := compile(t, b.g, be, Options{})
 	outs, err := p.Run(hostTensor([]float32{1, 2, 3, 4}, 2, 2))
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	kernelstest.AssertClose(t, "ct", download(t, be, outs[0]), []float32{1, 3, 2, 4, 5, 6}, kernelstest.TolF32)
 	kernelstest.AssertClose(t, "sl", download(t, be, outs[1]), []float32{2, 5, 4, 6}, kernelstest.TolF32)
@@ -125,11 +125,11 @@ func TestBufferReuse(t *testing.T) {
 	x := hostTensor(randVals(r, 16*16, -1, 1), 16, 16)
 	o1, err := p.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	o2, err := pt.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	kernelstest.AssertClose(t, "reuse vs none", download(t, be, o1[0]), download(t, be, o2[0]), kernelstest.TolF32)
 }
@@ -143,7 +143,7 @@ func TestRunAllocs(t *testing.T) {
 			p := compile(t, g, be, Options{})
 			x := hostTensor(randVals(r, 64*64, -1, 1), 64, 64)
 			if _, err := p.Run(x); err != nil {
-				t.Fatal(err)
+				must(t, err)
 			}
 			runAllocs, kernelAllocs := runOverhead(t, p, x)
 			t.Logf("AllocsPerRun (gemm chain, 8 kernels, threads=%d): Run %v, the kernels alone %v", threads, runAllocs, kernelAllocs)
@@ -159,18 +159,18 @@ func TestRunAllocs(t *testing.T) {
 func runOverhead(t *testing.T, p *Program, x *kernels.Tensor) (run, kernelsOnly float64) {
 	t.Helper()
 	if _, err := p.Run(x); err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	run = testing.AllocsPerRun(20, func() {
 		if _, err := p.Run(x); err != nil {
-			t.Fatal(err)
+			must(t, err)
 		}
 	})
 	kernelsOnly = testing.AllocsPerRun(20, func() {
 		for _, s := range p.steps {
 			if s.fwd != nil {
 				if err := s.fwd(); err != nil {
-					t.Fatal(err)
+					must(t, err)
 				}
 			}
 		}

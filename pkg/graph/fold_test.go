@@ -25,7 +25,7 @@ func TestFoldConvBatchNorm(t *testing.T) {
 	b.output("y", "c2")
 	folded, err := FoldConvBatchNorm(b.g)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	if len(folded.Nodes) != len(b.g.Nodes)-1 || len(b.g.Nodes) != 5 {
 		t.Fatalf("folded graph has %d nodes, original %d (want 4 and 5)", len(folded.Nodes), len(b.g.Nodes))
@@ -42,11 +42,11 @@ func TestFoldConvBatchNorm(t *testing.T) {
 	x := hostTensor(randVals(r, 2*3*64, -1, 1), 2, 3, 8, 8)
 	of, err := pf.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	ou, err := pu.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	tol := kernelstest.Tol{Abs: 1e-4, Rel: 1e-4}
 	kernelstest.AssertClose(t, "y folded vs unfolded", download(t, be, of[0]), download(t, be, ou[0]), tol)

@@ -21,25 +21,25 @@ func gradCheck(t *testing.T, g *Graph, xShape []int, seed uint64) {
 	x := hostTensor(xv, xShape...)
 	outs, err := p.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	w := randVals(r, outs[0].Numel(), -1, 1)
 	wt := hostTensor(w, outs[0].Shape...)
 	loss := func() float64 {
 		o, err := p.Run(x)
 		if err != nil {
-			t.Fatal(err)
+			must(t, err)
 		}
 		return kernelstest.Dot(download(t, be, o[0]), w)
 	}
 	loss()
 	if err := p.Backward(wt); err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	// Backward twice must give the same (overwritten, not accumulated
 	// across calls) gradients.
 	if err := p.Backward(wt); err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	const eps = 1e-2
 	if len(p.Params()) == 0 {

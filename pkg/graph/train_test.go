@@ -39,7 +39,7 @@ func TestTrainOverfit(t *testing.T) {
 	for _, prm := range p.Params() {
 		v, err := be.Alloc(prm.Value.Shape)
 		if err != nil {
-			t.Fatal(err)
+			must(t, err)
 		}
 		vel[prm.Name] = v
 	}
@@ -51,24 +51,24 @@ func TestTrainOverfit(t *testing.T) {
 	for it := 0; it < 300; it++ {
 		outs, err := p.Run(x)
 		if err != nil {
-			t.Fatal(err)
+			must(t, err)
 		}
 		if err := be.CrossEntropy(loss, outs[0], target, nil, -1); err != nil {
-			t.Fatal(err)
+			must(t, err)
 		}
 		last = download(t, be, loss)[0]
 		if it == 0 {
 			first = last
 		}
 		if err := be.CrossEntropyBackward(dlogits, outs[0], target, nil, -1, 1); err != nil {
-			t.Fatal(err)
+			must(t, err)
 		}
 		if err := p.Backward(dlogits); err != nil {
-			t.Fatal(err)
+			must(t, err)
 		}
 		for _, prm := range p.Params() {
 			if err := be.SGDStep(prm.Value, prm.Grad, vel[prm.Name], kernels.SGDParams{LR: 0.1, Momentum: 0.9}); err != nil {
-				t.Fatal(err)
+				must(t, err)
 			}
 		}
 	}
@@ -79,7 +79,7 @@ func TestTrainOverfit(t *testing.T) {
 	// The running statistics moved (momentum 0.9) and sync back.
 	oldMean := g.Initializers["n1_m"]
 	if err := p.SyncToGraph(); err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	if g.Initializers["n1_m"] == oldMean || allZero(g.Initializers["n1_m"].Float) {
 		t.Fatal("running mean not updated/synced")
@@ -92,10 +92,10 @@ func TestTrainOverfit(t *testing.T) {
 	pi := compile(t, g, be, Options{InputShapes: map[string][]int{"x": {batch, 1, 6, 6}}})
 	outs, err := pi.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	if err := be.CrossEntropy(loss, outs[0], target, nil, -1); err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	t.Logf("inference-mode loss with running statistics: %.4f", download(t, be, loss)[0])
 }
@@ -120,18 +120,18 @@ func TestDropoutModes(t *testing.T) {
 	pi := compile(t, b.g, be, Options{})
 	o, err := pi.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	kernelstest.AssertClose(t, "inference dropout", download(t, be, o[0]), ones(1000), kernelstest.TolExact)
 	pt := compile(t, b.g, be, Options{Training: true})
 	o, err = pt.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	m1 := download(t, be, o[0])
 	o, err = pt.Run(x)
 	if err != nil {
-		t.Fatal(err)
+		must(t, err)
 	}
 	m2 := download(t, be, o[0])
 	zeros, diff := 0, 0
