@@ -1,16 +1,432 @@
 package cpu
 
-import "vireo/pkg/kernels"
+import (
+	"fmt"
+	"math"
 
-// PLACEHOLDER: this family is being written; every method returns ErrUnsupported.
+	"vireo/pkg/kernels"
+)
 
-func (_ *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error { return kernels.ErrUnsupported }
-func (_ *CPU) Pool2DBackward(dx, dy, x, y *kernels.Tensor, p kernels.PoolParams) error {
-	return kernels.ErrUnsupported
+// poolAxis is the window geometry along one spatial axis: output o reads
+// input positions o*s - pb + k*d for k in [0, K), those in [0, in) being
+// real elements and those in [-pb, in+pe) counting for count_include_pad.
+type poolAxis struct {
+	in, out, k, s, d, pb, pe int
+	// valid[o] and padded[o] count the taps of window o that land in the
+	// input and in the padded input.
+	valid, padded []int
+	// lo[k], hi[k]: outputs o in [lo, hi) have tap k inside the input.
+	lo, hi []int
 }
-func (_ *CPU) GlobalPool(y, x *kernels.Tensor, kind kernels.PoolKind) error {
-	return kernels.ErrUnsupported
+
+func newPoolAxis(in, out, k, s, d, pb, pe int) *poolAxis {
+	a := &poolAxis{in: in, out: out, k: k, s: s, d: d, pb: pb, pe: pe,
+		valid: make([]int, out), padded: make([]int, out), lo: make([]int, k), hi: make([]int, k)}
+	for o := range out {
+		for t := range k {
+			pos := o*s - pb + t*d
+			if pos >= 0 && pos < in {
+				a.valid[o]++
+			}
+			if pos >= -pb && pos < in+pe {
+				a.padded[o]++
+			}
+		}
+	}
+	for t := range k {
+		off := t*d - pb
+		lo := 0
+		if off < 0 {
+			lo = (-off + s - 1) / s
+		}
+		hi := 0
+		if in-off > 0 {
+			hi = (in - off + s - 1) / s
+		}
+		a.lo[t], a.hi[t] = min(lo, out), max(min(hi, out), min(lo, out))
+	}
+	return a
 }
-func (_ *CPU) GlobalPoolBackward(dx, dy, x, y *kernels.Tensor, kind kernels.PoolKind) error {
-	return kernels.ErrUnsupported
+
+// poolGeom checks x against p and returns p with defaults, the two axes
+// and the output shape.
+func poolGeom(op string, x kernels.Shape, p kernels.PoolParams) (kernels.PoolParams, *poolAxis, *poolAxis, kernels.Shape, error) {
+	p = p.WithDefaults()
+	ys, err := kernels.Pool2DOutShape(x, p)
+	if err != nil {
+		return p, nil, nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	ah := newPoolAxis(x[2], ys[2], p.Kernel[0], p.Strides[0], p.Dilations[0], p.Pads[0], p.Pads[2])
+	aw := newPoolAxis(x[3], ys[3], p.Kernel[1], p.Strides[1], p.Dilations[1], p.Pads[1], p.Pads[3])
+	return p, ah, aw, ys, nil
+}
+
+// divisor is the average pool's denominator for output (oh, ow): the taps
+// on real elements, or with count_include_pad those inside the padded input.
+func poolDivisor(p kernels.PoolParams, ah, aw *poolAxis, oh, ow int) float32 {
+	if p.CountIncludePad {
+		return float32(ah.padded[oh] * aw.padded[ow])
+	}
+	return float32(ah.valid[oh] * aw.valid[ow])
+}
+
+// planeGrain is how many planes of the given size make a parallel chunk
+// worth its hand-off.
+func planeGrain(elems int) int { return max(1, 32768/max(1, elems)) }
+
+// Pool2D implements kernels.PoolOps: ONNX MaxPool / AveragePool on x
+// (N,C,H,W) into y (N,C,oH,oW). It equals the plain loop
+//
+//	for n, c, oh, ow: acc = -inf (max) or 0 (avg)
+//	  for kh, kw: ih = oh*sH - pT + kh*dH; iw = ow*sW - pL + kw*dW
+//	    if 0 <= ih < H && 0 <= iw < W: acc = max(acc, x) or acc += x
+//	  y = acc (max; -MaxFloat32 if no tap is inside x, as ONNX Runtime) or
+//	  acc / divisor (avg, see poolDivisor; 0 if the divisor is 0)
+//
+// computed a row of outputs at a time: for each (kh, kw) the outputs whose
+// tap lies inside x form one range, so the inner loop has no bounds tests.
+func (c *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
+	xd, err := host("pool2d: x", x)
+	if err != nil {
+		return err
+	}
+	p, ah, aw, ys, err := poolGeom("pool2d", x.Shape, p)
+	if err != nil {
+		return err
+	}
+	if err := kernels.CheckShape("pool2d: y", y, ys); err != nil {
+		return err
+	}
+	yd, err := host("pool2d: y", y)
+	if err != nil {
+		return err
+	}
+	H, W, oH, oW := ah.in, aw.in, ah.out, aw.out
+	c.parallel(ys[0]*ys[1], planeGrain(H*W+oH*oW), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp := xd[pl*H*W : (pl+1)*H*W]
+			yp := yd[pl*oH*oW : (pl+1)*oH*oW]
+			for oh := range oH {
+				acc := yp[oh*oW : (oh+1)*oW]
+				if p.Kind == kernels.PoolMax {
+					poolMaxRow(acc, xp, ah, aw, oh)
+				} else {
+					poolSumRow(acc, xp, ah, aw, oh)
+					for ow := range acc {
+						if dv := poolDivisor(p, ah, aw, oh, ow); dv > 0 {
+							acc[ow] /= dv
+						} else {
+							acc[ow] = 0
+						}
+					}
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// poolMaxRow writes the max over each window of output row oh into acc.
+func poolMaxRow(acc, xp []float32, ah, aw *poolAxis, oh int) {
+	W, sw := aw.in, aw.s
+	for i := range acc {
+		acc[i] = float32(math.Inf(-1))
+	}
+	for kh := range ah.k {
+		ih := oh*ah.s - ah.pb + kh*ah.d
+		if ih < 0 || ih >= ah.in {
+			continue
+		}
+		row := xp[ih*W : (ih+1)*W]
+		for kw := range aw.k {
+			off := kw*aw.d - aw.pb
+			lo, hi := aw.lo[kw], aw.hi[kw]
+			if lo >= hi {
+				continue
+			}
+			dst := acc[lo:hi]
+			src := row[lo*sw+off:]
+			switch sw {
+			case 1:
+				src = src[:len(dst)]
+				for i, v := range src {
+					if v > dst[i] {
+						dst[i] = v
+					}
+				}
+			case 2:
+				src = src[:2*len(dst)-1]
+				for i := range dst {
+					if v := src[2*i]; v > dst[i] {
+						dst[i] = v
+					}
+				}
+			default:
+				for i := range dst {
+					if v := src[i*sw]; v > dst[i] {
+						dst[i] = v
+					}
+				}
+			}
+		}
+	}
+	if ah.valid[oh] == 0 {
+		for i := range acc {
+			acc[i] = -math.MaxFloat32
+		}
+		return
+	}
+	for ow := range acc {
+		if aw.valid[ow] == 0 {
+			acc[ow] = -math.MaxFloat32
+		}
+	}
+}
+
+// poolSumRow writes the sum over each window of output row oh into acc.
+func poolSumRow(acc, xp []float32, ah, aw *poolAxis, oh int) {
+	W, sw := aw.in, aw.s
+	clear(acc)
+	for kh := range ah.k {
+		ih := oh*ah.s - ah.pb + kh*ah.d
+		if ih < 0 || ih >= ah.in {
+			continue
+		}
+		row := xp[ih*W : (ih+1)*W]
+		for kw := range aw.k {
+			off := kw*aw.d - aw.pb
+			lo, hi := aw.lo[kw], aw.hi[kw]
+			if lo >= hi {
+				continue
+			}
+			dst := acc[lo:hi]
+			src := row[lo*sw+off:]
+			if sw == 1 {
+				src = src[:len(dst)]
+				for i, v := range src {
+					dst[i] += v
+				}
+				continue
+			}
+			for i := range dst {
+				dst[i] += src[i*sw]
+			}
+		}
+	}
+}
+
+// Pool2DBackward implements kernels.PoolOps. dx is overwritten. Max: each
+// dy goes to the first maximum of its window (taps scanned row by row);
+// average: dy/divisor goes to every real element of the window. y is not
+// needed and may be nil; x may be nil for average pooling.
+//
+//	dx = 0
+//	for n, c, oh, ow: max: dx[argmax window] += dy
+//	                  avg: for each tap inside x: dx[tap] += dy/divisor
+func (c *CPU) Pool2DBackward(dx, dy, x, y *kernels.Tensor, p kernels.PoolParams) error {
+	if dx == nil {
+		return nil
+	}
+	dxd, err := host("pool2d backward: dx", dx)
+	if err != nil {
+		return err
+	}
+	p, ah, aw, ys, err := poolGeom("pool2d backward", dx.Shape, p)
+	if err != nil {
+		return err
+	}
+	if err := kernels.CheckShape("pool2d backward: dy", dy, ys); err != nil {
+		return err
+	}
+	dyd, err := host("pool2d backward: dy", dy)
+	if err != nil {
+		return err
+	}
+	if y != nil {
+		if err := kernels.CheckShape("pool2d backward: y", y, ys); err != nil {
+			return err
+		}
+	}
+	var xd []float32
+	if x != nil || p.Kind == kernels.PoolMax {
+		if err := kernels.CheckShape("pool2d backward: x", x, dx.Shape); err != nil {
+			return err
+		}
+		if xd, err = host("pool2d backward: x", x); err != nil {
+			return err
+		}
+	}
+	H, W, oH, oW := ah.in, aw.in, ah.out, aw.out
+	c.parallel(ys[0]*ys[1], planeGrain(H*W+oH*oW), func(lo, hi int) {
+		g := make([]float32, oW)
+		for pl := lo; pl < hi; pl++ {
+			dxp := dxd[pl*H*W : (pl+1)*H*W]
+			dyp := dyd[pl*oH*oW : (pl+1)*oH*oW]
+			clear(dxp)
+			if p.Kind == kernels.PoolMax {
+				poolMaxBackwardPlane(dxp, dyp, xd[pl*H*W:(pl+1)*H*W], ah, aw)
+				continue
+			}
+			for oh := range oH {
+				for ow := range oW {
+					g[ow] = 0
+					if dv := poolDivisor(p, ah, aw, oh, ow); dv > 0 {
+						g[ow] = dyp[oh*oW+ow] / dv
+					}
+				}
+				for kh := range ah.k {
+					ih := oh*ah.s - ah.pb + kh*ah.d
+					if ih < 0 || ih >= H {
+						continue
+					}
+					row := dxp[ih*W : (ih+1)*W]
+					for kw := range aw.k {
+						off := kw*aw.d - aw.pb
+						for ow := aw.lo[kw]; ow < aw.hi[kw]; ow++ {
+							row[ow*aw.s+off] += g[ow]
+						}
+					}
+				}
+			}
+		}
+	})
+	return nil
+}
+
+func poolMaxBackwardPlane(dxp, dyp, xp []float32, ah, aw *poolAxis) {
+	W := aw.in
+	for oh := range ah.out {
+		for ow := range aw.out {
+			best, at := float32(0), -1
+			for kh := range ah.k {
+				ih := oh*ah.s - ah.pb + kh*ah.d
+				if ih < 0 || ih >= ah.in {
+					continue
+				}
+				for kw := range aw.k {
+					iw := ow*aw.s - aw.pb + kw*aw.d
+					if iw < 0 || iw >= W {
+						continue
+					}
+					if v := xp[ih*W+iw]; at < 0 || v > best {
+						best, at = v, ih*W+iw
+					}
+				}
+			}
+			if at >= 0 {
+				dxp[at] += dyp[oh*aw.out+ow]
+			}
+		}
+	}
+}
+
+// globalGeom checks x (N,C,d1,...) against y and returns N*C and the plane
+// size.
+func globalGeom(op string, x, y *kernels.Tensor, yName string) (int, int, error) {
+	if x == nil {
+		return 0, 0, fmt.Errorf("%w: %s: x is nil", kernels.ErrShape, op)
+	}
+	ys, err := kernels.GlobalPoolOutShape(x.Shape)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := kernels.CheckShape(op+": "+yName, y, ys); err != nil {
+		return 0, 0, err
+	}
+	return ys.Numel(), x.Numel() / ys.Numel(), nil
+}
+
+// GlobalPool implements kernels.PoolOps: y[n,c] = max or mean of x[n,c,...]
+// over all spatial positions (a float64 sum for the mean).
+func (c *CPU) GlobalPool(y, x *kernels.Tensor, kind kernels.PoolKind) error {
+	if kind != kernels.PoolMax && kind != kernels.PoolAvg {
+		return fmt.Errorf("%w: globalpool: kind %d", kernels.ErrParam, kind)
+	}
+	planes, size, err := globalGeom("globalpool", x, y, "y")
+	if err != nil {
+		return err
+	}
+	xd, err := host("globalpool: x", x)
+	if err != nil {
+		return err
+	}
+	yd, err := host("globalpool: y", y)
+	if err != nil {
+		return err
+	}
+	c.parallel(planes, planeGrain(size), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp := xd[pl*size : (pl+1)*size]
+			if kind == kernels.PoolMax {
+				m := xp[0]
+				for _, v := range xp[1:] {
+					if v > m {
+						m = v
+					}
+				}
+				yd[pl] = m
+				continue
+			}
+			var s float64
+			for _, v := range xp {
+				s += float64(v)
+			}
+			yd[pl] = float32(s / float64(size))
+		}
+	})
+	return nil
+}
+
+// GlobalPoolBackward implements kernels.PoolOps: max sends dy to the first
+// maximum of each plane, average spreads dy/size over it. dx is overwritten.
+func (c *CPU) GlobalPoolBackward(dx, dy, x, y *kernels.Tensor, kind kernels.PoolKind) error {
+	if kind != kernels.PoolMax && kind != kernels.PoolAvg {
+		return fmt.Errorf("%w: globalpool backward: kind %d", kernels.ErrParam, kind)
+	}
+	if dx == nil {
+		return nil
+	}
+	planes, size, err := globalGeom("globalpool backward", dx, dy, "dy")
+	if err != nil {
+		return err
+	}
+	dxd, err := host("globalpool backward: dx", dx)
+	if err != nil {
+		return err
+	}
+	dyd, err := host("globalpool backward: dy", dy)
+	if err != nil {
+		return err
+	}
+	var xd []float32
+	if kind == kernels.PoolMax {
+		if err := kernels.CheckShape("globalpool backward: x", x, dx.Shape); err != nil {
+			return err
+		}
+		if xd, err = host("globalpool backward: x", x); err != nil {
+			return err
+		}
+	}
+	c.parallel(planes, planeGrain(size), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			dxp := dxd[pl*size : (pl+1)*size]
+			if kind == kernels.PoolAvg {
+				g := dyd[pl] / float32(size)
+				for i := range dxp {
+					dxp[i] = g
+				}
+				continue
+			}
+			clear(dxp)
+			xp := xd[pl*size : (pl+1)*size]
+			at := 0
+			for i, v := range xp {
+				if v > xp[at] {
+					at = i
+				}
+			}
+			dxp[at] = dyd[pl]
+		}
+	})
+	return nil
 }

@@ -1,0 +1,185 @@
+package cpu
+
+import (
+	"fmt"
+
+	"vireo/pkg/kernels"
+)
+
+// padTables maps, per axis, each output position to the input position it
+// copies, or -1 for the constant. Negative pads crop first; the kept range
+// of axis i is [c0, c1) with c0 = max(0,-begin), c1 = dim - max(0,-end), and
+// output o sits at input j = o - begin:
+//
+//	constant: j if c0 <= j < c1, else -1
+//	edge:     clamp(j, c0, c1-1)
+//	reflect:  j reflected about c0 and c1-1 without repeating the edge
+//	          (period 2*(n-1), n = c1-c0; as NumPy for pads >= n)
+func padTables(x, y kernels.Shape, p kernels.PadParams) [][]int {
+	r := len(x)
+	tabs := make([][]int, r)
+	for i := range r {
+		b, e := p.Pads[i], p.Pads[r+i]
+		c0, c1 := max(0, -b), x[i]-max(0, -e)
+		n := c1 - c0
+		t := make([]int, y[i])
+		for o := range t {
+			j := o - b
+			switch {
+			case j >= c0 && j < c1:
+				t[o] = j
+			case p.Mode == kernels.PadConstant:
+				t[o] = -1
+			case p.Mode == kernels.PadEdge:
+				t[o] = min(max(j, c0), c1-1)
+			case n == 1:
+				t[o] = c0
+			default:
+				per := 2 * (n - 1)
+				m := ((j-c0)%per + per) % per
+				if m >= n {
+					m = per - m
+				}
+				t[o] = c0 + m
+			}
+		}
+		tabs[i] = t
+	}
+	return tabs
+}
+
+// padIdentityRun is the range [lo, hi) of t where t[o] = o - shift with
+// shift the same across the range: the part of a row that is a plain copy.
+func padIdentityRun(t []int, b int) (int, int) {
+	lo := 0
+	for lo < len(t) && t[lo] != lo-b {
+		lo++
+	}
+	hi := lo
+	for hi < len(t) && t[hi] == hi-b {
+		hi++
+	}
+	return lo, hi
+}
+
+func (c *CPU) padCheck(op string, big, small *kernels.Tensor, p kernels.PadParams, back bool) ([]float32, []float32, [][]int, error) {
+	xName, yName := "x", "y"
+	if back {
+		xName, yName = "dx", "dy"
+	}
+	xd, err := host(op+": "+xName, small)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ys, err := kernels.PadOutShape(small.Shape, p)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := kernels.CheckShape(op+": "+yName, big, ys); err != nil {
+		return nil, nil, nil, err
+	}
+	yd, err := host(op+": "+yName, big)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return xd, yd, padTables(small.Shape, ys, p), nil
+}
+
+// Pad implements kernels.LayoutOps (ONNX Pad, any rank): y[I] = x[J] with
+// J[i] = tabs[i][I[i]] from padTables, or p.Value where any J[i] is -1.
+func (c *CPU) Pad(y, x *kernels.Tensor, p kernels.PadParams) error {
+	xd, yd, tabs, err := c.padCheck("pad", y, x, p, false)
+	if err != nil || len(yd) == 0 {
+		return err
+	}
+	if len(x.Shape) == 0 {
+		yd[0] = xd[0]
+		return nil
+	}
+	r := len(x.Shape)
+	xs := x.Shape.Strides()
+	outer, n := splitLast(y.Shape)
+	lt := tabs[r-1]
+	lo, hi := padIdentityRun(lt, p.Pads[r-1])
+	c.forRows(outer, n, func(row int, idx []int) {
+		out := yd[row*n : (row+1)*n]
+		base := 0
+		for i, v := range idx {
+			j := tabs[i][v]
+			if j < 0 {
+				for o := range out {
+					out[o] = p.Value
+				}
+				return
+			}
+			base += j * xs[i]
+		}
+		in := xd[base : base+x.Shape[r-1]]
+		for o := 0; o < lo; o++ {
+			if j := lt[o]; j >= 0 {
+				out[o] = in[j]
+			} else {
+				out[o] = p.Value
+			}
+		}
+		if lo < hi {
+			copy(out[lo:hi], in[lo-p.Pads[r-1]:])
+		}
+		for o := hi; o < n; o++ {
+			if j := lt[o]; j >= 0 {
+				out[o] = in[j]
+			} else {
+				out[o] = p.Value
+			}
+		}
+	})
+	return nil
+}
+
+// PadBackward implements kernels.LayoutOps: the adjoint of Pad, dx = 0 then
+// dx[J] += dy[I] for every output I that copies input J (reflect and edge
+// fold several outputs onto one input). Rows run in parallel across the
+// leading axes whose tables are one-to-one.
+func (c *CPU) PadBackward(dx, dy *kernels.Tensor, p kernels.PadParams) error {
+	if dx == nil {
+		return nil
+	}
+	dxd, dyd, tabs, err := c.padCheck("pad backward", dy, dx, p, true)
+	if err != nil {
+		return err
+	}
+	clear(dxd)
+	if len(dyd) == 0 {
+		return nil
+	}
+	if len(dx.Shape) == 0 {
+		dxd[0] = dyd[0]
+		return nil
+	}
+	r := len(dx.Shape)
+	xs := dx.Shape.Strides()
+	outer, n := splitLast(dy.Shape)
+	k := 0 // leading axes whose outputs map to distinct inputs
+	for k < len(outer) && (p.Mode == kernels.PadConstant || (p.Pads[k] <= 0 && p.Pads[r+k] <= 0)) {
+		k++
+	}
+	lt := tabs[r-1]
+	c.forSlabs(outer, k, n, func(row int, idx []int) {
+		g := dyd[row*n : (row+1)*n]
+		base := 0
+		for i, v := range idx {
+			j := tabs[i][v]
+			if j < 0 {
+				return
+			}
+			base += j * xs[i]
+		}
+		in := dxd[base : base+dx.Shape[r-1]]
+		for o, v := range g {
+			if j := lt[o]; j >= 0 {
+				in[j] += v
+			}
+		}
+	})
+	return nil
+}
