@@ -7,29 +7,33 @@ import (
 	"vireo/pkg/kernels"
 )
 
-// resizeCoord maps output position o of an axis resized from in to out by
-// scale to a position in the input, in float32 as ONNX Runtime does:
+// resizeCoord maps output position o of an axis of extent in resized by
+// scale to a position in the input, in float32 as ONNX Runtime computes it,
+// with length_resized = in*scale (not the integer output extent), as the
+// ONNX reference and its test cases have it (they differ from ONNX Runtime
+// only for align_corners with a scale that does not give an integer size):
 //
 //	half_pixel:                (o+0.5)/scale - 0.5
-//	pytorch_half_pixel:        (o+0.5)/scale - 0.5, or 0 if out == 1
-//	align_corners:             o*(in-1)/(out-1), or 0 if out == 1
+//	pytorch_half_pixel:        (o+0.5)/scale - 0.5, or 0 if length_resized <= 1
+//	align_corners:             o*(in-1)/(length_resized-1), or 0 if that is 1
 //	asymmetric:                o/scale
 //	tf_half_pixel_for_nearest: (o+0.5)/scale
-func resizeCoord(m kernels.CoordMode, o int, scale float32, in, out int) float32 {
+func resizeCoord(m kernels.CoordMode, o int, scale float32, in int) float32 {
 	x := float32(o)
+	lr := float32(in) * scale
 	switch m {
 	case kernels.CoordHalfPixel:
 		return (x+0.5)/scale - 0.5
 	case kernels.CoordPytorchHalfPixel:
-		if out == 1 {
+		if lr <= 1 {
 			return 0
 		}
 		return (x+0.5)/scale - 0.5
 	case kernels.CoordAlignCorners:
-		if out == 1 {
+		if lr == 1 {
 			return 0
 		}
-		return x * float32(in-1) / float32(out-1)
+		return x * float32(in-1) / (lr - 1)
 	case kernels.CoordAsymmetric:
 		return x / scale
 	default: // CoordTFHalfPixelForNN
@@ -109,7 +113,7 @@ func nearestTables(x, y kernels.Shape, p kernels.ResizeParams) [][]int {
 	for i := range x {
 		t := make([]int, y[i])
 		for o := range t {
-			t[o] = resizeNearestIndex(p.Nearest, resizeCoord(p.Coord, o, p.Scales[i], x[i], y[i]), x[i])
+			t[o] = resizeNearestIndex(p.Nearest, resizeCoord(p.Coord, o, p.Scales[i], x[i]), x[i])
 		}
 		tabs[i] = t
 	}
@@ -126,7 +130,7 @@ type linearAxis struct {
 func newLinearAxis(m kernels.CoordMode, scale float32, in, out int) linearAxis {
 	a := linearAxis{lo: make([]int, out), hi: make([]int, out), w: make([]float32, out)}
 	for o := range out {
-		x := resizeCoord(m, o, scale, in, out)
+		x := resizeCoord(m, o, scale, in)
 		x = max(0, min(x, float32(in-1)))
 		l := min(int(x), in-1)
 		a.lo[o], a.hi[o], a.w[o] = l, min(l+1, in-1), x-float32(l)
