@@ -52,11 +52,11 @@ func padTables(x, y kernels.Shape, p kernels.PadParams) [][]int {
 // shift the same across the range: the part of a row that is a plain copy.
 func padIdentityRun(t []int, b int) (int, int) {
 	lo := 0
-	for lo < len(t) && t[lo] != lo-b {
+	for lo < len(t) && (t[lo] < 0 || t[lo] != lo-b) {
 		lo++
 	}
 	hi := lo
-	for hi < len(t) && t[hi] == hi-b {
+	for hi < len(t) && t[hi] >= 0 && t[hi] == hi-b {
 		hi++
 	}
 	return lo, hi
