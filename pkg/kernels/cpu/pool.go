@@ -150,22 +150,16 @@ func poolMaxRow(acc, xp []float32, ah, aw *poolAxis, oh int) {
 			case 1:
 				src = src[:len(dst)]
 				for i, v := range src {
-					if v > dst[i] {
-						dst[i] = v
-					}
+					dst[i] = max(dst[i], v)
 				}
 			case 2:
 				src = src[:2*len(dst)-1]
 				for i := range dst {
-					if v := src[2*i]; v > dst[i] {
-						dst[i] = v
-					}
+					dst[i] = max(dst[i], src[2*i])
 				}
 			default:
 				for i := range dst {
-					if v := src[i*sw]; v > dst[i] {
-						dst[i] = v
-					}
+					dst[i] = max(dst[i], src[i*sw])
 				}
 			}
 		}
