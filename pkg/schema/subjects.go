@@ -16,6 +16,11 @@ const (
 	HeaderModel = "Vireo-Model"
 	// HeaderSchemaVersion carries Version on Arrow messages.
 	HeaderSchemaVersion = "Vireo-Schema-Version"
+	// HeaderReply on a frame batch message of one frame asks infer to also
+	// publish that frame's JSON Result (or JSON Error) to this subject, so a
+	// request/reply caller (ingest's predict) gets its answer through the
+	// same inference path as every stream.
+	HeaderReply = "Vireo-Reply"
 )
 
 // Subjects builds Vireo's NATS subject names under one prefix. The zero value
