@@ -31,7 +31,7 @@ test-unit:
 
 # The kernel and graph packages under the race detector (short mode).
 test-race:
-	$(GO) test -count=1 -race -short ./pkg/kernels/... ./pkg/graph/... ./pkg/batch/...
+	$(GO) test -count=1 -race -short ./pkg/kernels/... ./pkg/graph/... ./pkg/batch/... ./pkg/video/... ./pkg/ops/...
 
 # Each fuzz target of a decoder of outside bytes, briefly.
 fuzz-short:

@@ -11,6 +11,7 @@ pkgs=(
   opencv-data              # Haar cascades (pseudo ground truth for megamind-face)
   dataset-fashion-mnist    # the fashion demo datasets
   libonnx-testdata         # ONNX per-operator conformance cases
+  python3-onnx python3-numpy  # reference checks of our ONNX writer (onnx.checker)
 )
 extra=("$@")
 
