@@ -1,0 +1,151 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// loadCompose parses ../compose.yaml the way `docker compose` does
+// (interpolation, anchors and merge keys, validation against the schema).
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	details, err := loader.LoadConfigFiles(context.Background(), []string{filepath.Join(root, "compose.yaml")}, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	details.Environment = map[string]string{}
+	p, err := loader.LoadWithContext(context.Background(), *details, func(o *loader.Options) {
+		o.SetProjectName("vireo", true)
+	})
+	if err != nil {
+		t.Fatalf("compose.yaml does not load: %v", err)
+	}
+	return p
+}
+
+var natsImage = regexp.MustCompile(`^nats:2\.(\d+)`)
+
+func TestComposeNATSCluster(t *testing.T) {
+	p := loadCompose(t)
+	for _, name := range []string{"nats-1", "nats-2", "nats-3"} {
+		s, ok := p.Services[name]
+		if !ok {
+			t.Fatalf("service %s missing", name)
+		}
+		m := natsImage.FindStringSubmatch(s.Image)
+		if m == nil {
+			t.Errorf("%s image %q: want the official nats image", name, s.Image)
+		} else if minor, _ := strconv.Atoi(m[1]); minor < 10 {
+			t.Errorf("%s image %q: want nats 2.10 or newer", name, s.Image)
+		}
+		if s.HealthCheck == nil || len(s.HealthCheck.Test) == 0 {
+			t.Errorf("%s has no healthcheck", name)
+		}
+		var conf, data bool
+		for _, v := range s.Volumes {
+			conf = conf || strings.HasSuffix(v.Source, filepath.Join("deploy", "nats.conf"))
+			data = data || v.Target == "/data"
+		}
+		if !conf || !data {
+			t.Errorf("%s volumes: config mounted %v, /data volume %v; want both", name, conf, data)
+		}
+		if s.Environment["NATS_NAME"] == nil || *s.Environment["NATS_NAME"] != name {
+			t.Errorf("%s: NATS_NAME must be its own name", name)
+		}
+	}
+}
+
+func TestNATSConf(t *testing.T) {
+	b, err := os.ReadFile("nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	for _, want := range []string{"nats-route://nats-1:6222", "nats-route://nats-2:6222", "nats-route://nats-3:6222", "sync_interval: always", "max_payload: 8MB", "store_dir: /data"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("nats.conf lacks %q", want)
+		}
+	}
+}
+
+func TestComposeServices(t *testing.T) {
+	p := loadCompose(t)
+	image := ""
+	for _, name := range []string{"ingest", "frames", "infer", "retrain"} {
+		s, ok := p.Services[name]
+		if !ok {
+			t.Fatalf("service %s missing", name)
+		}
+		if image == "" {
+			image = s.Image
+		} else if s.Image != image {
+			t.Errorf("%s image %q, want the one image %q", name, s.Image, image)
+		}
+		if s.Build == nil || s.Build.Dockerfile != "Dockerfile" {
+			t.Errorf("%s: want build from the repository's Dockerfile", name)
+		}
+		if len(s.Command) == 0 || s.Command[0] != name {
+			t.Errorf("%s command %v, want the %q subcommand", name, s.Command, name)
+		}
+		if s.HealthCheck == nil || len(s.HealthCheck.Test) == 0 || s.HealthCheck.Disable {
+			t.Errorf("%s has no healthcheck", name)
+		}
+		for _, n := range []string{"nats-1", "nats-2", "nats-3"} {
+			if d, ok := s.DependsOn[n]; !ok || d.Condition != types.ServiceConditionHealthy {
+				t.Errorf("%s: depends_on %s = %+v, want condition service_healthy", name, n, d)
+			}
+		}
+		if s.Environment["VIREO_REPLICAS"] == nil || *s.Environment["VIREO_REPLICAS"] != "3" {
+			t.Errorf("%s: VIREO_REPLICAS must be 3 in the cluster", name)
+		}
+	}
+	infer := p.Services["infer"]
+	if got := infer.GetScale(); got != 2 {
+		t.Errorf("infer replicas = %d, want 2", got)
+	}
+	if init, ok := p.Services["models-init"]; !ok || init.Command[0] != "models" {
+		t.Errorf("models-init service missing or not `vireo models push`")
+	}
+	for _, name := range []string{"frames", "infer", "retrain", "ingest"} {
+		if d := p.Services[name].DependsOn; name == "ingest" {
+			if d["models-init"].Condition != types.ServiceConditionCompletedSuccessfully {
+				t.Errorf("ingest must wait for models-init to complete")
+			}
+		} else if d["ingest"].Condition != types.ServiceConditionHealthy {
+			t.Errorf("%s must wait for a healthy ingest", name)
+		}
+	}
+}
+
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var froms []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && strings.EqualFold(f[0], "FROM") {
+			froms = append(froms, f[1])
+		}
+	}
+	if len(froms) < 2 {
+		t.Fatalf("Dockerfile stages %v: want a multi-stage build", froms)
+	}
+	for _, f := range froms {
+		if !strings.Contains(f, "bookworm") {
+			t.Errorf("stage FROM %s: want Debian bookworm", f)
+		}
+	}
+}
