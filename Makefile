@@ -49,5 +49,10 @@ $(ORT_LIB):
 	cd $(ORT_DIR) && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0
 	@test -f $(ORT_LIB) || { echo "ort: $(ORT_LIB) missing after npm install"; exit 1; }
 
+# make demo: the whole stack in one process on real videos with the bundled
+# models (models/, trained by `make models`; no training needed here).
+demo: build
+	@bash scripts/demo.sh
+
 clean:
 	rm -rf bin
