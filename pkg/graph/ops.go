@@ -51,6 +51,7 @@ func buildOpTable() map[string]opFunc {
 		"Dropout":            opDropout,
 		"Identity":           opIdentity,
 		"Constant":           opConstant,
+		"ConstantOfShape":    opConstantOfShape,
 		"Shape":              opShape,
 		"Gather":             opGather,
 		"Cast":               opCast,
@@ -585,4 +586,50 @@ func opCast(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		p.diff = nil
 	}
 	return p, nil
+}
+
+// opConstantOfShape folds ConstantOfShape: a tensor of the (constant) shape
+// given by input 0, filled with the one-element "value" attribute (float32
+// zero by default).
+func opConstantOfShape(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
+	if err := wantInputs(n, ins, 1, 1); err != nil {
+		return nil, err
+	}
+	s, err := constInts(n, ins[0], "shape")
+	if err != nil {
+		return nil, err
+	}
+	if len(ins[0].shape) != 1 {
+		return nil, nodeErr(n, kernels.ErrShape, "shape input has shape %v (want 1-D)", ins[0].shape)
+	}
+	for _, d := range s {
+		if d < 0 {
+			return nil, nodeErr(n, ErrInvalid, "shape %v has a negative dim", s)
+		}
+	}
+	t := &Tensor{DType: Float32, Shape: cloneInts(s)}
+	num := numel(s)
+	if v, ok := at.tensor("value"); ok {
+		if v.Numel() != 1 || checkConst(v) != nil {
+			return nil, nodeErr(n, ErrInvalid, "attribute \"value\" has shape %v (want one element)", v.Shape)
+		}
+		t.DType = v.DType
+		if v.DType == Int64 {
+			t.Int = make([]int64, num)
+			for i := range t.Int {
+				t.Int[i] = v.Int[0]
+			}
+		} else {
+			t.Float = make([]float32, num)
+			for i := range t.Float {
+				t.Float[i] = v.Float[0]
+			}
+		}
+	} else {
+		t.Float = make([]float32, num)
+	}
+	if at.err != nil {
+		return nil, at.err
+	}
+	return &opPlan{consts: []*Tensor{t}}, nil
 }

@@ -1,0 +1,38 @@
+// Package onnximport brings a third-party ONNX model (a PyTorch, fastai,
+// Paddle or TensorFlow export) into Vireo: it decodes the file, checks that
+// every op is one the executor implements, folds what can be computed at
+// load time, fixes the input layout, and checks the result can be planned.
+//
+// # What Import does, in order
+//
+//  1. Decode (package onnx): weights as initializers or Constant nodes;
+//     FLOAT16, BFLOAT16 and DOUBLE weights become float32; nodes in file
+//     order (the graph is sorted later, never assumed sorted).
+//  2. Opset: the default-domain opset must be in [MinOpset, MaxOpset]
+//     (9 to 17). Within that range the executor reads both forms of the
+//     ops whose attributes became inputs (Clip min/max, Pad pads, Split
+//     split, Squeeze/Unsqueeze axes, Resize roi/scales/sizes, Slice
+//     starts/ends/axes/steps, ReduceSum axes).
+//  3. Op coverage: every node's op is looked up once, and one error
+//     (ErrUnsupported) lists every unsupported op with its node count, so a
+//     user sees the whole gap at once.
+//  4. Folding (graph.FoldConstants): Constant and ConstantOfShape nodes
+//     and everything computed from constants become initializers; when the
+//     input shapes are static (declared in the file, or fixed through
+//     Options.InputShapes), Shape -> Gather -> Cast -> Unsqueeze -> Concat
+//     -> Reshape chains are folded too. With dynamic dims those chains stay
+//     and graph.Compile folds them for each concrete input shape.
+//  5. Layout: an NHWC image input (declared (N,H,W,C) with C in 1..4 and H,
+//     W not, or Options.InputLayout "nhwc") is turned into an NCHW input,
+//     Vireo's frame layout, by a Transpose at the input; a Transpose pair
+//     that cancels (the exporter's own NHWC->NCHW) is then removed, so the
+//     model computes exactly what it did on the transposed input.
+//  6. Check: shapes are inferred for the input shapes (or a probe shape
+//     for dynamic dims), which surfaces every refused attribute
+//     combination as an error naming the node, op and attribute.
+//
+// Import never panics on any input; all errors wrap ErrUnsupported,
+// ErrOpset, ErrInvalid or an error of package onnx or graph.
+//
+// The package holds no state; its functions are safe for concurrent use.
+package onnximport
