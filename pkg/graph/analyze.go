@@ -251,7 +251,7 @@ func (a *analysis) node(n *Node) error {
 	for _, s := range plan.outShapes {
 		for _, d := range s {
 			if d <= 0 {
-				return nodeErr(n, kernels.ErrShape, "output shape %v has an empty dimension (inputs %s)", s, inShapes(ins))
+				return nodeErr(n, ErrUnsupported, "output shape %v has an empty dimension (inputs %s): empty tensors are not supported", s, inShapes(ins))
 			}
 		}
 	}

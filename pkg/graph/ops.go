@@ -271,6 +271,9 @@ func opBinary(op kernels.BinaryOp) opFunc {
 			}
 			return identityPlan(ins[0]), nil
 		}
+		if (op == kernels.OpMax || op == kernels.OpMin) && len(ins) > 2 {
+			return nil, nodeErr(n, ErrUnsupported, "%d inputs (the variadic form takes at most 2 here)", len(ins))
+		}
 		if err := wantInputs(n, ins, 2, 2); err != nil {
 			return nil, err
 		}
@@ -451,7 +454,17 @@ func opDropout(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 	if ratio < 0 || ratio >= 1 {
 		return nil, nodeErr(n, ErrInvalid, "ratio %g (want in [0,1))", ratio)
 	}
-	// training_mode (input 2) is decided by Options.Training.
+	// training_mode (input 2) is decided by Options.Training; a constant
+	// true in an inference program is refused rather than ignored.
+	if len(ins) > 2 && ins[2] != nil && !a.opt.Training {
+		tm, err := constInts(n, ins[2], "training_mode")
+		if err != nil {
+			return nil, err
+		}
+		if len(tm) == 1 && tm[0] != 0 {
+			return nil, nodeErr(n, ErrUnsupported, "training_mode true in an inference program (compile with Options.Training)")
+		}
+	}
 	if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 		return nil, nodeErr(n, ErrUnsupported, "mask output %q", n.Outputs[1])
 	}

@@ -77,7 +77,7 @@ func opConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		return nil, err
 	}
 	x, w := ins[0], ins[1]
-	if err := wantRank(n, x, "input", 4); err != nil {
+	if err := want2D(n, x); err != nil {
 		return nil, err
 	}
 	if err := wantRank(n, w, "weight", 4); err != nil {
@@ -147,7 +147,7 @@ func opConvTranspose(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, er
 		return nil, err
 	}
 	x, w := ins[0], ins[1]
-	if err := wantRank(n, x, "input", 4); err != nil {
+	if err := want2D(n, x); err != nil {
 		return nil, err
 	}
 	if err := wantRank(n, w, "weight", 4); err != nil {
@@ -448,7 +448,7 @@ func opPool(kind kernels.PoolKind) opFunc {
 			return nil, err
 		}
 		x := ins[0]
-		if err := wantRank(n, x, "input", 4); err != nil {
+		if err := want2D(n, x); err != nil {
 			return nil, err
 		}
 		win, err := readWindow(n, at, nil, true)
@@ -505,7 +505,7 @@ func opGlobalPool(kind kernels.PoolKind) opFunc {
 			return nil, err
 		}
 		x := ins[0]
-		if err := wantRank(n, x, "input", 4); err != nil {
+		if err := want2D(n, x); err != nil {
 			return nil, err
 		}
 		plan := simple([]int{x.shape[0], x.shape[1], 1, 1})
@@ -527,4 +527,14 @@ func opGlobalPool(kind kernels.PoolKind) opFunc {
 		}
 		return plan, nil
 	}
+}
+
+// want2D checks that a convolution or pooling input is (N,C,H,W): 1-D and
+// 3-D windows (rank 3 and 5) are valid ONNX the executor does not
+// implement.
+func want2D(n *Node, x *value) error {
+	if r := len(x.shape); r == 3 || r == 5 {
+		return nodeErr(n, ErrUnsupported, "%d-D window on input %q of shape %v (only 2-D: rank-4 NCHW inputs)", r-2, x.name, x.shape)
+	}
+	return wantRank(n, x, "input", 4)
 }

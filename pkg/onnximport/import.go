@@ -59,8 +59,11 @@ func (o *Options) Validate() error {
 	}
 	for name, s := range o.InputShapes {
 		for _, d := range s {
-			if d <= 0 {
+			if d < 0 {
 				return fmt.Errorf("%w: input shape %q %v: dims must be > 0", ErrInvalid, name, s)
+			}
+			if d == 0 {
+				return fmt.Errorf("%w: input shape %q %v: empty tensors", ErrUnsupported, name, s)
 			}
 		}
 	}
@@ -140,8 +143,8 @@ func ImportModel(m *onnx.Model, opt Options) (*Result, error) {
 			runtime = append(runtime, in)
 		}
 	}
-	if len(runtime) == 0 || len(g.Outputs) == 0 {
-		return nil, fmt.Errorf("%w: model has %d inputs and %d outputs (want at least one of each)", ErrInvalid, len(runtime), len(g.Outputs))
+	if len(g.Outputs) == 0 {
+		return nil, fmt.Errorf("%w: model has no outputs", ErrInvalid)
 	}
 	for name := range opt.InputShapes {
 		found := false
@@ -174,17 +177,21 @@ func ImportModel(m *onnx.Model, opt Options) (*Result, error) {
 	}
 	rep.Folded, rep.Static = fs.Nodes, fs.Static
 	cloneNodes(fg)
-	// The first runtime input's layout.
-	first := fg.Inputs[0]
+	// The first runtime input's layout (a graph without runtime inputs,
+	// all folded, has none).
 	layout := opt.InputLayout
 	if layout == LayoutAuto {
 		layout = LayoutNCHW
-		if looksNHWC(first.Shape) {
+		if len(fg.Inputs) > 0 && looksNHWC(fg.Inputs[0].Shape) {
 			layout = LayoutNHWC
 		}
 	}
 	rep.Layout = layout
 	if layout == LayoutNHWC {
+		if len(fg.Inputs) == 0 {
+			return nil, fmt.Errorf("%w: input layout nhwc for a model without inputs", ErrInvalid)
+		}
+		first := fg.Inputs[0]
 		if len(first.Shape) != 4 {
 			return nil, fmt.Errorf("%w: input %q has shape %v: an NHWC input must have rank 4", ErrInvalid, first.Name, first.Shape)
 		}
