@@ -15,6 +15,7 @@ const (
 	StreamFramesKeep  = "FRAMES_KEEP"
 	BucketModels      = "MODELS"      // KV: serving version per model
 	BucketModelFiles  = "MODEL_FILES" // Object Store: ONNX files and manifests
+	BucketSources     = "SOURCES"     // KV: source registrations the frames service runs
 )
 
 // Defaults of the JetStream configs. The returned configs are plain structs:
@@ -36,6 +37,7 @@ const (
 	FramesKeepWindow  = 24 * time.Hour
 	FramesKeepBytes   = 4 << 30
 	ModelHistory      = 64 // KV history: the audit trail of serving versions (max 64)
+	SourcesHistory    = 8  // KV history of a source registration
 	InferAckWait      = 30 * time.Second
 	InferMaxDeliver   = 5
 	InferMaxAckPend   = 64       // frame batches in flight per consumer
@@ -195,6 +197,23 @@ func (s Subjects) ModelFilesStore(replicas int) jetstream.ObjectStoreConfig {
 	return jetstream.ObjectStoreConfig{
 		Bucket:      s.StreamName(BucketModelFiles),
 		Description: "Vireo model files (ONNX + manifest per version)",
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Metadata:    map[string]string{MetaVersion: itoa(Version)},
+	}
+}
+
+// SourcesKV is the KV bucket of video sources: key <source id> (a valid
+// name, so never containing '.'), value the JSON SourceRegistration. The
+// frames service watches the bucket: a new or changed key (re)starts that
+// source, a deleted key stops it. Keys "<id>.<suffix>" (never a source id)
+// are free for per-source state such as a status. File storage: the
+// registrations are the users' configuration.
+func (s Subjects) SourcesKV(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      s.StreamName(BucketSources),
+		Description: "Vireo video sources (JSON SourceRegistration per source id)",
+		History:     SourcesHistory,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Metadata:    map[string]string{MetaVersion: itoa(Version)},

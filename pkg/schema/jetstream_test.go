@@ -27,6 +27,7 @@ func TestJetStreamConfigsGolden(t *testing.T) {
 		"frames_keep_stream": s.FramesKeepStream(3, 0),
 		"infer_consumer":     infer,
 		"models_kv":          s.ModelsKV(3),
+		"sources_kv":         s.SourcesKV(3),
 		"model_files_store":  s.ModelFilesStore(3),
 	}
 	b, err := json.MarshalIndent(all, "", "  ")

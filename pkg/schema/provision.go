@@ -28,9 +28,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Subjects, replicas
 			return fmt.Errorf("schema: provision stream %s: %w", cfg.Name, err)
 		}
 	}
-	kv := s.ModelsKV(replicas)
-	if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
-		return fmt.Errorf("schema: provision KV %s: %w", kv.Bucket, err)
+	for _, kv := range []jetstream.KeyValueConfig{s.ModelsKV(replicas), s.SourcesKV(replicas)} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return fmt.Errorf("schema: provision KV %s: %w", kv.Bucket, err)
+		}
 	}
 	obj := s.ModelFilesStore(replicas)
 	if _, err := js.CreateOrUpdateObjectStore(ctx, obj); err != nil {

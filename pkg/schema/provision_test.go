@@ -47,6 +47,9 @@ func TestProvisionIdempotent(t *testing.T) {
 	if _, err := js.KeyValue(ctx, subj.ModelsKV(1).Bucket); err != nil {
 		t.Errorf("models KV: %v", err)
 	}
+	if _, err := js.KeyValue(ctx, subj.SourcesKV(1).Bucket); err != nil {
+		t.Errorf("sources KV: %v", err)
+	}
 	if _, err := js.ObjectStore(ctx, subj.ModelFilesStore(1).Bucket); err != nil {
 		t.Errorf("model files store: %v", err)
 	}
