@@ -1,0 +1,65 @@
+package infer
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+func TestConfigDefaultsGolden(t *testing.T) {
+	var c Config
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	got, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	golden := filepath.Join("testdata", "config.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("default config changed (go test -update to accept):\ngot:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, mut := range map[string]func(*Config){
+		"bad prefix":           func(c *Config) { c.Prefix = "a.*" },
+		"bad model":            func(c *Config) { c.Models = []string{"a.b"} },
+		"reserved model":       func(c *Config) { c.Models = []string{"arrow"} },
+		"model twice":          func(c *Config) { c.Models = []string{"m", "m"} },
+		"negative threads":     func(c *Config) { c.Threads = -1 },
+		"replicas":             func(c *Config) { c.Replicas = 7 },
+		"max batch":            func(c *Config) { c.MaxBatch = 5000 },
+		"negative delay":       func(c *Config) { c.MaxDelay = -time.Millisecond },
+		"source share":         func(c *Config) { c.SourceShare = 1.5 },
+		"queue below batch":    func(c *Config) { c.MaxQueued = 3 },
+		"pull messages":        func(c *Config) { c.PullMaxMessages = 1000 },
+		"pull bytes too small": func(c *Config) { c.PullMaxBytes = 1 << 20 },
+		"progress >= ack wait": func(c *Config) { c.ProgressEvery = time.Hour },
+		"preferred size":       func(c *Config) { c.PreferredSizes = []int{64} },
+	} {
+		c := Config{}
+		c.setDefaults()
+		mut(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: Validate = %v (want ErrConfig)", name, err)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package infer
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vireo/pkg/batch"
+)
+
+// metrics are the service's Prometheus collectors, labelled by model.
+type metrics struct {
+	frames   *prometheus.CounterVec   // model
+	batches  *prometheus.CounterVec   // model, trigger
+	size     *prometheus.HistogramVec // model
+	run      *prometheus.HistogramVec // model: seconds per batch on the backend
+	latency  *prometheus.HistogramVec // model: capture to published result
+	errors   *prometheus.CounterVec   // model, reason
+	messages *prometheus.CounterVec   // model, outcome (ack, nak, term)
+	swaps    *prometheus.CounterVec   // model
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "frames_total",
+			Help: "Frames whose results were published.",
+		}, []string{"model"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "batches_total",
+			Help: "Batches run, by the batcher's flush trigger (size, preferred, delay, explicit).",
+		}, []string{"model", "trigger"}),
+		size: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "batch_size",
+			Help:    "Frames per batch run.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}, []string{"model"}),
+		run: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "batch_seconds",
+			Help:    "Time to run one batch on the backend (normalise, forward, post-process).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"model"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "latency_seconds",
+			Help:    "Time from a frame's capture to its published result.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"model"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "errors_total",
+			Help: "Errors by reason (malformed_arrow, wrong_model, input_size, predict, publish, load, max_deliver).",
+		}, []string{"model", "reason"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "messages_total",
+			Help: "Frame batch messages by outcome (ack, nak, term).",
+		}, []string{"model", "outcome"}),
+		swaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "model_swaps_total",
+			Help: "Model versions switched to (the first load counts).",
+		}, []string{"model"}),
+	}
+	for _, c := range []prometheus.Collector{m.frames, m.batches, m.size, m.run, m.latency, m.errors, m.messages, m.swaps} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("infer: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// trigger names the flush trigger that moved between two batcher stats.
+func trigger(before, after batch.Stats) string {
+	switch {
+	case after.FlushSize > before.FlushSize:
+		return batch.TriggerSize.String()
+	case after.FlushPreferred > before.FlushPreferred:
+		return batch.TriggerPreferred.String()
+	case after.FlushDelay > before.FlushDelay:
+		return batch.TriggerDelay.String()
+	case after.FlushExplicit > before.FlushExplicit:
+		return batch.TriggerExplicit.String()
+	}
+	return batch.TriggerNone.String()
+}
