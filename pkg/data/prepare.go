@@ -22,7 +22,7 @@ const (
 
 // Names lists the demo datasets Prepare builds.
 func Names() []string {
-	return []string{"fashion"}
+	return []string{"fashion", "fashion-tiles"}
 }
 
 type preparerFunc func(ctx context.Context, cfg *PrepareConfig, out string) (*Manifest, error)
@@ -32,6 +32,8 @@ func preparer(name string) preparerFunc {
 	switch name {
 	case "fashion":
 		return prepareFashion
+	case "fashion-tiles":
+		return prepareTiles
 	}
 	return nil
 }
