@@ -157,3 +157,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Check validates c as Run will, after defaults, without changing c.
+func (c Config) Check() error {
+	c.setDefaults()
+	return c.Validate()
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"vireo/pkg/ops"
+	"vireo/services/infer"
+)
+
+func init() {
+	register(command{"infer", "run the inference service against an external NATS (--model, --backend, --max-batch, --max-delay, --metrics-addr)", runInfer})
+}
+
+// inferFlags are `vireo infer`'s flags.
+type inferFlags struct {
+	nats        *natsFlags
+	models      string
+	backend     string
+	threads     int
+	maxBatch    int
+	maxDelay    string
+	replicas    int
+	metricsAddr string
+	logFormat   string
+}
+
+func addInferFlags(fs *flag.FlagSet) *inferFlags {
+	f := &inferFlags{nats: addNATSFlags(fs)}
+	fs.StringVar(&f.models, "model", envOr("VIREO_MODEL", ""), "comma-separated models to serve; empty serves every model in the store [VIREO_MODEL]")
+	fs.StringVar(&f.backend, "backend", envOr("VIREO_BACKEND", "cpu"), "compute backend: cpu or cuda [VIREO_BACKEND]")
+	fs.IntVar(&f.threads, "threads", envInt("VIREO_THREADS", 0), "CPU backend threads, 0 = all cores [VIREO_THREADS]")
+	fs.IntVar(&f.maxBatch, "max-batch", envInt("VIREO_MAX_BATCH", 16), "largest batch run at once [VIREO_MAX_BATCH]")
+	fs.StringVar(&f.maxDelay, "max-delay", envOr("VIREO_MAX_DELAY", "5ms"), "how long a frame may wait for a fuller batch [VIREO_MAX_DELAY]")
+	fs.IntVar(&f.replicas, "replicas", envInt("VIREO_REPLICAS", 1), "replicas of the streams, buckets and consumer it creates [VIREO_REPLICAS]")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", envOr("VIREO_METRICS_ADDR", ":9090"), "address of /metrics, /healthz and /readyz; empty: none [VIREO_METRICS_ADDR]")
+	fs.StringVar(&f.logFormat, "log-format", envOr("VIREO_LOG_FORMAT", "console"), "log format: console or json [VIREO_LOG_FORMAT]")
+	return f
+}
+
+// config turns the flags into the service's Config, validated here so a
+// bad flag is a usage error (infer.Run applies the remaining defaults).
+func (f *inferFlags) config() (infer.Config, error) {
+	d, err := time.ParseDuration(f.maxDelay)
+	if err != nil {
+		return infer.Config{}, usagef("infer: --max-delay %q: %v", f.maxDelay, err)
+	}
+	var models []string
+	for _, m := range strings.Split(f.models, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			models = append(models, m)
+		}
+	}
+	if f.logFormat != "console" && f.logFormat != "json" {
+		return infer.Config{}, usagef("infer: --log-format %q (want console or json)", f.logFormat)
+	}
+	if f.maxBatch < 1 {
+		return infer.Config{}, usagef("infer: --max-batch %d (want >= 1)", f.maxBatch)
+	}
+	if d <= 0 {
+		return infer.Config{}, usagef("infer: --max-delay %v (want > 0)", d)
+	}
+	cfg := infer.Config{
+		Prefix: f.nats.prefix, Models: models, Backend: f.backend, Threads: f.threads,
+		Replicas: f.replicas, MaxBatch: f.maxBatch, MaxDelay: d,
+	}
+	if err := cfg.Check(); err != nil {
+		return infer.Config{}, usagef("%v", err)
+	}
+	return cfg, nil
+}
+
+// serviceLogger is the logger of a service command: JSON lines, or
+// human-readable console output.
+func serviceLogger(format string, stderr io.Writer) zerolog.Logger {
+	var w io.Writer = stderr
+	if format != "json" {
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).With().Timestamp().Logger()
+}
+
+func runInfer(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("infer", stderr)
+	f := addInferFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	log := serviceLogger(f.logFormat, stderr)
+	nc, _, err := f.nats.connect("infer")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	reg := ops.NewRegistry()
+	deps := ops.Deps{NC: nc, Log: log, Metrics: reg, Health: ops.NewHealth()}
+	return runWithOps(ctx, f.metricsAddr, reg, deps, func(ctx context.Context) error {
+		return infer.Run(ctx, cfg, deps)
+	})
+}
+
+// runWithOps runs a service with /metrics, /healthz and /readyz on addr
+// (none when addr is empty). The HTTP server stops when the service
+// returns (or fails to listen, which stops the service); both are joined.
+func runWithOps(ctx context.Context, addr string, g prometheus.Gatherer, deps ops.Deps, run func(context.Context) error) error {
+	if addr == "" {
+		return run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mux := http.NewServeMux()
+	ops.Handle(mux, g, deps.Health)
+	var wg sync.WaitGroup
+	var serveErr error
+	wg.Go(func() {
+		serveErr = ops.Serve(ctx, addr, mux, deps.Log, nil)
+		cancel() // a server that cannot listen stops the service too
+	})
+	err := run(ctx)
+	cancel()
+	wg.Wait()
+	return errors.Join(err, serveErr)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"vireo/pkg/graph"
+	"vireo/pkg/model"
+	"vireo/pkg/modelstore"
+	"vireo/pkg/natsembed"
+	"vireo/pkg/onnx"
+	"vireo/services/infer"
+)
+
+// saveTinyModel writes a model directory: a 3-class classifier on 8x8.
+func saveTinyModel(t *testing.T, dir, name string, scale float32) {
+	t.Helper()
+	g := &graph.Graph{
+		Nodes: []*graph.Node{
+			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
+			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
+			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
+		},
+		Inputs:  []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 3, 8, 8}, DimParams: []string{"N", "", "", ""}}},
+		Outputs: []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
+		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 3, 1, 1},
+			Float: []float32{scale, 0, 0, 0, scale, 0, 0, 0, scale}}},
+	}
+	b, err := onnx.Encode(onnx.NewModel(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model.Manifest{
+		Name: name, Version: "local", Task: model.Classify, Labels: []string{"a", "b", "c"},
+		Input:         model.Input{Width: 8, Height: 8, Channels: 3},
+		Normalization: model.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}},
+		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
+		Metrics: map[string]float64{"accuracy": 0.5},
+	}
+	if err := model.Save(dir, b, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestModelsCommand(t *testing.T) {
+	s, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir(), Port: -1}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	root := t.TempDir()
+	saveTinyModel(t, filepath.Join(root, "one"), "people", 1)
+	saveTinyModel(t, filepath.Join(root, "two"), "faces", 2)
+	ctx := context.Background()
+	vireo := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, append(append([]string{"models"}, args...), "--nats", s.ClientURL()), &out, &errOut)
+		if err != nil && errOut.Len() > 0 {
+			t.Logf("stderr: %s", errOut.String())
+		}
+		return out.String(), err
+	}
+
+	out, err := vireo("push", root) // both model directories
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "faces: pushed v0001, now serving") || !strings.Contains(out, "people: pushed v0001, now serving") {
+		t.Fatalf("push output:\n%s", out)
+	}
+	out, err = vireo("push", "--if-missing", root)
+	if err != nil || strings.Count(out, "skipped") != 2 {
+		t.Fatalf("push --if-missing: %v\n%s", err, out)
+	}
+	if out, err = vireo("push", filepath.Join(root, "one")); err != nil || !strings.Contains(out, "people: pushed v0002, now serving") {
+		t.Fatalf("second push: %v\n%s", err, out)
+	}
+	out, err = vireo("list", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []modelRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[1].Model != "people" || rows[1].Serving != "v0002" || rows[1].Versions != 2 || rows[1].Task != "classify" {
+		t.Fatalf("list: %+v", rows)
+	}
+	// Flags after the positional argument.
+	out, err = vireo("rollback", "people", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p modelstore.Pointer
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.Version != "v0001" || p.Previous != "v0002" {
+		t.Fatalf("rollback: %s (%v)", out, err)
+	}
+	if out, err = vireo("rollback", "people", "--to", "v0002"); err != nil || !strings.Contains(out, "now serving v0002") {
+		t.Fatalf("rollback --to: %v\n%s", err, out)
+	}
+	out, err = vireo("versions", "people")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[2], "v0002") || !strings.Contains(lines[2], "*") || !strings.Contains(lines[1], "rollback from v0001") && !strings.Contains(lines[2], "rollback from v0001") {
+		t.Fatalf("versions:\n%s", out)
+	}
+	if !strings.Contains(out, "accuracy=0.5") {
+		t.Fatalf("versions without metrics:\n%s", out)
+	}
+
+	for _, c := range []struct {
+		args  []string
+		usage bool
+	}{
+		{[]string{"frobnicate"}, true},
+		{[]string{"versions"}, true},
+		{[]string{"rollback", "a", "b"}, true},
+		{[]string{"versions", "nobody"}, false},
+		{[]string{"rollback", "faces"}, false}, // nothing served before
+		{[]string{"push", t.TempDir()}, false},
+	} {
+		_, err := vireo(c.args...)
+		var u usageError
+		if err == nil || errors.As(err, &u) != c.usage {
+			t.Errorf("models %v: err=%v (want usage error: %v)", c.args, err, c.usage)
+		}
+	}
+	if _, err := vireo("versions", "nobody"); !errors.Is(err, modelstore.ErrNotFound) {
+		t.Errorf("versions of an unknown model: %v (want ErrNotFound)", err)
+	}
+	if _, err := vireo(); err == nil {
+		t.Error("models without a command succeeded")
+	}
+}
+
+func TestInferFlags(t *testing.T) {
+	parse := func(args ...string) (infer.Config, error) {
+		fs := newFlagSet("infer", &bytes.Buffer{})
+		f := addInferFlags(fs)
+		if err := parseFlags(fs, args); err != nil {
+			return infer.Config{}, err
+		}
+		return f.config()
+	}
+	for _, k := range []string{"VIREO_MODEL", "VIREO_BACKEND", "VIREO_THREADS", "VIREO_MAX_BATCH", "VIREO_MAX_DELAY", "VIREO_REPLICAS", "VIREO_PREFIX"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("VIREO_MAX_BATCH", "8")
+	t.Setenv("VIREO_MAX_DELAY", "3ms")
+	t.Setenv("VIREO_REPLICAS", "3")
+	t.Setenv("VIREO_BACKEND", "cpu")
+	t.Setenv("VIREO_THREADS", "0")
+	t.Setenv("VIREO_PREFIX", "vireo")
+	got, err := parse("--model", "people, faces", "--max-batch", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := infer.Config{Prefix: "vireo", Models: []string{"people", "faces"}, Backend: "cpu", Replicas: 3, MaxBatch: 4, MaxDelay: 3 * time.Millisecond}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("config\n got %+v\nwant %+v", got, want)
+	}
+	for _, args := range [][]string{
+		{"--max-delay", "soon"},
+		{"--max-batch", "0"},
+		{"--model", "a.b"},
+		{"--replicas", "9"},
+		{"--log-format", "xml"},
+		{"extra"},
+	} {
+		_, err := parse(args...)
+		var u usageError
+		if !errors.As(err, &u) && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: err=%v (want a usage error)", args, err)
+		}
+	}
+}
