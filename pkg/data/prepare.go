@@ -22,7 +22,7 @@ const (
 
 // Names lists the demo datasets Prepare builds.
 func Names() []string {
-	return []string{"fashion", "fashion-tiles"}
+	return []string{"fashion", "fashion-tiles", "vtest-people", "megamind-face"}
 }
 
 type preparerFunc func(ctx context.Context, cfg *PrepareConfig, out string) (*Manifest, error)
@@ -34,6 +34,10 @@ func preparer(name string) preparerFunc {
 		return prepareFashion
 	case "fashion-tiles":
 		return prepareTiles
+	case "vtest-people":
+		return preparePeople
+	case "megamind-face":
+		return prepareFace
 	}
 	return nil
 }
@@ -56,6 +60,8 @@ type PrepareConfig struct {
 	TilesTrain, TilesValid int
 	// Workers for the CPU-heavy steps. Default 2.
 	Workers int
+	// MaxFrames uses only the first frames of a video (tests); 0: all.
+	MaxFrames int
 }
 
 func (c *PrepareConfig) setDefaults() {
@@ -95,6 +101,8 @@ func (c *PrepareConfig) Validate() error {
 		return fmt.Errorf("%w: prepare: no directory", ErrData)
 	case c.TilesTrain < 1 || c.TilesValid < 1:
 		return fmt.Errorf("%w: prepare: tile counts (got=%d/%d, want>=1)", ErrData, c.TilesTrain, c.TilesValid)
+	case c.MaxFrames < 0:
+		return fmt.Errorf("%w: prepare: max frames (got=%d, want>=0)", ErrData, c.MaxFrames)
 	case c.Workers < 1:
 		return fmt.Errorf("%w: prepare: workers (got=%d, want>=1)", ErrData, c.Workers)
 	}
