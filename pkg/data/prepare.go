@@ -314,3 +314,16 @@ func sortedCopy(a []int) []int {
 	sort.Ints(b)
 	return b
 }
+
+// Locate finds a prepared dataset: nameOrPath itself when it holds a
+// dataset.json, else root/nameOrPath. The error says how to prepare it.
+func Locate(root, nameOrPath string) (string, error) {
+	if fileExists(filepath.Join(nameOrPath, "dataset.json")) {
+		return nameOrPath, nil
+	}
+	dir := filepath.Join(root, nameOrPath)
+	if fileExists(filepath.Join(dir, "dataset.json")) {
+		return dir, nil
+	}
+	return "", fmt.Errorf("%w: no prepared dataset at %s or %s (run `vireo data prepare %s`)", ErrData, nameOrPath, dir, filepath.Base(nameOrPath))
+}

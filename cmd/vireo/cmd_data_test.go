@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"vireo/pkg/data"
+)
+
+func TestDataPrepareFashion(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(data.DefaultFashionDir, "train-images-idx3-ubyte.gz")); err != nil {
+		t.Skip("Debian package dataset-fashion-mnist not installed (make deps)")
+	}
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"data", "prepare", "fashion", "--dir", dir, "--seed", "3"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "60000 train / 10000 valid") || !strings.Contains(out.String(), filepath.Join(dir, "fashion")) {
+		t.Errorf("stdout: %q", out.String())
+	}
+	if !strings.Contains(errb.String(), "copy") || !strings.Contains(errb.String(), "4/4") {
+		t.Errorf("no progress bar on stderr: %q", errb.String())
+	}
+	if _, err := data.Locate(dir, "fashion"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestDataUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	for _, args := range [][]string{{"data"}, {"data", "prepare"}, {"data", "prepare", "nope"}, {"data", "prepare", "fashion", "--seed", "x"}} {
+		err := run(context.Background(), args, &out, &errb)
+		var u usageError
+		if !errors.As(err, &u) {
+			t.Errorf("%v: got %v, want a usage error", args, err)
+		}
+	}
+}
