@@ -117,3 +117,21 @@ func TestPrepareVideoMissing(t *testing.T) {
 		t.Errorf("damaged video: %v", err)
 	}
 }
+
+func TestFromVideo(t *testing.T) {
+	needVideo(t, "vtest.avi")
+	es, err := FromVideo(context.Background(), filepath.Join(DefaultVideoDir, "vtest.avi"), VideoConfig{Width: 64, Height: 48, EveryN: 5, MaxFrames: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 10 || es[9].Seq != 45 || es[0].Image == nil || es[0].Image.Width != 64 || len(es[0].Image.Pixels) != 64*48*3 {
+		t.Fatalf("got %d entries, last seq %d", len(es), es[len(es)-1].Seq)
+	}
+	_, va, err := SplitBySegments(SegmentSplit{Segments: 5, Valid: 1, Gap: 0, Seed: 1})(es)
+	if err != nil || len(va) != 2 || es[va[1]].Seq-es[va[0]].Seq != 5 {
+		t.Fatalf("segment of frames: %v %v", va, err)
+	}
+	if _, err := FromVideo(context.Background(), filepath.Join(t.TempDir(), "none.avi"), VideoConfig{Width: 8, Height: 8}); !errors.Is(err, ErrData) {
+		t.Fatalf("missing video: %v", err)
+	}
+}
