@@ -10,15 +10,13 @@ import (
 // importer. Layout ops accept zero extents (an empty Slice is legal ONNX);
 // negative extents are an ErrShape.
 
-// layoutAxis maps an ONNX axis in [-rank, rank) to [0, rank).
+// layoutAxis is NormalizeAxis with the op's name in the error.
 func layoutAxis(op string, axis, rank int) (int, error) {
-	if axis < -rank || axis >= rank {
-		return 0, fmt.Errorf("%w: %s: axis %d (want in [%d, %d))", ErrParam, op, axis, -rank, rank)
+	a, err := NormalizeAxis(axis, rank)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	if axis < 0 {
-		axis += rank
-	}
-	return axis, nil
+	return a, nil
 }
 
 func layoutNonNegative(op, name string, s Shape) error {
