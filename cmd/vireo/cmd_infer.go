@@ -32,6 +32,8 @@ type inferFlags struct {
 	replicas    int
 	metricsAddr string
 	logFormat   string
+	noKeep      bool
+	keepWindow  string
 }
 
 func addInferFlags(fs *flag.FlagSet) *inferFlags {
@@ -44,6 +46,8 @@ func addInferFlags(fs *flag.FlagSet) *inferFlags {
 	fs.IntVar(&f.replicas, "replicas", envInt("VIREO_REPLICAS", 1), "replicas of the streams, buckets and consumer it creates [VIREO_REPLICAS]")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", envOr("VIREO_METRICS_ADDR", ":9090"), "address of /metrics, /healthz and /readyz; empty: none [VIREO_METRICS_ADDR]")
 	fs.StringVar(&f.logFormat, "log-format", envOr("VIREO_LOG_FORMAT", "console"), "log format: console or json [VIREO_LOG_FORMAT]")
+	fs.BoolVar(&f.noKeep, "no-keep", envOr("VIREO_NO_KEEP", "") == "1", "do not keep the input frames of results for corrections [VIREO_NO_KEEP=1]")
+	fs.StringVar(&f.keepWindow, "keep-window", envOr("VIREO_KEEP_WINDOW", "24h"), "how long input frames are kept for corrections (FRAMES_KEEP max age) [VIREO_KEEP_WINDOW]")
 	return f
 }
 
@@ -69,9 +73,14 @@ func (f *inferFlags) config() (infer.Config, error) {
 	if d <= 0 {
 		return infer.Config{}, usagef("infer: --max-delay %v (want > 0)", d)
 	}
+	keep, err := time.ParseDuration(f.keepWindow)
+	if err != nil {
+		return infer.Config{}, usagef("infer: --keep-window %q: %v", f.keepWindow, err)
+	}
 	cfg := infer.Config{
 		Prefix: f.nats.prefix, Models: models, Backend: f.backend, Threads: f.threads,
 		Replicas: f.replicas, MaxBatch: f.maxBatch, MaxDelay: d,
+		NoKeep: f.noKeep, KeepWindow: keep,
 	}
 	if err := cfg.Check(); err != nil {
 		return infer.Config{}, usagef("%v", err)

@@ -154,7 +154,7 @@ func TestInferFlags(t *testing.T) {
 		}
 		return f.config()
 	}
-	for _, k := range []string{"VIREO_MODEL", "VIREO_BACKEND", "VIREO_THREADS", "VIREO_MAX_BATCH", "VIREO_MAX_DELAY", "VIREO_REPLICAS", "VIREO_PREFIX"} {
+	for _, k := range []string{"VIREO_MODEL", "VIREO_BACKEND", "VIREO_THREADS", "VIREO_MAX_BATCH", "VIREO_MAX_DELAY", "VIREO_REPLICAS", "VIREO_PREFIX", "VIREO_NO_KEEP", "VIREO_KEEP_WINDOW"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("VIREO_MAX_BATCH", "8")
@@ -163,11 +163,12 @@ func TestInferFlags(t *testing.T) {
 	t.Setenv("VIREO_BACKEND", "cpu")
 	t.Setenv("VIREO_THREADS", "0")
 	t.Setenv("VIREO_PREFIX", "vireo")
+	t.Setenv("VIREO_KEEP_WINDOW", "2h")
 	got, err := parse("--model", "people, faces", "--max-batch", "4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := infer.Config{Prefix: "vireo", Models: []string{"people", "faces"}, Backend: "cpu", Replicas: 3, MaxBatch: 4, MaxDelay: 3 * time.Millisecond}
+	want := infer.Config{Prefix: "vireo", Models: []string{"people", "faces"}, Backend: "cpu", Replicas: 3, MaxBatch: 4, MaxDelay: 3 * time.Millisecond, KeepWindow: 2 * time.Hour}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("config\n got %+v\nwant %+v", got, want)
 	}
@@ -177,6 +178,8 @@ func TestInferFlags(t *testing.T) {
 		{"--model", "a.b"},
 		{"--replicas", "9"},
 		{"--log-format", "xml"},
+		{"--keep-window", "forever"},
+		{"--keep-window", "1s"},
 		{"extra"},
 	} {
 		_, err := parse(args...)

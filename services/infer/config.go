@@ -30,6 +30,12 @@ type Config struct {
 	// NoProvision skips creating/updating the streams and buckets at start
 	// (schema.Provision); the consumer is always created or updated.
 	NoProvision bool `json:"no_provision"`
+	// NoKeep turns off keeping the input frame of every published result
+	// in FRAMES_KEEP (for corrections that name a frame by source and seq).
+	NoKeep bool `json:"no_keep"`
+	// KeepWindow is how long kept frames stay in FRAMES_KEEP (its max age
+	// when this service provisions the streams).
+	KeepWindow time.Duration `json:"keep_window"`
 
 	// MaxBatch is the largest batch run at once (the batcher's MaxBatch and
 	// the predictor's largest program).
@@ -104,6 +110,9 @@ func (c *Config) setDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 10 * time.Second
 	}
+	if c.KeepWindow == 0 {
+		c.KeepWindow = schema.FramesKeepWindow
+	}
 }
 
 // Validate reports the first unusable field (after defaults).
@@ -149,6 +158,8 @@ func (c Config) Validate() error {
 		return bad("publish_timeout", c.PublishTimeout, "> 0")
 	case c.DrainTimeout <= 0:
 		return bad("drain_timeout", c.DrainTimeout, "> 0")
+	case c.KeepWindow < time.Minute || c.KeepWindow > keepWindowMax:
+		return bad("keep_window", c.KeepWindow, fmt.Sprintf("1m..%v", keepWindowMax))
 	}
 	for _, s := range c.PreferredSizes {
 		if s < 1 || s > c.MaxBatch {

@@ -15,6 +15,16 @@
 // and warmed), "infer-consumer:<m>" (the consumer is bound), and
 // "infer-models" in every-model mode until a first model appears.
 //
+// # Kept frames
+//
+// Unless cfg.NoKeep, each published result's input frame is stored as a
+// one-frame Arrow batch on <p>.kept.<model>.<source>.<seq> (FRAMES_KEEP,
+// max age cfg.KeepWindow, 24 h by default; one message per subject; header
+// Vireo-Model-Version) before the message is acked, so a correction that
+// names (source, seq) can get the pixels back with a direct get. Keeping
+// is best effort: a failure is logged and counted as
+// errors_total{reason="keep"} but does not hold the result back.
+//
 // # Per model: one owning loop
 //
 // A worker per model owns a durable pull consumer (schema.InferConsumer,
@@ -36,8 +46,9 @@
 // duplicate window), the JSON to the message's Vireo-Reply subject when
 // set, and the batch as an Arrow result batch on <p>.results.arrow.<model>
 // (not deduplicated: analytics may see a redelivered frame twice); then
-// the publish acks are awaited and each message whose frames are all
-// published is acked. A failure (predict, publish) gives the messages of
+// the publish acks are awaited, the input frame of every published result
+// is kept (below), and each message whose frames are all published is
+// acked. A failure (predict, publish) gives the messages of
 // the batch back with NakWithDelay; after schema.InferMaxDeliver
 // deliveries a message is terminated with reason max_deliver.
 //

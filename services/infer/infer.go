@@ -54,7 +54,7 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.PublishTimeout*3)
 	defer cancel()
 	if !cfg.NoProvision {
-		if err := schema.Provision(startCtx, js, subj, cfg.Replicas, 0); err != nil {
+		if err := schema.Provision(startCtx, js, subj, cfg.Replicas, cfg.KeepWindow); err != nil {
 			return fmt.Errorf("infer: %w", err)
 		}
 	}

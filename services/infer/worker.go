@@ -361,6 +361,7 @@ func (w *worker) runBatch(ctx context.Context, items []batch.Item[ref], trig str
 	w.s.met.size.WithLabelValues(w.model).Observe(float64(len(frames)))
 
 	failed := w.publish(ctx, refs, results)
+	w.keep(ctx, refs, results, failed)
 	now := time.Now()
 	for i, r := range refs {
 		if err := failed[r.st]; err != nil {
