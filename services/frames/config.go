@@ -146,3 +146,10 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Check applies the defaults to a copy of c and validates it: what Run will
+// accept (for command-line validation).
+func (c Config) Check() error {
+	c.setDefaults()
+	return c.Validate()
+}

@@ -138,3 +138,10 @@ func (c Config) Validate() error {
 func (c Config) limits() video.ImageLimits {
 	return video.ImageLimits{MaxBytes: c.MaxBodyBytes, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight, MaxPixels: c.MaxPixels}
 }
+
+// Check applies the defaults to a copy of c and validates it: what Run will
+// accept (for command-line validation).
+func (c Config) Check() error {
+	c.setDefaults()
+	return c.Validate()
+}
