@@ -158,7 +158,9 @@ func TestIngestAndFramesCommands(t *testing.T) {
 	sctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 2)
 	var logs [2]bytes.Buffer
-	go func() { done <- run(sctx, []string{"ingest", "--nats", srv.ClientURL(), "--addr", apiAddr}, &bytes.Buffer{}, &logs[0]) }()
+	go func() {
+		done <- run(sctx, []string{"ingest", "--nats", srv.ClientURL(), "--addr", apiAddr}, &bytes.Buffer{}, &logs[0])
+	}()
 	go func() {
 		done <- run(sctx, []string{"frames", "--nats", srv.ClientURL(), "--metrics-addr", metricsAddr}, &bytes.Buffer{}, &logs[1])
 	}()
