@@ -127,6 +127,32 @@ func host(name string, t *kernels.Tensor) ([]float32, error) {
 	return t.Data, nil
 }
 
+// hostData is host without the error (no allocation on the good path).
+func hostData(t *kernels.Tensor) ([]float32, bool) {
+	if t == nil || (t.Data == nil && t.Dev != nil) || len(t.Data) != t.Numel() {
+		return nil, false
+	}
+	return t.Data, true
+}
+
+// sameSize returns the host data of up to four tensors that must have the
+// same number of elements (an array, so the check does not allocate).
+func sameSize(op string, names []string, ts ...*kernels.Tensor) ([4][]float32, error) {
+	var out [4][]float32
+	for i, t := range ts {
+		d, ok := hostData(t)
+		if !ok {
+			_, err := host(op+": "+names[i], t) // the error says why
+			return out, err
+		}
+		if i > 0 && len(d) != len(out[0]) {
+			return out, fmt.Errorf("%w: %s: %s is %v (want %d elements like %s %v)", kernels.ErrShape, op, names[i], t.Shape, len(out[0]), names[0], ts[0].Shape)
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
 // Alloc implements kernels.Memory.
 func (c *CPU) Alloc(s kernels.Shape) (*kernels.Tensor, error) {
 	for i, d := range s {
