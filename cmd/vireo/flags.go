@@ -46,7 +46,7 @@ func envOr(k, def string) string {
 // are validated (it falls back to def here and envErrors records it).
 func envInt(k string, def int) int {
 	v, ok := os.LookupEnv(k)
-	if !ok {
+	if !ok || v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
@@ -57,7 +57,8 @@ func envInt(k string, def int) int {
 	return n
 }
 
-// envErrors collects malformed VIREO_* values seen while defining flags.
+// envErrors collects malformed VIREO_* values seen while defining flags;
+// run clears it for each command.
 var envErrors []error
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -87,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	envErrors = nil
 	if c, ok := registry[args[0]]; ok {
 		return c.run(ctx, args[1:], stdout, stderr)
 	}

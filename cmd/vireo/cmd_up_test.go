@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"vireo/pkg/arch"
+	"vireo/pkg/model"
+	"vireo/pkg/onnx"
+	"vireo/pkg/schema"
+)
+
+const opencvData = "/usr/share/doc/opencv-doc/examples/data"
+
+// writeArchModel saves an (untrained) native architecture as a bundled
+// model folder dir/name: enough to check the plumbing end to end.
+func writeArchModel(t *testing.T, dir, name, archName, task string, cfg arch.Config, labels []string) {
+	t.Helper()
+	am, err := arch.Build(archName, task, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := onnx.Encode(onnx.NewModel(am.Graph))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model.Manifest{
+		Name: name, Version: "v0001", Task: model.Task(task), Labels: labels, Arch: am.Arch,
+		Input:         model.Input{Width: cfg.Size, Height: cfg.Size, Channels: 3},
+		Normalization: model.Normalization{Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
+		VoidClass:     model.NoVoid,
+		Points:        cfg.Points,
+		CreatedAt:     time.Now().UTC(),
+	}
+	if task == arch.TaskSegment {
+		m.VoidClass = len(labels) - 1
+	}
+	m.SetDefaults()
+	m.ModelDigest = model.Digest(ob)
+	if err := model.Save(filepath.Join(dir, name), ob, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestUpEndToEnd runs `vireo up` in-process with two bundled models, then
+// checks a prediction over HTTP, a video source with every-5th-frame
+// sampling (exactly one result per sampled frame, in order), and a clean
+// shutdown.
+func TestUpEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole stack on vtest.avi")
+	}
+	if _, err := os.Stat(filepath.Join(opencvData, "vtest.avi")); err != nil {
+		t.Skipf("opencv-doc not installed (%v): run make deps", err)
+	}
+	models := t.TempDir()
+	writeArchModel(t, models, "people", "resnet18-unet@0.125", arch.TaskSegment,
+		arch.Config{Classes: 3, SmallStem: true, Size: 64, Seed: 1}, []string{"background", "person", "Void"})
+	writeArchModel(t, models, "things", "resnet18@0.125", arch.TaskClassify,
+		arch.Config{Classes: 3, SmallStem: true, Size: 32, Seed: 2}, []string{"a", "b", "c"})
+
+	natsPort, httpPort := freePort(t), freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"up", "--data-dir", t.TempDir(), "--nats-port", fmt.Sprint(natsPort),
+			"--addr", addr, "--models", models, "--threads", "2"}, &out, &errOut)
+	}()
+	waitReady(t, "http://"+addr+"/readyz", done, &errOut)
+
+	// 1. One image over HTTP.
+	img, err := os.ReadFile(filepath.Join(opencvData, "messi5.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+addr+"/v1/models/things/predict", "image/jpeg", bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("predict: %s: %s", resp.Status, body)
+	}
+	var r schema.Result
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("predict body %s: %v", body, err)
+	}
+	if r.Model != "things" || r.ModelVersion != "v0001" || len(r.Labels) != 1 || len(r.Scores) != 3 {
+		t.Fatalf("predict result %+v: want model things v0001 with one label and 3 scores", r)
+	}
+
+	// 2. vtest.avi, every 5th frame: 159 results, in order, none twice.
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	results := make(chan *nats.Msg, 512)
+	if _, err := nc.ChanSubscribe("vireo.results.people.vtest", results); err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan *nats.Msg, 8)
+	if _, err := nc.ChanSubscribe("vireo.events.vtest", events); err != nil {
+		t.Fatal(err)
+	}
+	reg := fmt.Sprintf(`{"schema_version":1,"id":"vtest","model":"people","every_n":5,"url":"file://%s/vtest.avi"}`, opencvData)
+	resp, err = http.Post("http://"+addr+"/v1/sources", "application/json", strings.NewReader(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("register source: %s: %s", resp.Status, body)
+	}
+	const want = 159
+	var seqs []uint64
+	deadline := time.After(5 * time.Minute)
+	for len(seqs) < want {
+		select {
+		case m := <-results:
+			var r schema.Result
+			if err := json.Unmarshal(m.Data, &r); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Validate(); err != nil {
+				t.Fatalf("result %d: %v", len(seqs), err)
+			}
+			seqs = append(seqs, r.Seq)
+		case <-deadline:
+			t.Fatalf("after 5 min: %d results of %d; stderr:\n%s", len(seqs), want, errOut.String())
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] <= seqs[i-1] {
+			t.Fatalf("results out of order or repeated at %d: seq %d after %d", i, seqs[i], seqs[i-1])
+		}
+	}
+	select {
+	case m := <-results:
+		t.Fatalf("a result beyond the %d sampled frames: %s", want, m.Data)
+	case <-time.After(time.Second):
+	}
+	select {
+	case m := <-events:
+		var e schema.EndOfStream
+		if err := json.Unmarshal(m.Data, &e); err != nil || e.Frames != want || e.Reason != "eof" {
+			t.Fatalf("end of stream %s (err %v): want %d frames, reason eof", m.Data, err, want)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no end-of-stream event for vtest")
+	}
+
+	// 3. Graceful shutdown.
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("vireo up returned %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("vireo up did not stop within 60 s of its context ending")
+	}
+	if !strings.Contains(out.String(), "vireo up") {
+		t.Errorf("stdout %q: want the URL banner", out.String())
+	}
+}
+
+func waitReady(t *testing.T, url string, done <-chan error, stderr *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("vireo up exited early: %v\n%s", err, stderr.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after 2 min\n%s", url, stderr.String())
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
