@@ -1,12 +1,156 @@
 package cpu
 
-import "vireo/pkg/kernels"
+import (
+	"fmt"
+	"math"
 
-// PLACEHOLDER: this family is being written; every method returns ErrUnsupported.
+	"vireo/pkg/kernels"
+)
 
-func (_ *CPU) SGDStep(param, grad, velocity *kernels.Tensor, p kernels.SGDParams) error {
-	return kernels.ErrUnsupported
+// optimGrain is how many parameters make a parallel chunk of an optimiser
+// step worth its hand-off.
+const optimGrain = 16384
+
+// optimTensors checks that grad and each state tensor (nil ones are
+// skipped) have param's shape and returns their host data in order.
+func optimTensors(op string, param, grad *kernels.Tensor, state map[string]*kernels.Tensor, order ...string) (pd, gd []float32, sd [][]float32, err error) {
+	if pd, err = host(op+": param", param); err != nil {
+		return nil, nil, nil, err
+	}
+	if err = kernels.CheckShape(op+": grad", grad, param.Shape); err != nil {
+		return nil, nil, nil, err
+	}
+	if gd, err = host(op+": grad", grad); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, name := range order {
+		t := state[name]
+		if t == nil {
+			sd = append(sd, nil)
+			continue
+		}
+		if err = kernels.CheckShape(op+": "+name, t, param.Shape); err != nil {
+			return nil, nil, nil, err
+		}
+		d, err := host(op+": "+name, t)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sd = append(sd, d)
+	}
+	return pd, gd, sd, nil
 }
-func (_ *CPU) AdamWStep(param, grad, m, v *kernels.Tensor, p kernels.AdamWParams) error {
-	return kernels.ErrUnsupported
+
+// optimParam checks one hyper-parameter: finite and in [lo, hi) (hi = +Inf
+// for no upper bound).
+func optimParam(op, name string, v float32, lo, hi float64) error {
+	f := float64(v)
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < lo || f >= hi {
+		if math.IsInf(hi, 1) {
+			return fmt.Errorf("%w: %s: %s=%v (want finite and >= %v)", kernels.ErrParam, op, name, v, lo)
+		}
+		return fmt.Errorf("%w: %s: %s=%v (want in [%v, %v))", kernels.ErrParam, op, name, v, lo, hi)
+	}
+	return nil
+}
+
+// SGDStep implements kernels.OptimOps, PyTorch's SGD with momentum and L2
+// weight decay (dampening 0, not Nesterov). For each element i:
+//
+//	d = g[i] + wd*p[i]
+//	v[i] = momentum*v[i] + d     (when velocity is given)
+//	p[i] -= lr * v[i]            (lr * d without velocity)
+//
+// A zeroed velocity makes the first step v = d, as PyTorch's first-step
+// buffer. velocity may be nil only when Momentum is 0.
+func (c *CPU) SGDStep(param, grad, velocity *kernels.Tensor, p kernels.SGDParams) error {
+	const op = "sgd"
+	inf := math.Inf(1)
+	if err := optimParam(op, "LR", p.LR, 0, inf); err != nil {
+		return err
+	}
+	if err := optimParam(op, "Momentum", p.Momentum, 0, inf); err != nil {
+		return err
+	}
+	if err := optimParam(op, "WeightDecay", p.WeightDecay, 0, inf); err != nil {
+		return err
+	}
+	pd, gd, sd, err := optimTensors(op, param, grad, map[string]*kernels.Tensor{"velocity": velocity}, "velocity")
+	if err != nil {
+		return err
+	}
+	if velocity == nil && p.Momentum != 0 {
+		return fmt.Errorf("%w: %s: velocity is nil with Momentum=%v (want a velocity tensor of shape %v)", kernels.ErrParam, op, p.Momentum, param.Shape)
+	}
+	vd := sd[0]
+	lr, mom, wd := p.LR, p.Momentum, p.WeightDecay
+	c.parallel(len(pd), optimGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d := gd[i] + wd*pd[i]
+			if vd != nil {
+				d += mom * vd[i]
+				vd[i] = d
+			}
+			pd[i] -= lr * d
+		}
+	})
+	return nil
+}
+
+// AdamWStep implements kernels.OptimOps, PyTorch's AdamW (amsgrad off).
+// With t = p.Step (1-based), bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, for each
+// element i:
+//
+//	p[i] *= 1 - lr*wd                      (decoupled weight decay)
+//	m[i] = beta1*m[i] + (1-beta1)*g[i]
+//	v[i] = beta2*v[i] + (1-beta2)*g[i]^2
+//	p[i] -= (lr/bc1) * m[i] / (sqrt(v[i])/sqrt(bc2) + eps)
+//
+// m and v start zeroed; the bias corrections are computed in float64.
+// Where the denominator is 0 (Eps 0 and v 0) only the decay applies.
+func (c *CPU) AdamWStep(param, grad, m, v *kernels.Tensor, p kernels.AdamWParams) error {
+	const op = "adamw"
+	inf := math.Inf(1)
+	for _, hp := range []struct {
+		name   string
+		v      float32
+		lo, hi float64
+	}{{"LR", p.LR, 0, inf}, {"Beta1", p.Beta1, 0, 1}, {"Beta2", p.Beta2, 0, 1}, {"Eps", p.Eps, 0, inf}, {"WeightDecay", p.WeightDecay, 0, inf}} {
+		if err := optimParam(op, hp.name, hp.v, hp.lo, hp.hi); err != nil {
+			return err
+		}
+	}
+	if p.Step < 1 {
+		return fmt.Errorf("%w: %s: Step=%d (want >= 1, the 1-based count of steps taken including this one)", kernels.ErrParam, op, p.Step)
+	}
+	pd, gd, sd, err := optimTensors(op, param, grad, map[string]*kernels.Tensor{"m": m, "v": v}, "m", "v")
+	if err != nil {
+		return err
+	}
+	if m == nil || v == nil {
+		return fmt.Errorf("%w: %s: m or v is nil (want both, shape %v)", kernels.ErrParam, op, param.Shape)
+	}
+	md, vd := sd[0], sd[1]
+	t := float64(p.Step)
+	bc1 := 1 - math.Pow(float64(p.Beta1), t)
+	bc2 := 1 - math.Pow(float64(p.Beta2), t)
+	stepSize := float32(float64(p.LR) / bc1)
+	invSqrtBC2 := float32(1 / math.Sqrt(bc2))
+	decay := float32(1 - float64(p.LR)*float64(p.WeightDecay))
+	b1, b2, eps := p.Beta1, p.Beta2, p.Eps
+	c.parallel(len(pd), optimGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := gd[i]
+			mi := b1*md[i] + (1-b1)*g
+			vi := b2*vd[i] + (1-b2)*g*g
+			md[i], vd[i] = mi, vi
+			den := float32(math.Sqrt(float64(vi)))*invSqrtBC2 + eps
+			if den == 0 { // Eps 0 and no gradient yet: no Adam term (not 0/0)
+				pd[i] *= decay
+				continue
+			}
+			pd[i] = pd[i]*decay - stepSize*mi/den
+		}
+	})
+	return nil
 }
