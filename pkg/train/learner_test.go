@@ -470,3 +470,49 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("8 items for batches of 16: %v", err)
 	}
 }
+
+// TestEvaluateMatchesValidate: the exported model evaluated from its
+// directory scores what the learner's own validation scored.
+func TestEvaluateMatchesValidate(t *testing.T) {
+	b := newBackend(t)
+	l := newQuadLearner(t, b, nil)
+	d := quadDataLarge()
+	run(t, l, []Stage{{Epochs: 1, LR: Const(1e-2)}}, d, RunOptions{})
+	_, want, err := l.Validate(context.Background(), d.Valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := l.Export(dir, ExportInfo{Name: "quad"}); err != nil {
+		t.Fatal(err)
+	}
+	man, ob, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Evaluate(context.Background(), b, man, ob, d.Valid, quadMeta, EvalOptions{BatchSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := got.Values()[MetricAccuracy], want.Values()[MetricAccuracy]; g != w || got.Samples() != d.Valid.Len() {
+		t.Errorf("Evaluate accuracy %v over %d items, Validate %v over %d", g, got.Samples(), w, d.Valid.Len())
+	}
+	bad := data.Meta{Task: data.Classify, Classes: []string{"a", "b"}}
+	if _, err := Evaluate(context.Background(), b, man, ob, d.Valid, bad, EvalOptions{}); !errors.Is(err, ErrConfig) {
+		t.Errorf("evaluating a 4-class model on 2-class data: %v", err)
+	}
+}
+
+// TestBenchHarness runs the training benchmark on a tiny model: the
+// numbers are only checked for consistency.
+func TestBenchHarness(t *testing.T) {
+	res, err := Bench(context.Background(), newBackend(t), BenchOptions{Arch: "resnet18@0.125", SmallStem: true, Size: 16, Batch: 4, Reps: 2, M: 64, K: 64, N: 64})
+	if err != nil {
+		skipUnsupported(t, err)
+		t.Fatal(err)
+	}
+	if !(res.StepMS > 0 && res.SgemmGFLOPS > 0 && res.GFLOPS > 0) || math.Abs(res.ImagesPerS-4000/res.StepMS) > 1e-6*res.ImagesPerS ||
+		math.Abs(res.Ratio-res.GFLOPS/res.SgemmGFLOPS) > 1e-9 {
+		t.Errorf("inconsistent result %+v", res)
+	}
+}

@@ -1,0 +1,206 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+
+	"vireo/pkg/arch"
+	"vireo/pkg/data"
+	"vireo/pkg/kernels"
+	"vireo/pkg/kernels/bench"
+)
+
+// BenchOptions size `vireo bench train`.
+type BenchOptions struct {
+	// Arch, Task, Size, Batch: the model and batch timed (resnet18,
+	// classify, 64, 32).
+	Arch, Task  string
+	Size, Batch int
+	// Classes (10) or Points (1) of the head; SmallStem for small inputs.
+	Classes, Points int
+	SmallStem       bool
+	Channels        int
+	Optimizer       Optim
+	// Warmup (1) and Reps (5): untimed and timed rounds; each round runs
+	// one training step and one SGEMM, interleaved.
+	Warmup, Reps int
+	// M, K, N of the SGEMM reference (1024^3).
+	M, K, N int
+	// CPUClock times by process CPU time (see kernels/bench).
+	CPUClock bool
+	Seed     uint64
+}
+
+func (o *BenchOptions) setDefaults() {
+	if o.Arch == "" {
+		o.Arch = "resnet18"
+	}
+	if o.Task == "" {
+		o.Task = arch.TaskClassify
+		if s, err := arch.ParseArch(o.Arch); err == nil && s.UNet {
+			o.Task = arch.TaskSegment
+		}
+	}
+	if o.Size == 0 {
+		o.Size = 64
+	}
+	if o.Batch == 0 {
+		o.Batch = 32
+	}
+	if o.Classes == 0 {
+		o.Classes = 10
+	}
+	if o.Points == 0 {
+		o.Points = 1
+	}
+	if o.Channels == 0 {
+		o.Channels = 3
+	}
+	if o.Optimizer == "" {
+		o.Optimizer = AdamW
+	}
+	if o.Warmup == 0 {
+		o.Warmup = 1
+	}
+	if o.Reps == 0 {
+		o.Reps = 5
+	}
+	if o.M == 0 {
+		o.M, o.K, o.N = 1024, 1024, 1024
+	}
+}
+
+// BenchResult is `vireo bench train --json`'s object.
+type BenchResult struct {
+	Arch      string `json:"arch"`
+	Task      string `json:"task"`
+	Size      int    `json:"size"`
+	Batch     int    `json:"batch"`
+	Optimizer Optim  `json:"optimizer"`
+	Backend   string `json:"backend"`
+	Threads   int    `json:"threads"`
+	Reps      int    `json:"reps"`
+	Clock     string `json:"clock"`
+	// StepMS is the median time of one training step (upload, forward,
+	// loss, backward, optimiser update); ImagesPerS = Batch/StepMS.
+	StepMS     float64 `json:"step_ms"`
+	ImagesPerS float64 `json:"images_per_s"`
+	// GFLOPPerImage counts a training step as 3x the forward conv and
+	// matmul FLOPs (forward, data gradient, weight gradient); GFLOPS is
+	// the step's rate by that count.
+	GFLOPPerImage float64 `json:"gflop_per_image"`
+	GFLOPS        float64 `json:"gflops"`
+	// Sgemm is the reference GEMM's shape "MxKxN", its median time and
+	// rate, measured interleaved with the steps; Ratio = GFLOPS/SgemmGFLOPS.
+	Sgemm       string  `json:"sgemm"`
+	SgemmMS     float64 `json:"sgemm_ms"`
+	SgemmGFLOPS float64 `json:"sgemm_gflops"`
+	Ratio       float64 `json:"ratio"`
+}
+
+// Bench times training steps of a model on b against an SGEMM measured in
+// the same run (interleaved, warm-up discarded, medians).
+func Bench(ctx context.Context, b kernels.Backend, opt BenchOptions) (*BenchResult, error) {
+	opt.setDefaults()
+	if opt.Size < 1 || opt.Batch < 1 || opt.Reps < 1 {
+		return nil, fmt.Errorf("%w: bench size/batch/reps (got %d/%d/%d, want >= 1)", ErrConfig, opt.Size, opt.Batch, opt.Reps)
+	}
+	m, err := arch.Build(opt.Arch, opt.Task, arch.Config{Classes: opt.Classes, Points: opt.Points, SmallStem: opt.SmallStem,
+		InChannels: opt.Channels, Seed: opt.Seed})
+	if err != nil {
+		return nil, err
+	}
+	meta := data.Meta{Task: data.Task(m.Task), VoidClass: -1, Points: opt.Points}
+	for i := 0; i < opt.Classes; i++ {
+		meta.Classes = append(meta.Classes, fmt.Sprint(i))
+	}
+	l, err := New(b, m, Config{Meta: meta, BatchSize: opt.Batch, Size: opt.Size, Channels: opt.Channels, Optimizer: opt.Optimizer, Seed: opt.Seed})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	flops, err := arch.FLOPs(m.Graph, map[string][]int{m.Graph.Inputs[0].Name: {opt.Batch, opt.Channels, opt.Size, opt.Size}})
+	if err != nil {
+		return nil, err
+	}
+	bt := syntheticBatch(meta, opt.Batch, opt.Channels, opt.Size, opt.Classes, opt.Points, opt.Seed)
+	lrs := Const(1e-5).For(l.Groups())
+	step := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := l.step(bt, lrs, 0.9)
+		return err
+	}
+	sg, free, err := bench.Sgemm(b, opt.M, opt.K, opt.N)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
+	times, err := bench.Interleave(ctx, b, []func() error{step, sg}, opt.Warmup, opt.Reps, opt.CPUClock)
+	if err != nil {
+		return nil, err
+	}
+	res := &BenchResult{Arch: m.Arch, Task: m.Task, Size: opt.Size, Batch: opt.Batch, Optimizer: opt.Optimizer,
+		Backend: b.Name(), Threads: 1, Reps: opt.Reps, Clock: "wall", Sgemm: fmt.Sprintf("%dx%dx%d", opt.M, opt.K, opt.N)}
+	if t, ok := b.(interface{ Threads() int }); ok {
+		res.Threads = t.Threads()
+	}
+	if opt.CPUClock {
+		res.Clock = "cpu"
+	}
+	stepS, sgS := times[0].Seconds(), times[1].Seconds()
+	trainFlops := 3 * float64(flops)
+	res.StepMS = stepS * 1e3
+	res.ImagesPerS = float64(opt.Batch) / stepS
+	res.GFLOPPerImage = trainFlops / float64(opt.Batch) / 1e9
+	res.GFLOPS = trainFlops / stepS / 1e9
+	res.SgemmMS = sgS * 1e3
+	res.SgemmGFLOPS = 2 * float64(opt.M) * float64(opt.K) * float64(opt.N) / sgS / 1e9
+	res.Ratio = res.GFLOPS / res.SgemmGFLOPS
+	return res, nil
+}
+
+// BenchJSON runs Bench and writes its result as one JSON object.
+func BenchJSON(ctx context.Context, b kernels.Backend, w io.Writer, opt BenchOptions) error {
+	res, err := Bench(ctx, b, opt)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(w).Encode(res)
+}
+
+// syntheticBatch is a random batch with valid targets for the task.
+func syntheticBatch(meta data.Meta, n, c, s, classes, points int, seed uint64) *data.Batch {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	bt := &data.Batch{N: n, C: c, Size: s, X: make([]float32, n*c*s*s), Index: make([]int, n)}
+	for i := range bt.X {
+		bt.X[i] = float32(rng.NormFloat64())
+	}
+	switch meta.Task {
+	case data.Classify:
+		bt.Y, bt.YShape = make([]float32, n), []int{n}
+		for i := range bt.Y {
+			bt.Y[i] = float32(rng.IntN(classes))
+		}
+	case data.MultiLabel:
+		bt.Y, bt.YShape = make([]float32, n*classes), []int{n, classes}
+		for i := range bt.Y {
+			bt.Y[i] = float32(rng.IntN(2))
+		}
+	case data.Segment:
+		bt.Y, bt.YShape = make([]float32, n*s*s), []int{n, s, s}
+		for i := range bt.Y {
+			bt.Y[i] = float32(rng.IntN(classes))
+		}
+	case data.Regress:
+		bt.Y, bt.YShape = make([]float32, n*2*points), []int{n, 2 * points}
+		for i := range bt.Y {
+			bt.Y[i] = float32(2*rng.Float64() - 1)
+		}
+	}
+	return bt
+}
