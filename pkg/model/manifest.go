@@ -94,6 +94,11 @@ type Manifest struct {
 	// ModelDigest is the digest of model.onnx; Save sets it and Load
 	// checks it.
 	ModelDigest string `json:"model_digest,omitempty"`
+	// Dataset names the prepared dataset the model was trained on: a
+	// name data.Locate finds under a data root ("fashion") or a path. The
+	// retrain service replays a sample of it and validates on its
+	// validation part.
+	Dataset string `json:"dataset,omitempty"`
 }
 
 // SetDefaults fills the fields that have a default: format version, the
@@ -228,6 +233,9 @@ func (m *Manifest) Validate() error {
 		if d.v != "" && !validDigest(d.v) {
 			bad("%s %q: want \"sha256:\" and 64 lowercase hex digits", d.field, d.v)
 		}
+	}
+	if len(m.Dataset) > 4096 || strings.ContainsAny(m.Dataset, "\x00\n\r") {
+		bad("dataset: %d bytes or control characters (want a name or path, at most 4096 bytes)", len(m.Dataset))
 	}
 	if m.CreatedAt.IsZero() {
 		bad("created_at is not set")
