@@ -41,7 +41,11 @@ func gradCheck(t *testing.T, g *Graph, xShape []int, seed uint64) {
 	if err := p.Backward(wt); err != nil {
 		must(t, err)
 	}
-	const eps = 1e-2
+	// A small step: with BatchNorm in training mode a weight moves every
+	// pre-activation of its channel, and at 1e-2 several of them cross a
+	// Relu or MaxPool kink (the finite difference, not the gradient, is
+	// then wrong); 1e-3 keeps float32 rounding well under TolGrad.
+	const eps = 1e-3
 	if len(p.Params()) == 0 {
 		t.Fatal("no parameters")
 	}
