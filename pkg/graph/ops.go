@@ -282,9 +282,9 @@ func opBinary(op kernels.BinaryOp) opFunc {
 			at.unsupported("axis", "legacy broadcasting with an axis")
 		}
 		x, y := ins[0], ins[1]
-		s, err := broadcast(x.shape, y.shape)
+		s, err := kernels.BroadcastShape(x.shape, y.shape)
 		if err != nil {
-			return nil, nodeErr(n, kernels.ErrShape, "%v", err)
+			return nil, nodeErr(n, kernels.ErrShape, "shapes %v and %v do not broadcast", x.shape, y.shape)
 		}
 		if isConst(x) && isConst(y) {
 			t, err := hostBinary(n, op, x.konst, y.konst, s)

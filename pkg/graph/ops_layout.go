@@ -19,7 +19,7 @@ func opConcat(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		return nil, nodeErr(n, ErrInvalid, "attribute \"axis\" is required")
 	}
 	r := len(ins[0].shape)
-	axis, err := normAxis(int(at.int("axis", 0)), r)
+	axis, err := kernels.NormalizeAxis(int(at.int("axis", 0)), r)
 	if err != nil {
 		return nil, nodeErr(n, ErrInvalid, "attribute \"axis\": %v", err)
 	}
@@ -108,7 +108,7 @@ func opSplit(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		return nil, err
 	}
 	x := ins[0]
-	axis, err := normAxis(int(at.int("axis", 0)), len(x.shape))
+	axis, err := kernels.NormalizeAxis(int(at.int("axis", 0)), len(x.shape))
 	if err != nil {
 		return nil, nodeErr(n, ErrInvalid, "attribute \"axis\": %v", err)
 	}
@@ -210,7 +210,7 @@ func normSlice(shape, starts, ends, axes, steps []int) (kernels.SliceParams, []i
 	}
 	seen := make([]bool, r)
 	for i, ax := range axes {
-		a, err := normAxis(ax, r)
+		a, err := kernels.NormalizeAxis(ax, r)
 		if err != nil {
 			return p, nil, err
 		}
@@ -425,7 +425,7 @@ func opPad(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		}
 		full := make([]int, 2*r)
 		for i, ax := range axes {
-			a, err := normAxis(ax, r)
+			a, err := kernels.NormalizeAxis(ax, r)
 			if err != nil {
 				return nil, nodeErr(n, ErrInvalid, "axes: %v", err)
 			}
@@ -739,7 +739,7 @@ func opSqueeze(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		}
 	}
 	for _, ax := range axes {
-		a, err := normAxis(ax, len(x.shape))
+		a, err := kernels.NormalizeAxis(ax, len(x.shape))
 		if err != nil {
 			return nil, nodeErr(n, ErrInvalid, "axes: %v", err)
 		}
@@ -772,7 +772,7 @@ func opUnsqueeze(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error)
 	r := len(x.shape) + len(axes)
 	ins1 := make([]bool, r)
 	for _, ax := range axes {
-		a, err := normAxis(ax, r)
+		a, err := kernels.NormalizeAxis(ax, r)
 		if err != nil || ins1[a] {
 			return nil, nodeErr(n, ErrInvalid, "axes %v for output rank %d", axes, r)
 		}
@@ -850,7 +850,7 @@ func opSoftmax(log bool) opFunc {
 		if a.opset < 13 {
 			def = 1
 		}
-		axis, err := normAxis(int(at.int("axis", def)), r)
+		axis, err := kernels.NormalizeAxis(int(at.int("axis", def)), r)
 		if err != nil {
 			return nil, nodeErr(n, ErrInvalid, "attribute \"axis\": %v", err)
 		}
@@ -919,7 +919,7 @@ func opReduce(mean bool) opFunc {
 			}
 		}
 		for _, ax := range axes {
-			a, err := normAxis(ax, r)
+			a, err := kernels.NormalizeAxis(ax, r)
 			if err != nil {
 				return nil, nodeErr(n, ErrInvalid, "axes: %v", err)
 			}
@@ -984,7 +984,7 @@ func opGather(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 	}
 	x, idx := ins[0], ins[1]
 	r := len(x.shape)
-	axis, err := normAxis(int(at.int("axis", 0)), r)
+	axis, err := kernels.NormalizeAxis(int(at.int("axis", 0)), r)
 	if err != nil {
 		return nil, nodeErr(n, ErrInvalid, "attribute \"axis\": %v", err)
 	}
@@ -1067,7 +1067,7 @@ func opArgMax(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		return nil, err
 	}
 	x := ins[0]
-	axis, err := normAxis(int(at.int("axis", 0)), len(x.shape))
+	axis, err := kernels.NormalizeAxis(int(at.int("axis", 0)), len(x.shape))
 	if err != nil {
 		return nil, nodeErr(n, ErrInvalid, "attribute \"axis\": %v", err)
 	}

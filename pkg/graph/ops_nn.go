@@ -260,7 +260,7 @@ func opGemm(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 	}
 	hasC := len(ins) > 2 && ins[2] != nil
 	if hasC {
-		if s, err := broadcast(out, ins[2].shape); err != nil || !equalInts(s, out) {
+		if s, err := kernels.BroadcastShape(out, ins[2].shape); err != nil || !equalInts(s, out) {
 			return nil, nodeErr(n, kernels.ErrShape, "C %v does not broadcast to %v", ins[2].shape, out)
 		}
 	}

@@ -26,41 +26,6 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-// normAxis maps an axis in [-rank, rank) to [0, rank).
-func normAxis(axis, rank int) (int, error) {
-	if axis < -rank || axis >= rank {
-		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
-	}
-	if axis < 0 {
-		axis += rank
-	}
-	return axis, nil
-}
-
-// broadcast is NumPy's broadcast of two shapes.
-func broadcast(a, b []int) ([]int, error) {
-	r := max(len(a), len(b))
-	out := make([]int, r)
-	for i := 0; i < r; i++ {
-		da, db := 1, 1
-		if j := i - (r - len(a)); j >= 0 {
-			da = a[j]
-		}
-		if j := i - (r - len(b)); j >= 0 {
-			db = b[j]
-		}
-		switch {
-		case da == db, db == 1:
-			out[i] = da
-		case da == 1:
-			out[i] = db
-		default:
-			return nil, fmt.Errorf("shapes %v and %v do not broadcast (dim %d: %d vs %d)", a, b, i, da, db)
-		}
-	}
-	return out, nil
-}
-
 // windowOut is the output extent of a convolution or pooling window.
 func windowOut(in, k, stride, dil, padBegin, padEnd int, ceil bool) int {
 	eff := (k-1)*dil + 1
