@@ -38,6 +38,10 @@ func TestORTParity(t *testing.T) {
 		{"resnet18@0.25", arch.TaskRegress, arch.Config{Points: 3}, 64},
 		{"resnet18@0.25-unet", arch.TaskSegment, arch.Config{Classes: 4, Upsample: arch.UpsamplePixelShuffle}, 64},
 		{"resnet18@0.25-unet", arch.TaskSegment, arch.Config{Classes: 4, Upsample: arch.UpsampleConvTranspose}, 64},
+		// The full-width layouts the issue names, at a small input.
+		{"resnet18", arch.TaskClassify, arch.Config{Classes: 10}, 64},
+		{"resnet34", arch.TaskRegress, arch.Config{Points: 1}, 64},
+		{"resnet34-unet", arch.TaskSegment, arch.Config{Classes: 3}, 64},
 	} {
 		name := c.name + "/" + c.task
 		if c.cfg.Upsample != "" {
