@@ -117,13 +117,14 @@ func broadcastAxes(x, out kernels.Shape) []bool {
 }
 
 // sumAxes writes dst = scale * (src summed over the axes of shape where red
-// is true); dst is in the row-major order of the kept axes. Adjacent axes
+// is true), or with src2 (same size as src, else nil) the sum of the
+// products src*src2; dst is in the row-major order of the kept axes. Adjacent axes
 // of the same kind are merged (extent-1 axes dropped) and the sum runs in
 // float64 per output element, in an order fixed by the shape alone. When
 // the last merged axis is kept, outputs are columns: a task adds whole
 // rows of up to colBlock columns; when it is reduced, a task sums
 // contiguous runs.
-func (c *CPU) sumAxes(dst, src []float32, shape kernels.Shape, red []bool, scale float64) {
+func (c *CPU) sumAxes(dst, src, src2 []float32, shape kernels.Shape, red []bool, scale float64) {
 	if len(dst) == 0 {
 		return
 	}
@@ -160,12 +161,18 @@ func (c *CPU) sumAxes(dst, src []float32, shape kernels.Shape, red []bool, scale
 		s := float32(scale)
 		c.parallel(len(dst), 32768, func(lo, hi int) {
 			d := dst[lo:hi]
-			if s == 1 {
+			switch {
+			case src2 != nil:
+				s2 := src2[lo:hi]
+				for i, v := range src[lo:hi] {
+					d[i] = s * (v * s2[i])
+				}
+			case s == 1:
 				copy(d, src[lo:hi])
-				return
-			}
-			for i, v := range src[lo:hi] {
-				d[i] = s * v
+			default:
+				for i, v := range src[lo:hi] {
+					d[i] = s * v
+				}
 			}
 		})
 	case !isRed[last]: // outputs are columns of rows of length inner
@@ -181,6 +188,13 @@ func (c *CPU) sumAxes(dst, src []float32, shape kernels.Shape, red []bool, scale
 				clear(a)
 				base := offsetOf(m, kExt, kSt) + j0
 				eachOffset(rExt, rSt, base, func(off int) {
+					if src2 != nil {
+						s2 := src2[off : off+w]
+						for j, v := range src[off : off+w] {
+							a[j] += float64(v) * float64(s2[j])
+						}
+						return
+					}
 					for j, v := range src[off : off+w] {
 						a[j] += float64(v)
 					}
@@ -198,6 +212,10 @@ func (c *CPU) sumAxes(dst, src []float32, shape kernels.Shape, red []bool, scale
 			for m := lo; m < hi; m++ {
 				var s float64
 				eachOffset(rExt, rSt, offsetOf(m, kExt, kSt), func(off int) {
+					if src2 != nil {
+						s += dotRun(src[off:off+run], src2[off:off+run])
+						return
+					}
 					s += sumRun(src[off : off+run])
 				})
 				dst[m] = float32(scale * s)
@@ -251,6 +269,24 @@ func sumRun(s []float32) float64 {
 	}
 	for ; i < len(s); i++ {
 		a0 += float64(s[i])
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+// dotRun is the float64 sum of s[i]*t[i] (len(t) >= len(s)) with four
+// accumulators.
+func dotRun(s, t []float32) float64 {
+	t = t[:len(s)]
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		a0 += float64(s[i]) * float64(t[i])
+		a1 += float64(s[i+1]) * float64(t[i+1])
+		a2 += float64(s[i+2]) * float64(t[i+2])
+		a3 += float64(s[i+3]) * float64(t[i+3])
+	}
+	for ; i < len(s); i++ {
+		a0 += float64(s[i]) * float64(t[i])
 	}
 	return (a0 + a1) + (a2 + a3)
 }

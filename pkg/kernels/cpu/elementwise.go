@@ -200,8 +200,10 @@ func binGrads(op kernels.BinaryOp, x, y, z float32) (float32, float32) {
 //	for every index i of c: da[bcast_a(i)] += dc[i] * dc/da(a[..], b[..])
 //
 // (da and db are overwritten, not accumulated into). Add and Sub sum dc
-// directly; other ops write the full-size local gradient in place when the
-// operand was not broadcast, else into scratch that is then summed.
+// directly, and so do Mul (of dc*other) and Div's db (of dc*a, then times
+// -1/b^2) when only the operand was broadcast; otherwise the full-size
+// local gradient goes in place when the operand was not broadcast, else
+// into scratch that is then summed.
 func (c *CPU) BinaryBackward(da, db, dc, a, b *kernels.Tensor, op kernels.BinaryOp) error {
 	dcd, ad, bd, p, err := c.binaryArgs("binary backward", dc, a, b, op)
 	if err != nil {
@@ -232,7 +234,22 @@ func (c *CPU) BinaryBackward(da, db, dc, a, b *kernels.Tensor, op kernels.Binary
 			if op == kernels.OpSub && k == 1 {
 				scale = -1
 			}
-			c.sumAxes(d.Data, dcd, dc.Shape, red, scale)
+			c.sumAxes(d.Data, dcd, nil, dc.Shape, red, scale)
+			continue
+		}
+		other := bd
+		if k == 1 {
+			other = ad
+		}
+		if len(d.Data) != len(dcd) && len(other) == len(dcd) && (op == kernels.OpMul || (op == kernels.OpDiv && k == 1)) {
+			// Fused: d = sum over the broadcast axes of dc*other; for Div's
+			// db = -sum(dc*a)/b^2, b being constant over each sum.
+			c.sumAxes(d.Data, dcd, other, dc.Shape, red, 1)
+			if op == kernels.OpDiv {
+				for j, v := range bd {
+					d.Data[j] = -d.Data[j] / (v * v)
+				}
+			}
 			continue
 		}
 		g := d.Data
@@ -244,7 +261,7 @@ func (c *CPU) BinaryBackward(da, db, dc, a, b *kernels.Tensor, op kernels.Binary
 			gradRow(op, k, g[lo:hi], dcd[lo:hi], ad[oa:oa+(n-1)*la+1], bd[ob:ob+(n-1)*lb+1], la, lb)
 		})
 		if len(g) != len(d.Data) {
-			c.sumAxes(d.Data, g, dc.Shape, red, 1)
+			c.sumAxes(d.Data, g, nil, dc.Shape, red, 1)
 		}
 	}
 	return nil

@@ -307,7 +307,7 @@ func (c *CPU) reduce(op string, y, x *kernels.Tensor, axes []int, mean bool) err
 	if mean {
 		scale = 1 / float64(count) // +Inf for an empty reduction: 0*Inf is NaN
 	}
-	c.sumAxes(yd, xd, x.Shape, red, scale)
+	c.sumAxes(yd, xd, nil, x.Shape, red, scale)
 	return nil
 }
 
