@@ -37,6 +37,7 @@ func (s *service) routes(mux *http.ServeMux) {
 	} {
 		mux.HandleFunc(pattern, s.wrap(pattern, h))
 	}
+	s.correctionRoutes(mux) // corrections.go
 }
 
 // wrap counts the request and turns a returned apiError into its JSON
