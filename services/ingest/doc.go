@@ -27,6 +27,16 @@
 // routes registers one handler per pattern; the corrections, rollback and
 // retrain routes (a later issue) slot in there the same way.
 //
+// # Dashboard
+//
+// The web dashboard (package dashboard) is registered on the same mux:
+// GET / and /static/ (embedded HTML/CSS/JS), GET /v1/events (server-sent
+// events fed by NATS subscriptions to results, end-of-stream events,
+// errors and serving-version changes) and
+// GET /v1/models/{model}/sources/{source}/frames/{seq} (a kept frame as
+// PNG). Run runs its event feed and joins it, after its streams, at
+// shutdown.
+//
 // # A prediction
 //
 // HTTP predict and a NATS message on <p>.ingest.image.<source> (header

@@ -38,6 +38,7 @@ func (s *service) routes(mux *http.ServeMux) {
 		mux.HandleFunc(pattern, s.wrap(pattern, h))
 	}
 	s.correctionRoutes(mux) // corrections.go
+	s.dash.Register(mux)    // GET /, /static/, /v1/events, kept frames
 }
 
 // wrap counts the request and turns a returned apiError into its JSON

@@ -20,6 +20,7 @@ import (
 	"vireo/pkg/modelstore"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
+	"vireo/services/ingest/dashboard"
 )
 
 // Service name used in subjects (<p>.errors.ingest) and logs.
@@ -80,7 +81,11 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 		models = st
 	}
 	errSubj, _ := subj.Errors(Service)
-	s := &service{
+	dash, err := dashboard.New(dashboard.Config{Prefix: cfg.Prefix, RequestTimeout: cfg.RequestTimeout}, deps.NC, deps.Metrics, log)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	s := &service{dash: dash,
 		cfg: cfg, deps: deps, log: log, subj: subj, js: js, kv: kv, models: models, met: met,
 		errSubj: errSubj, mem: memory.NewGoAllocator(), sem: make(chan struct{}, cfg.MaxInFlight),
 		manifests: map[string]cachedManifest{},
@@ -97,6 +102,7 @@ type service struct {
 	kv      jetstream.KeyValue
 	models  Models
 	met     *metrics
+	dash    *dashboard.Dashboard
 	errSubj string
 	mem     memory.Allocator
 	sem     chan struct{} // predictions in flight
@@ -131,7 +137,16 @@ func (s *service) run(ctx context.Context) error {
 		g = prometheus.NewRegistry()
 	}
 	ops.Handle(mux, g, s.deps.Health)
+	var dwg sync.WaitGroup
+	dctx, stopDash := context.WithCancel(ctx)
+	dwg.Go(func() {
+		if err := s.dash.Run(dctx); err != nil {
+			s.log.Error().Err(err).Msg("dashboard event feed stopped")
+		}
+	})
 	err = ops.Serve(ctx, s.cfg.Addr, mux, s.log, s.cfg.OnListen)
+	stopDash()
+	dwg.Wait() // the dashboard's feed, after its streams have ended
 	// Stop taking NATS requests and wait for those in flight.
 	if uerr := sub.Drain(); uerr != nil {
 		_ = sub.Unsubscribe()
