@@ -36,18 +36,19 @@ type ckptTensor struct {
 }
 
 type ckptHeader struct {
-	Arch      string       `json:"arch"`
-	Task      string       `json:"task"`
-	Size      int          `json:"size"`
-	Channels  int          `json:"channels"`
-	BatchSize int          `json:"batch_size"`
-	Optimizer Optim        `json:"optimizer"`
-	FrozenTo  int          `json:"frozen_to"`
-	Position  Position     `json:"position"`
-	SmAvg     float64      `json:"smooth_avg"`
-	SmN       int          `json:"smooth_n"`
-	Recorder  Recorder     `json:"recorder"`
-	Tensors   []ckptTensor `json:"tensors"`
+	Arch      string        `json:"arch"`
+	Task      string        `json:"task"`
+	Size      int           `json:"size"`
+	Channels  int           `json:"channels"`
+	BatchSize int           `json:"batch_size"`
+	Optimizer Optim         `json:"optimizer"`
+	FrozenTo  int           `json:"frozen_to"`
+	Position  Position      `json:"position"`
+	SmAvg     float64       `json:"smooth_avg"`
+	SmN       int           `json:"smooth_n"`
+	Recorder  Recorder      `json:"recorder"`
+	StageLRs  map[int]Rates `json:"stage_lrs,omitempty"`
+	Tensors   []ckptTensor  `json:"tensors"`
 }
 
 // SaveCheckpoint writes the parameters, running statistics, optimiser
@@ -59,7 +60,7 @@ func (l *Learner) SaveCheckpoint(path string) error {
 	}
 	h := ckptHeader{Arch: l.model.Arch, Task: l.model.Task, Size: l.size, Channels: l.cfg.Channels,
 		BatchSize: l.cfg.BatchSize, Optimizer: l.cfg.Optimizer, FrozenTo: l.frozenTo, Position: l.pos,
-		SmAvg: l.smAvg, SmN: l.smN, Recorder: l.Rec}
+		SmAvg: l.smAvg, SmN: l.smN, Recorder: l.Rec, StageLRs: l.chosen}
 	var vals [][]float32
 	names := make([]string, 0, len(l.model.Graph.Initializers))
 	for n, t := range l.model.Graph.Initializers {
@@ -238,6 +239,6 @@ func (l *Learner) LoadCheckpoint(path string) error {
 		}
 		l.opt[n] = st
 	}
-	l.frozenTo, l.pos, l.smAvg, l.smN, l.Rec = h.FrozenTo, h.Position, h.SmAvg, h.SmN, h.Recorder
+	l.frozenTo, l.pos, l.smAvg, l.smN, l.Rec, l.chosen = h.FrozenTo, h.Position, h.SmAvg, h.SmN, h.Recorder, h.StageLRs
 	return nil
 }

@@ -202,6 +202,10 @@ type Learner struct {
 	// bars); OnEpoch after every epoch's validation.
 	OnBatch func(BatchInfo)
 	OnEpoch func(EpochInfo)
+	// OnLRFind is called with each stage's LR finder result (Stage.FindLR).
+	OnLRFind func(stage int, res *LRFindResult)
+	// chosen are the rates each stage of the current Run uses.
+	chosen map[int]Rates
 }
 
 // BatchInfo describes one training step.
@@ -660,6 +664,14 @@ type Stage struct {
 	Epochs int
 	LR     Rates
 	Freeze bool
+	// FindLR runs the LR finder (default config, on the training data) at
+	// the start of the stage, after resizing and freezing.
+	FindLR bool
+	// Auto, when set, chooses the stage's rates when it starts: from the
+	// finder's suggestion (with FindLR; else 0) and the rates the previous
+	// stage used (zero Rates for the first). The choice is kept in
+	// checkpoints, so a resumed stage keeps its rates.
+	Auto func(suggestion float64, prev Rates) Rates
 }
 
 // RunOptions control checkpoints and early stops of Run.
@@ -688,9 +700,14 @@ func (l *Learner) Run(ctx context.Context, plan []Stage, d Data, opt RunOptions)
 		if st.Epochs < 1 {
 			return fmt.Errorf("%w: stage %d epochs (got=%d, want>=1)", ErrConfig, i, st.Epochs)
 		}
-		if err := st.LR.Validate(); err != nil {
-			return fmt.Errorf("stage %d: %w", i, err)
+		if st.Auto == nil {
+			if err := st.LR.Validate(); err != nil {
+				return fmt.Errorf("stage %d: %w", i, err)
+			}
 		}
+	}
+	if l.chosen == nil {
+		l.chosen = map[int]Rates{}
 	}
 	done := 0
 	for si := l.pos.Stage; si < len(plan); si++ {
@@ -705,6 +722,28 @@ func (l *Learner) Run(ctx context.Context, plan []Stage, d Data, opt RunOptions)
 		} else {
 			l.Unfreeze()
 		}
+		if st.Auto != nil {
+			r, ok := l.chosen[si]
+			if !ok || l.pos.Epoch == 0 {
+				sugg := 0.0
+				if st.FindLR {
+					res, err := l.LRFind(ctx, d.Train, LRFindConfig{})
+					if err != nil {
+						return fmt.Errorf("stage %d: lr_find: %w", si, err)
+					}
+					if l.OnLRFind != nil {
+						l.OnLRFind(si, res)
+					}
+					sugg = res.Suggestion
+				}
+				r = st.Auto(sugg, l.chosen[si-1])
+			}
+			if err := r.Validate(); err != nil {
+				return fmt.Errorf("stage %d: chosen %w", si, err)
+			}
+			st.LR = r
+		}
+		l.chosen[si] = st.LR
 		nb := d.Train.Len() / l.cfg.BatchSize
 		if nb < 1 {
 			return fmt.Errorf("%w: %d training items for batches of %d", ErrData, d.Train.Len(), l.cfg.BatchSize)
@@ -744,6 +783,7 @@ func (l *Learner) Run(ctx context.Context, plan []Stage, d Data, opt RunOptions)
 	// The plan is done: a later Run with another plan starts at its first
 	// stage (Global keeps counting, so its epochs get new shuffles).
 	l.pos.Stage, l.pos.Epoch = 0, 0
+	l.chosen = nil
 	return nil
 }
 

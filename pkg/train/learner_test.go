@@ -516,3 +516,35 @@ func TestBenchHarness(t *testing.T) {
 		t.Errorf("inconsistent result %+v", res)
 	}
 }
+
+// TestAutoLR: a stage with FindLR runs the finder when it starts and
+// trains at the rate Auto derives from the suggestion; the next stage
+// derives its rates from that one.
+func TestAutoLR(t *testing.T) {
+	l := newQuadLearner(t, newBackend(t), nil)
+	var found []float64
+	l.OnLRFind = func(stage int, res *LRFindResult) { found = append(found, res.Suggestion) }
+	plan := []Stage{
+		{Epochs: 1, Freeze: true, FindLR: true, Auto: func(s float64, _ Rates) Rates { return Slice(0, s) }},
+		{Epochs: 1, Auto: func(_ float64, prev Rates) Rates { return Slice(prev.Hi/500, prev.Hi/5) }},
+	}
+	run(t, l, plan, quadData(), RunOptions{})
+	if len(found) != 1 {
+		t.Fatalf("the finder ran %d times, want once", len(found))
+	}
+	peak := func(e int) float64 {
+		m := 0.0
+		for i := l.Rec.Epochs[e].Iter - 4; i < l.Rec.Epochs[e].Iter; i++ {
+			m = math.Max(m, l.Rec.LRs[i])
+		}
+		return m
+	}
+	// The head's peak rate over 4 steps of one cycle is at iteration
+	// int(0.3*4) = 1: exactly the max.
+	if p := peak(0); math.Abs(p-found[0]) > 1e-12*found[0] {
+		t.Errorf("stage 0 peaked at %g, want the suggestion %g", p, found[0])
+	}
+	if p := peak(1); math.Abs(p-found[0]/5) > 1e-12*found[0] {
+		t.Errorf("stage 1 peaked at %g, want suggestion/5 = %g", p, found[0]/5)
+	}
+}

@@ -263,13 +263,13 @@ func (c *chart) render(w, h int) *image.RGBA {
 	drawTextUp(img, 8, (plot.Min.Y+plot.Max.Y+textWidth(c.ylabel))/2, c.ylabel, colText)
 	drawText(img, plot.Min.X, 8, c.title, colText)
 
-	for _, m := range c.markers {
+	for i, m := range c.markers {
 		if !finite(tx(m.x)) {
 			continue
 		}
 		x := px(m.x)
 		drawLine(img, plot, x, plot.Min.Y, x, plot.Max.Y-1, 1, m.col)
-		drawText(img, min(x+4, plot.Max.X-textWidth(m.name)), plot.Min.Y+4, m.name, m.col)
+		drawText(img, min(x+4, plot.Max.X-textWidth(m.name)), plot.Max.Y-16-12*i, m.name, m.col)
 	}
 	for _, s := range c.series {
 		prev := image.Point{-1, -1}

@@ -91,7 +91,7 @@ func (r *LRFindResult) Plot(path string) error {
 		},
 		markers: []marker{
 			{x: r.Suggestion, name: fmt.Sprintf("suggestion %.2e", r.Suggestion), col: colRed},
-			{x: r.MinLR, name: "min", col: colGray},
+			{x: r.MinLR, name: "min", col: colGreen},
 		},
 	}
 	return writePNG(path, c.render(800, 480))

@@ -81,7 +81,8 @@ type Rates struct {
 	// fastai's slice(Hi): Hi/10 for every group but the last, Hi for the
 	// last; otherwise geometric from Lo (first group) to Hi (last group),
 	// fastai's even_mults.
-	Lo, Hi float64
+	Lo float64 `json:"lo"`
+	Hi float64 `json:"hi"`
 }
 
 // Const is one rate for every layer group.

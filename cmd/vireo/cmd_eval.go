@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+
+	"vireo/pkg/backend"
+	"vireo/pkg/data"
+	"vireo/pkg/model"
+	"vireo/pkg/train"
+)
+
+func init() {
+	register(command{"eval", "evaluate a model directory on a prepared dataset's validation split (--json: one object)", runEval})
+}
+
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("eval", stderr)
+	bc := backendFlags(fs)
+	modelDir := fs.String("model", "", "model directory (model.onnx + manifest.json) (required)")
+	dataName := fs.String("data", "", "prepared dataset: a name under --data-root or a folder holding dataset.json (required)")
+	root := fs.String("data-root", dataRoot(), "where `vireo data prepare` put the datasets [VIREO_DATA]")
+	split := fs.String("split", "valid", "which part to evaluate: valid or train")
+	bs := fs.Int("bs", 64, "batch size")
+	jsonOut := fs.Bool("json", false, "print one JSON object: the task's metrics (accuracy | accuracy_thresh, fbeta | acc_no_void, iou | mse, point_error) plus model, data, split, items")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *modelDir == "" || *dataName == "" {
+		return usagef("eval: --model and --data are required")
+	}
+	if *split != "valid" && *split != "train" {
+		return usagef("eval: --split %q: want valid or train", *split)
+	}
+	man, onnxBytes, err := model.Load(*modelDir)
+	if err != nil {
+		return err
+	}
+	dir, err := data.Locate(*root, *dataName)
+	if err != nil {
+		return err
+	}
+	sp, err := data.Open(dir)
+	if err != nil {
+		return err
+	}
+	ds := sp.Valid
+	if *split == "train" {
+		ds = sp.Train
+	}
+	b, err := backend.Open(*bc)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	met, err := train.Evaluate(ctx, b, man, onnxBytes, ds, sp.Meta, train.EvalOptions{BatchSize: *bs})
+	if err != nil {
+		return err
+	}
+	out := met.JSON()
+	if *jsonOut {
+		out["model"] = man.Name + "/" + man.Version
+		out["data"] = *dataName
+		out["split"] = *split
+		out["items"] = met.Samples()
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	fmt.Fprintf(stdout, "%s/%s on %s (%s, %d items):\n", man.Name, man.Version, *dataName, *split, met.Samples())
+	vals := met.Values()
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "  %-20s %.6f\n", k, vals[k])
+	}
+	return nil
+}
