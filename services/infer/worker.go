@@ -135,6 +135,15 @@ func (w *worker) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", ccfg.Durable, stream, err)
 	}
+	// In a cluster a new replicated consumer has no leader for a moment; a
+	// pull sent then gets "no responders" and the client does not pull
+	// again until its heartbeat check fails (~30 s). Wait for the leader.
+	if !waitConsumerLeader(ctx, cons, schema.InferAckWait) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.log.Warn().Str("consumer", ccfg.Durable).Msg("consumer has no leader yet; consuming anyway")
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case w.in <- m:
@@ -231,6 +240,7 @@ func (w *worker) loader(ctx context.Context, watcher *modelstore.Watcher, out ch
 		select {
 		case out <- pred:
 			current = p.Version
+			w.s.met.swapTime.WithLabelValues(w.model).Observe(time.Since(t0).Seconds())
 		case <-ctx.Done():
 			pred.Close()
 			return
@@ -251,6 +261,10 @@ func (w *worker) swap(p *predict.Predictor) {
 	old := w.pred
 	w.pred = p
 	w.s.met.swaps.WithLabelValues(w.model).Inc()
+	if old != nil {
+		w.s.met.version.DeleteLabelValues(w.model, old.Version())
+	}
+	w.s.met.version.WithLabelValues(w.model, p.Version()).Set(1)
 	w.s.deps.Health.Set(w.modelCheck, nil)
 	ev := w.log.Info().Str("model_version", p.Version())
 	if old != nil {
@@ -320,6 +334,7 @@ func (w *worker) flush(ctx context.Context, force bool) {
 // runBatch predicts one batch, publishes its results, and settles the
 // messages whose frames are all done.
 func (w *worker) runBatch(ctx context.Context, items []batch.Item[ref], trig string) {
+	start := time.Now()
 	frames := make([]schema.Frame, 0, len(items))
 	refs := make([]ref, 0, len(items))
 	for _, it := range items {
@@ -339,6 +354,7 @@ func (w *worker) runBatch(ctx context.Context, items []batch.Item[ref], trig str
 		}
 		frames = append(frames, f)
 		refs = append(refs, it.Value)
+		w.s.met.wait.WithLabelValues(w.model).Observe(start.Sub(it.Arrived).Seconds())
 	}
 	if len(frames) == 0 {
 		return
@@ -346,7 +362,7 @@ func (w *worker) runBatch(ctx context.Context, items []batch.Item[ref], trig str
 	w.progress(time.Now())
 	t0 := time.Now()
 	results, err := w.pred.Run(ctx, frames)
-	w.s.met.run.WithLabelValues(w.model).Observe(time.Since(t0).Seconds())
+	w.s.met.run.WithLabelValues(w.model, w.pred.Version()).Observe(time.Since(t0).Seconds())
 	if err != nil {
 		w.s.met.errors.WithLabelValues(w.model, ReasonPredict).Inc()
 		w.log.Error().Err(err).Int("batch_size", len(frames)).Msg("predict failed; messages given back")
@@ -368,7 +384,7 @@ func (w *worker) runBatch(ctx context.Context, items []batch.Item[ref], trig str
 			w.retry(r.st, err)
 		} else {
 			w.s.met.frames.WithLabelValues(w.model).Inc()
-			w.s.met.latency.WithLabelValues(w.model).Observe(now.Sub(results[i].TS).Seconds())
+			w.s.met.latency.WithLabelValues(w.model, results[i].Source).Observe(now.Sub(results[i].TS).Seconds())
 		}
 		r.st.pending--
 		w.settle(r.st)
@@ -568,4 +584,24 @@ func (w *worker) shutdown(cc jetstream.ConsumeContext) {
 		w.settle(st)
 	}
 	w.log.Info().Int("drained_frames", queued).Msg("stopped")
+}
+
+// waitConsumerLeader reports whether cons has a leader (at once outside a
+// cluster), polling for at most within or until ctx is done.
+func waitConsumerLeader(ctx context.Context, cons jetstream.Consumer, within time.Duration) bool {
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		info, err := cons.Info(ctx)
+		if err == nil && (info.Cluster == nil || info.Cluster.Leader != "") {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
