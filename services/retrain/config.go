@@ -42,7 +42,7 @@ type Config struct {
 	// original training data (so fine-tuning does not forget it).
 	ReplayItems int `json:"replay_items"`
 	// ValidItems caps the validation items both versions are scored on
-	// (a fixed seeded sample; 0 means the whole validation set).
+	// (a fixed seeded sample; -1 means the whole validation set).
 	ValidItems int `json:"valid_items"`
 	// HoldoutPercent of the corrections (by a hash of each correction, so
 	// a correction stays on its side forever) are held out to test the
@@ -166,8 +166,8 @@ func (c Config) Validate() error {
 		return bad("schedule", c.Schedule, "0 (off) or >= 1s")
 	case c.ReplayItems < 0 || c.ReplayItems > 1_000_000:
 		return bad("replay_items", c.ReplayItems, "0..1000000")
-	case c.ValidItems < 0:
-		return bad("valid_items", c.ValidItems, ">= 0")
+	case c.ValidItems < -1:
+		return bad("valid_items", c.ValidItems, ">= -1 (-1: all)")
 	case c.HoldoutPercent < 1 || c.HoldoutPercent > 90:
 		return bad("holdout_percent", c.HoldoutPercent, "1..90")
 	case !(c.CorrectionWeight > 0 && c.CorrectionWeight <= 100):

@@ -229,7 +229,7 @@ type running struct {
 
 func (e *env) config() Config {
 	return Config{
-		DataRoot: e.dataDir, MinCorrections: 24, ReplayItems: 256, ValidItems: 0,
+		DataRoot: e.dataDir, MinCorrections: 24, ReplayItems: 256, ValidItems: -1,
 		BatchSize: 32, HeadEpochs: 1, BodyEpochs: 3, LR: 5e-3, Tolerance: 0.02, Seed: 1,
 		BackendImpl: e.be,
 	}
