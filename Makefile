@@ -9,7 +9,7 @@ ORT_LIB   := $(ORT_DIR)/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libo
 FUZZTIME  ?= 5s
 export CGO_ENABLED := 1
 
-.PHONY: all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean data
+.PHONY: models data all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean data
 
 all: build
 
@@ -59,6 +59,11 @@ models-thirdparty:
 DATA_SEED ?= 42
 data: build
 	$(BIN) data prepare all --dir data --seed $(DATA_SEED)
+
+# make models: trains the four bundled demo models on CPU into models/
+# (committed, so make demo needs no training; see scripts/train-models.sh).
+models: data
+	@bash scripts/train-models.sh
 
 # make demo: the whole stack in one process on real videos with the bundled
 # models (models/, trained by `make models`; no training needed here).

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make models: trains the four bundled demo models on CPU from the datasets
+# `vireo data prepare` builds (make data), into models/<name>/ (model.onnx,
+# manifest.json with metrics and data digest, loss and learning-rate
+# plots). Deterministic given the seeds; each model stays under 5 MB.
+# Usage: scripts/train-models.sh [NAME...]   (default: all four)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/vireo}
+DATA=${VIREO_DATA:-data}
+OUT=${MODELS_DIR:-models}
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=(vtest-people megamind-face fashion fashion-tiles)
+
+train() { # name, then vireo train flags
+  local name=$1; shift
+  echo "== $name: vireo train $*"
+  mkdir -p "$OUT"
+  "$BIN" train --data "$name" --data-root "$DATA" --out "$OUT/$name.tmp" --no-progress "$@"
+  rm -rf "$OUT/$name" && mv "$OUT/$name.tmp" "$OUT/$name"
+  rm -f "$OUT/$name/checkpoint.vck"
+  "$BIN" eval --model "$OUT/$name" --data "$name" --data-root "$DATA" --json | tee "$OUT/$name/eval.json"
+}
+
+for n in "${names[@]}"; do
+  case $n in
+    vtest-people)  train vtest-people  --arch resnet18-unet@0.25 --size 160 --epochs 8 --bs 16 --seed 1 ;;
+    megamind-face) train megamind-face --arch resnet18@0.25 --size 128 --epochs 20 --bs 16 --seed 1 ;;
+    fashion)       train fashion       --arch resnet18@0.125 --size 28 --epochs 3 --bs 128 --seed 1 ;;
+    fashion-tiles) train fashion-tiles --arch resnet18@0.25 --size 64 --epochs 4 --bs 64 --seed 1 ;;
+    *) echo "unknown model $n (want vtest-people, megamind-face, fashion, fashion-tiles)"; exit 2 ;;
+  esac
+done
