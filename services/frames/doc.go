@@ -58,7 +58,7 @@
 //   - Live sources (URL, device) never make the camera wait: their capture
 //     ring (LiveQueue frames) drops the oldest frame while the goroutine
 //     waits, and a batch whose ack fails is dropped. Every dropped frame is
-//     counted: vireo_frames_dropped_total{model,source} and the
+//     counted: vireo_frames_dropped_total{model,source,reason} and the
 //     end-of-stream event's "dropped".
 //
 // # Events and errors

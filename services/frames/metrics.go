@@ -10,7 +10,7 @@ import (
 // operators, so they are a label.
 type metrics struct {
 	frames    *prometheus.CounterVec // {model, source}: frames published (acked)
-	dropped   *prometheus.CounterVec // {model, source}: frames dropped (live backpressure, failed publish)
+	dropped   *prometheus.CounterVec // {model, source, reason}: frames dropped (backpressure, publish_failed)
 	batches   *prometheus.CounterVec // {model}
 	errors    *prometheus.CounterVec // {reason}
 	retries   *prometheus.CounterVec // {model}: republished batches
@@ -26,8 +26,8 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Name: "vireo_frames_published_total", Help: "Frames published to FRAMES and acknowledged.",
 		}, []string{"model", "source"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vireo_frames_dropped_total", Help: "Frames a live source dropped under backpressure (oldest first) or lost to a failed publish.",
-		}, []string{"model", "source"}),
+			Name: "vireo_frames_dropped_total", Help: "Frames a live source dropped, by reason: backpressure (oldest first) or publish_failed.",
+		}, []string{"model", "source", "reason"}),
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vireo_frames_batches_total", Help: "Arrow frame batches published.",
 		}, []string{"model"}),

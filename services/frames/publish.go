@@ -95,9 +95,18 @@ func (p *publisher) acked(f flight) {
 	p.met.batches.WithLabelValues(p.model).Inc()
 }
 
-func (p *publisher) drop(n uint64) {
+// Reasons of vireo_frames_dropped_total.
+const (
+	// DropBackpressure: a live source's capture dropped its oldest frame
+	// because the publisher did not keep up.
+	DropBackpressure = "backpressure"
+	// DropPublishFailed: a live source's batch whose publish failed.
+	DropPublishFailed = "publish_failed"
+)
+
+func (p *publisher) drop(n uint64, reason string) {
 	p.dropped += n
-	p.met.dropped.WithLabelValues(p.model, p.source).Add(float64(n))
+	p.met.dropped.WithLabelValues(p.model, p.source, reason).Add(float64(n))
 }
 
 // failed handles a batch whose publish failed: a live source drops it
@@ -108,7 +117,7 @@ func (p *publisher) failed(ctx context.Context, f flight, cause error) error {
 	id := f.msg.Header.Get(jetstream.MsgIDHeader)
 	if p.live {
 		p.log.Warn().Err(cause).Str("msg_id", id).Int("frames", f.n).Msg("batch dropped: publish failed")
-		p.drop(uint64(f.n))
+		p.drop(uint64(f.n), DropPublishFailed)
 		return nil
 	}
 	backoff := 100 * time.Millisecond

@@ -160,7 +160,7 @@ func (r *sourceRun) watchCapture() {
 	st := r.src.Stats()
 	if d := st.Dropped - r.capDropped; d > 0 {
 		r.capDropped = st.Dropped
-		r.pub.drop(uint64(d))
+		r.pub.drop(uint64(d), DropBackpressure)
 	}
 	if st.Reconnects > r.reconnects && st.LastErr != nil && time.Since(r.lastReportedAt) >= r.s.cfg.Poll {
 		r.reconnects = st.Reconnects

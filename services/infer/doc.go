@@ -73,7 +73,11 @@
 // # Metrics
 //
 // vireo_infer_frames_total, _batches_total{trigger}, _batch_size,
-// _batch_seconds, _latency_seconds (capture to published result),
-// _errors_total{reason}, _messages_total{outcome=ack|nak|term},
-// _model_swaps_total, each labelled by model.
+// _inference_seconds{version} (one batch on the backend),
+// _latency_seconds{source} (end to end: capture to published result),
+// _queue_wait_seconds (arrival to batch run), _errors_total{reason},
+// _messages_total{outcome=ack|nak|term}, _model_swaps_total,
+// _model_swap_seconds (new version seen to serving),
+// _model_version_info{version} (1 for the serving version), each
+// labelled by model.
 package infer

@@ -13,8 +13,11 @@ type metrics struct {
 	frames   *prometheus.CounterVec   // model
 	batches  *prometheus.CounterVec   // model, trigger
 	size     *prometheus.HistogramVec // model
-	run      *prometheus.HistogramVec // model: seconds per batch on the backend
-	latency  *prometheus.HistogramVec // model: capture to published result
+	run      *prometheus.HistogramVec // model, version: seconds per batch on the backend
+	latency  *prometheus.HistogramVec // model, source: capture to published result
+	wait     *prometheus.HistogramVec // model: seconds a frame waited in the batcher
+	swapTime *prometheus.HistogramVec // model: new serving version seen to serving
+	version  *prometheus.GaugeVec     // model, version: 1 for the version serving
 	errors   *prometheus.CounterVec   // model, reason
 	messages *prometheus.CounterVec   // model, outcome (ack, nak, term)
 	swaps    *prometheus.CounterVec   // model
@@ -36,15 +39,29 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}, []string{"model"}),
 		run: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "vireo", Subsystem: "infer", Name: "batch_seconds",
-			Help:    "Time to run one batch on the backend (normalise, forward, post-process).",
+			Namespace: "vireo", Subsystem: "infer", Name: "inference_seconds",
+			Help:    "Time to run one batch on the backend (normalise, forward, post-process), by model version.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		}, []string{"model"}),
+		}, []string{"model", "version"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "vireo", Subsystem: "infer", Name: "latency_seconds",
-			Help:    "Time from a frame's capture to its published result.",
+			Help:    "End-to-end latency: a frame's capture (or an image's receipt) to its published result, by source.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"model", "source"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "queue_wait_seconds",
+			Help:    "Time a frame waited in the batcher, from its message's arrival to its batch run.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"model"}),
+		swapTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "model_swap_seconds",
+			Help:    "Model swap duration: a new serving version seen to serving it (load, warm-up, wait for a batch boundary).",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}, []string{"model"}),
+		version: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "model_version_info",
+			Help: "1 for the model version this worker serves.",
+		}, []string{"model", "version"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "vireo", Subsystem: "infer", Name: "errors_total",
 			Help: "Errors by reason (malformed_arrow, wrong_model, input_size, predict, publish, load, max_deliver).",
@@ -58,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Model versions switched to (the first load counts).",
 		}, []string{"model"}),
 	}
-	for _, c := range []prometheus.Collector{m.frames, m.batches, m.size, m.run, m.latency, m.errors, m.messages, m.swaps} {
+	for _, c := range []prometheus.Collector{m.frames, m.batches, m.size, m.run, m.latency, m.wait, m.swapTime, m.version, m.errors, m.messages, m.swaps} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("infer: register metrics: %w", err)
 		}
