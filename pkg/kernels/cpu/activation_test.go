@@ -212,7 +212,8 @@ func BenchmarkActivation(b *testing.B) {
 	benchThreads(b, "relu_backward/8x64x56x56", xs, xs, func(c *cpu.CPU, dx, dy *kernels.Tensor) error {
 		return c.ActivationBackward(dx, dy, dy, dy, kernels.Act{Kind: kernels.ActRelu})
 	})
-	benchThreads(b, "dropout0.5/8x64x56x56", xs, xs, func(c *cpu.CPU, y, x *kernels.Tensor) error { return c.Dropout(y, y, x, 0.5, 1) })
+	mask := kernels.NewHost(xs...)
+	benchThreads(b, "dropout0.5/8x64x56x56", xs, xs, func(c *cpu.CPU, y, x *kernels.Tensor) error { return c.Dropout(y, mask, x, 0.5, 1) })
 }
 
 // pbBoolInput reads the scalar bool input_k.pb of dir's first data set
