@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -154,4 +156,43 @@ func Serve(ctx context.Context, addr string, handler http.Handler, log zerolog.L
 		return fmt.Errorf("ops: serve %s: %w", addr, err)
 	}
 	return nil
+}
+
+// NameRecorder is a prometheus.Registerer that records the fully
+// qualified names of the metrics registered with it and keeps nothing
+// else: a service lists what it exports by building its metrics against
+// one (see each service's MetricNames).
+type NameRecorder struct{ names []string }
+
+var _ prometheus.Registerer = (*NameRecorder)(nil)
+
+var fqNameRE = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Register records c's metric names.
+func (r *NameRecorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 16)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		if m := fqNameRE.FindStringSubmatch(d.String()); m != nil {
+			r.names = append(r.names, m[1])
+		}
+	}
+	return nil
+}
+
+// MustRegister records the names of cs.
+func (r *NameRecorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
+}
+
+// Unregister does nothing and reports false.
+func (r *NameRecorder) Unregister(prometheus.Collector) bool { return false }
+
+// Names returns the recorded names, sorted.
+func (r *NameRecorder) Names() []string {
+	out := slices.Clone(r.names)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"vireo/pkg/ops"
 )
 
 // metrics of the frames service. Sources are few and named by their
@@ -58,4 +60,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// MetricNames lists the metric families the service exports (for checks of
+// dashboards and alerts against them).
+func MetricNames() []string {
+	var r ops.NameRecorder
+	_, _ = newMetrics(&r)
+	return r.Names()
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vireo/pkg/ops"
+
 	"vireo/pkg/batch"
 )
 
@@ -96,4 +98,12 @@ func trigger(before, after batch.Stats) string {
 		return batch.TriggerExplicit.String()
 	}
 	return batch.TriggerNone.String()
+}
+
+// MetricNames lists the metric families the service exports (for checks of
+// dashboards and alerts against them).
+func MetricNames() []string {
+	var r ops.NameRecorder
+	_, _ = newMetrics(&r)
+	return r.Names()
 }

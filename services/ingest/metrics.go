@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"vireo/pkg/ops"
+	"vireo/services/ingest/dashboard"
 )
 
 type metrics struct {
@@ -35,4 +38,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// MetricNames lists the metric families the service exports, its
+// dashboard's included (for checks of dashboards and alerts against them).
+func MetricNames() []string {
+	var r ops.NameRecorder
+	_, _ = newMetrics(&r)
+	return append(r.Names(), dashboard.MetricNames()...)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"vireo/pkg/ops"
 )
 
 type metrics struct {
@@ -26,4 +28,11 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// MetricNames lists the metric families the dashboard exports.
+func MetricNames() []string {
+	var r ops.NameRecorder
+	_, _ = newMetrics(&r)
+	return r.Names()
 }
