@@ -310,7 +310,7 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 		return err
 	}
 	man, err := l.Export(o.out, train.ExportInfo{
-		Name: o.name, Parent: o.parent, Mean: mean, Std: std, Metrics: met.Values(), DataDigest: model.Digest(raw),
+		Name: o.name, Parent: o.parent, Mean: mean, Std: std, Metrics: met.Values(), DataDigest: model.Digest(raw), Dataset: o.dataName,
 		Notes: fmt.Sprintf("vireo train: %d epochs per size %v, freeze %d, %s, batch %d, seed %d, %s", o.epochs, sizes, o.freezeEpochs, optim, o.bs, o.seed, total.Round(time.Second)),
 	})
 	if err != nil {

@@ -33,7 +33,10 @@ type ExportInfo struct {
 	Metrics map[string]float64
 	// DataDigest identifies the training data ("sha256:...").
 	DataDigest string
-	Notes      string
+	// Dataset names the prepared dataset (Manifest.Dataset), so the
+	// retrain service can find the replay and validation data.
+	Dataset string
+	Notes   string
 	// CreatedAt defaults to now (UTC).
 	CreatedAt time.Time
 }
@@ -89,7 +92,7 @@ func (l *Learner) Export(dir string, info ExportInfo) (model.Manifest, error) {
 		Name: info.Name, Version: info.Version, Task: model.Task(l.cfg.Meta.Task),
 		Labels: info.Labels, Input: model.Input{Width: l.size, Height: l.size, Channels: l.cfg.Channels},
 		VoidClass: model.NoVoid, Metrics: info.Metrics, ParentVersion: info.Parent,
-		TrainingDataDigest: info.DataDigest, CreatedAt: info.CreatedAt, Arch: l.model.Arch, Notes: info.Notes,
+		TrainingDataDigest: info.DataDigest, CreatedAt: info.CreatedAt, Arch: l.model.Arch, Notes: info.Notes, Dataset: info.Dataset,
 	}
 	if m.Labels == nil && l.cfg.Meta.Task != data.Regress {
 		m.Labels = slices.Clone(l.cfg.Meta.Classes)
