@@ -21,10 +21,11 @@ import (
 	"vireo/services/frames"
 	"vireo/services/infer"
 	"vireo/services/ingest"
+	"vireo/services/retrain"
 )
 
 func init() {
-	register(command{"up", "everything in one process: embedded NATS JetStream, ingest, frames, infer, with the bundled models", runUp})
+	register(command{"up", "everything in one process: embedded NATS JetStream, ingest, frames, infer, retrain, with the bundled models", runUp})
 }
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,6 +39,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bc := backendFlags(fs)
 	maxBatch := fs.Int("max-batch", envInt("VIREO_MAX_BATCH", 16), "largest inference batch [VIREO_MAX_BATCH]")
 	maxDelay := fs.Duration("max-delay", 5*time.Millisecond, "how long a frame may wait for a fuller batch")
+	dataRootFlag := fs.String("data-root", dataRoot(), "prepared datasets for retraining (vireo data prepare) [VIREO_DATA]")
+	minCorr := fs.Int("retrain-after", envInt("VIREO_RETRAIN_AFTER", 20), "new corrections of a model that trigger a retrain [VIREO_RETRAIN_AFTER]")
 	logFormat := fs.String("log-format", envOr("VIREO_LOG_FORMAT", "console"), "log format: console or json [VIREO_LOG_FORMAT]")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -96,13 +99,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	icfg := infer.Config{Prefix: *prefix, MaxBatch: *maxBatch, MaxDelay: *maxDelay, BackendImpl: be, NoProvision: true}
 	fcfg := frames.Config{Prefix: *prefix, NoProvision: true}
 	gcfg := ingest.Config{Prefix: *prefix, Addr: *addr, NoProvision: true}
+	rcfg := retrain.Config{Prefix: *prefix, NoProvision: true, DataRoot: *dataRootFlag, MinCorrections: *minCorr, BackendImpl: be}
 
 	fmt.Fprintf(stdout, "vireo up\n  NATS     %s\n  HTTP     http://%s/ (API, dashboard)\n  metrics  http://%s/metrics\n  data     %s\n", srv.ClientURL(), *addr, *addr, *dataDir)
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	for i, svc := range []struct {
 		name string
 		run  func(context.Context) error
@@ -110,6 +114,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"infer", func(ctx context.Context) error { return infer.Run(ctx, icfg, deps("infer")) }},
 		{"frames", func(ctx context.Context) error { return frames.Run(ctx, fcfg, deps("frames")) }},
 		{"ingest", func(ctx context.Context) error { return ingest.Run(ctx, gcfg, deps("ingest")) }},
+		{"retrain", func(ctx context.Context) error { return retrain.Run(ctx, rcfg, deps("retrain")) }},
 	} {
 		wg.Go(func() {
 			err := svc.run(ctx)
