@@ -42,7 +42,7 @@ type caseOutcome int
 const (
 	outcomePass caseOutcome = iota
 	outcomeRefused
-	outcomeStub // a CPU kernel family is still a placeholder
+	outcomeStub // a kernel answered kernels.ErrUnsupported (a gap: fails the test)
 	outcomeFail
 )
 
@@ -103,6 +103,10 @@ func TestConformance(t *testing.T) {
 		switch out {
 		case outcomeFail:
 			t.Errorf("%s: %s", name, reason)
+		case outcomeStub:
+			// Every CPU kernel family is implemented: a kernel that
+			// answers ErrUnsupported for a claimed case is a gap.
+			t.Errorf("%s: a kernel refused a claimed case: %s", name, reason)
 		case outcomeRefused:
 			if *conformanceVerbose {
 				t.Logf("%s: refused: %s", name, reason)

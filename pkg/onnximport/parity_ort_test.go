@@ -120,12 +120,31 @@ func (e *engine) ref(x []float32, shape []int) [][]float32 {
 	return res
 }
 
-// compare checks ours against ORT's outputs and returns the largest
-// absolute and relative differences.
-func compare(t *testing.T, what string, ours, ref [][]float32) (maxAbs, maxRel float64) {
+// worst keeps the largest differences per output over several inputs.
+type worst struct {
+	names    []string
+	abs, rel []float64
+}
+
+func (e *engine) worst() *worst {
+	return &worst{names: e.outNames, abs: make([]float64, len(e.outNames)), rel: make([]float64, len(e.outNames))}
+}
+
+// log reports the largest differences per output.
+func (w *worst) log(t *testing.T, what string) {
 	t.Helper()
-	if len(ours) != len(ref) {
-		t.Fatalf("%s: %d outputs, ORT %d", what, len(ours), len(ref))
+	for k, n := range w.names {
+		t.Logf("%s output %q: max |diff| %.3g, max rel diff %.3g", what, n, w.abs[k], w.rel[k])
+	}
+}
+
+// compare checks ours against ORT's outputs (each element within
+// parityTol absolute or relative), records the largest differences per
+// output in w, and returns this input's largest over all outputs.
+func compare(t *testing.T, what string, w *worst, ours, ref [][]float32) (maxAbs, maxRel float64) {
+	t.Helper()
+	if len(ours) != len(ref) || len(ref) != len(w.abs) {
+		t.Fatalf("%s: %d outputs, ORT %d, model %d", what, len(ours), len(ref), len(w.abs))
 	}
 	for k := range ref {
 		if len(ours[k]) != len(ref[k]) {
@@ -135,8 +154,10 @@ func compare(t *testing.T, what string, ours, ref [][]float32) (maxAbs, maxRel f
 			d := math.Abs(float64(ours[k][i]) - float64(r))
 			rel := d / math.Max(math.Abs(float64(r)), 1e-12)
 			maxAbs = math.Max(maxAbs, d)
+			w.abs[k] = math.Max(w.abs[k], d)
 			if d > 1e-6 {
 				maxRel = math.Max(maxRel, rel)
+				w.rel[k] = math.Max(w.rel[k], rel)
 			}
 			if d > parityTol && rel > parityTol {
 				t.Fatalf("%s: output %d[%d] = %g, ORT %g (|diff| %.3g, rel %.3g)", what, k, i, ours[k][i], r, d, rel)
@@ -219,7 +240,7 @@ func TestParityBlazeFace(t *testing.T) {
 	frame := gocv.NewMat()
 	defer frame.Close()
 	checked := 0
-	var worstAbs, worstRel float64
+	w := e.worst()
 	for i := 0; i < 200 && vc.Read(&frame); i++ {
 		if i%40 != 0 || frame.Empty() {
 			continue
@@ -230,8 +251,7 @@ func TestParityBlazeFace(t *testing.T) {
 		r.Close()
 		ours := e.run(x, []int{1, 3, 128, 128})
 		ref := e.ref(nchwToNHWC(x, 3, 128, 128), []int{1, 128, 128, 3})
-		a, rl := compare(t, fmt.Sprintf("frame %d", i), ours, ref)
-		worstAbs, worstRel = math.Max(worstAbs, a), math.Max(worstRel, rl)
+		compare(t, fmt.Sprintf("frame %d", i), w, ours, ref)
 		// The best face score agrees too.
 		bi, bo := argmax(ref[0]), argmax(ours[0])
 		if bi != bo {
@@ -242,7 +262,7 @@ func TestParityBlazeFace(t *testing.T) {
 	if checked < 5 {
 		t.Fatalf("only %d frames checked", checked)
 	}
-	t.Logf("BlazeFace: %d Megamind frames, 4 outputs each: max |diff| %.3g, max rel diff %.3g", checked, worstAbs, worstRel)
+	w.log(t, fmt.Sprintf("BlazeFace, %d Megamind frames:", checked))
 }
 
 func argmax(v []float32) int {
@@ -257,7 +277,7 @@ func argmax(v []float32) int {
 
 func TestParityOCRDet(t *testing.T) {
 	e := newEngine(t, newCPU2(t), ocrDet)
-	var worstAbs, worstRel float64
+	wst := e.worst()
 	for i := 1; i <= 6; i++ {
 		img := readImage(t, fmt.Sprintf("%sscenetext%02d.jpg", textDir, i))
 		// PaddleOCR's det preprocessing: longest side to at most 640,
@@ -272,11 +292,10 @@ func TestParityOCRDet(t *testing.T) {
 		shape := []int{1, 3, rh, rw}
 		ours := e.run(x, shape)
 		ref := e.ref(x, shape)
-		a, rl := compare(t, fmt.Sprintf("scenetext%02d %dx%d", i, rw, rh), ours, ref)
-		worstAbs, worstRel = math.Max(worstAbs, a), math.Max(worstRel, rl)
+		a, _ := compare(t, fmt.Sprintf("scenetext%02d %dx%d", i, rw, rh), wst, ours, ref)
 		t.Logf("scenetext%02d.jpg at %dx%d: max |diff| %.3g", i, rw, rh, a)
 	}
-	t.Logf("PP-OCRv4 det: max |diff| %.3g, max rel diff %.3g", worstAbs, worstRel)
+	wst.log(t, "PP-OCRv4 det:")
 }
 
 // recInput is PaddleOCR's recogniser preprocessing: height 48, width by
@@ -325,15 +344,14 @@ func TestParityOCRRec(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	var worstAbs, worstRel float64
+	w := e.worst()
 	for i := 1; i <= 4; i++ {
 		img := readImage(t, fmt.Sprintf("%sscenetext_word%02d.jpg", textDir, i))
 		x, shape := recInput(img, 320)
 		img.Close()
 		ours := e.run(x, shape)
 		ref := e.ref(x, shape)
-		a, rl := compare(t, fmt.Sprintf("word%02d", i), ours, ref)
-		worstAbs, worstRel = math.Max(worstAbs, a), math.Max(worstRel, rl)
+		a, _ := compare(t, fmt.Sprintf("word%02d", i), w, ours, ref)
 		k := 6625
 		got, want := ctcGreedy(ours[0], k, keys), ctcGreedy(ref[0], k, keys)
 		if got != want {
@@ -341,13 +359,13 @@ func TestParityOCRRec(t *testing.T) {
 		}
 		t.Logf("scenetext_word%02d.jpg (%v): Vireo reads %q, ORT %q, max |diff| %.3g", i, shape, got, want, a)
 	}
-	t.Logf("PP-OCRv4 rec: max |diff| %.3g, max rel diff %.3g", worstAbs, worstRel)
+	w.log(t, "PP-OCRv4 rec:")
 }
 
 func TestParityOCRCls(t *testing.T) {
 	e := newEngine(t, newCPU2(t), ocrCls)
 	labels := []string{"0", "180"}
-	var worstAbs, worstRel float64
+	wst := e.worst()
 	for i := 1; i <= 4; i++ {
 		img := readImage(t, fmt.Sprintf("%sscenetext_word%02d.jpg", textDir, i))
 		rot := gocv.NewMat()
@@ -369,8 +387,7 @@ func TestParityOCRCls(t *testing.T) {
 			shape := []int{1, 3, 48, 192}
 			ours, ref := e.run(x, shape), e.ref(x, shape)
 			what := fmt.Sprintf("word%02d rotated %s", i, labels[j])
-			a, rl := compare(t, what, ours, ref)
-			worstAbs, worstRel = math.Max(worstAbs, a), math.Max(worstRel, rl)
+			compare(t, what, wst, ours, ref)
 			got, want := labels[argmax(ours[0])], labels[argmax(ref[0])]
 			if got != want {
 				t.Errorf("%s: Vireo says %s, ORT %s", what, got, want)
@@ -380,5 +397,5 @@ func TestParityOCRCls(t *testing.T) {
 		img.Close()
 		rot.Close()
 	}
-	t.Logf("direction cls: max |diff| %.3g, max rel diff %.3g", worstAbs, worstRel)
+	wst.log(t, "direction cls:")
 }
