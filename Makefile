@@ -9,7 +9,7 @@ ORT_LIB   := $(ORT_DIR)/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libo
 FUZZTIME  ?= 5s
 export CGO_ENABLED := 1
 
-.PHONY: models data all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean data
+.PHONY: models data all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean data cuda-deps ptx ptx-check build-cuda gpu-bundle
 
 all: build
 
@@ -72,3 +72,9 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# make cuda-deps: Debian 12's CUDA 11.8 (nvcc, cuda.h, libcuda) from the
+# contrib/non-free components, for the GPU variant only (~1.6 GB download,
+# ~5.5 GB on disk). Never part of make test.
+cuda-deps:
+	@bash scripts/install-cuda-deps.sh
