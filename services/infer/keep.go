@@ -41,12 +41,9 @@ func (w *worker) keep(ctx context.Context, refs []ref, results []schema.Result, 
 			w.log.Warn().Err(err).Str("source", f.Source).Uint64("seq", f.Seq).Msg("keep frame")
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, w.cfg.PublishTimeout)
+	// Bounded, and not cut short when ctx ends meanwhile (as in publish).
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PublishTimeout)
 	defer cancel()
-	if ctx.Err() != nil { // draining at shutdown
-		pctx, cancel = context.WithTimeout(context.Background(), w.cfg.PublishTimeout)
-		defer cancel()
-	}
 	for _, f := range futs {
 		select {
 		case <-f.Ok():

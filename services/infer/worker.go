@@ -451,12 +451,11 @@ func (w *worker) publish(ctx context.Context, refs []ref, results []schema.Resul
 			futs = append(futs, pending{f, nil})
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, w.cfg.PublishTimeout)
+	// The results are out: wait for their acks (bounded) even when ctx
+	// ends meanwhile (shutdown), so the batch is acked, not given back and
+	// run again after a restart.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PublishTimeout)
 	defer cancel()
-	if ctx.Err() != nil { // draining at shutdown: ctx is already done
-		pctx, cancel = context.WithTimeout(context.Background(), w.cfg.PublishTimeout)
-		defer cancel()
-	}
 	for _, p := range futs {
 		var err error
 		select {
