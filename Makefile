@@ -78,3 +78,25 @@ clean:
 # ~5.5 GB on disk). Never part of make test.
 cuda-deps:
 	@bash scripts/install-cuda-deps.sh
+
+# make ptx: the CUDA kernels (pkg/kernels/cuda/*.cu) to PTX for compute_80
+# and compute_90 with nvcc 11.8, committed with the hashes in ptx_hash.go.
+ptx: cuda-deps
+	@bash scripts/gen-ptx.sh
+
+# make ptx-check: the committed PTX matches the sources. TestPTXFresh (no
+# nvcc needed, part of make test) compares hashes; with nvcc this also
+# recompiles into a temporary folder and diffs.
+ptx-check:
+	$(GO) test -count=1 -run TestPTXFresh ./pkg/kernels/cuda
+	@if command -v nvcc >/dev/null; then bash scripts/gen-ptx.sh --check; else echo "ptx-check: no nvcc, hash check only"; fi
+
+# make build-cuda: the GPU variant (-tags cuda) and the CUDA test binaries
+# that scripts/gpu-check.sh runs on a machine with an NVIDIA GPU. The
+# binaries link libcuda.so.1 and exit at start on a machine without a GPU.
+build-cuda: cuda-deps
+	$(GO) vet -tags cuda ./pkg/kernels/cuda ./pkg/backend
+	$(GO) build -tags cuda ./...
+	mkdir -p bin
+	$(GO) build -tags cuda -o bin/vireo-cuda ./cmd/vireo
+	$(GO) test -c -tags cuda -o bin/cuda.test ./pkg/kernels/cuda
