@@ -7,16 +7,17 @@ import (
 )
 
 // convOperands fetches the host data of the tensors an op reads and
-// writes; nil tensors give nil slices.
-func convOperands(op string, names []string, ts ...*kernels.Tensor) ([][]float32, error) {
-	out := make([][]float32, len(ts))
+// writes (at most 6); nil tensors give nil slices.
+func convOperands(op string, names []string, ts ...*kernels.Tensor) ([6][]float32, error) {
+	var out [6][]float32
 	for i, t := range ts {
 		if t == nil {
 			continue
 		}
-		d, err := host(op+": "+names[i], t)
-		if err != nil {
-			return nil, err
+		d, ok := hostData(t)
+		if !ok {
+			_, err := host(op+": "+names[i], t) // the error says why
+			return out, err
 		}
 		out[i] = d
 	}
@@ -42,6 +43,73 @@ func conv2DPlan(op string, x, w *kernels.Tensor, p kernels.ConvParams) (kernels.
 	return out, q, nil
 }
 
+// convKey identifies a convolution's geometry in the backend's plan cache.
+type convKey struct {
+	x, w      [4]int
+	p         kernels.ConvParams
+	tp        kernels.ConvTransposeParams
+	transpose bool
+}
+
+// convEntry is a cached convolution plan: y's and the bias's shapes and
+// the GEMM plan, all read-only once cached.
+type convEntry struct {
+	out, bias kernels.Shape
+	q         *convPlan
+}
+
+// convKeyOf is the cache key of x and w's shapes (ok=false for a nil or
+// non-4-D operand, which the plan functions reject with an error).
+func convKeyOf(x, w *kernels.Tensor) (k convKey, ok bool) {
+	if x == nil || w == nil || len(x.Shape) != 4 || len(w.Shape) != 4 {
+		return k, false
+	}
+	copy(k.x[:], x.Shape)
+	copy(k.w[:], w.Shape)
+	return k, true
+}
+
+// conv2DEntry is conv2DPlan computed once per geometry and cached.
+func (c *CPU) conv2DEntry(op string, x, w *kernels.Tensor, p kernels.ConvParams) (*convEntry, error) {
+	k, ok := convKeyOf(x, w)
+	k.p = p
+	if ok {
+		if e, hit := c.plans.conv.get(k); hit {
+			return e, nil
+		}
+	}
+	out, q, err := conv2DPlan(op, x, w, p)
+	if err != nil {
+		return nil, err
+	}
+	e := &convEntry{out: out, bias: kernels.Shape{out[1]}, q: q}
+	if ok {
+		c.plans.conv.put(k, e)
+	}
+	return e, nil
+}
+
+// convTranspose2DEntry is convTranspose2DPlan computed once per geometry
+// and cached.
+func (c *CPU) convTranspose2DEntry(op string, x, w *kernels.Tensor, p kernels.ConvTransposeParams) (*convEntry, error) {
+	k, ok := convKeyOf(x, w)
+	k.tp, k.transpose = p, true
+	if ok {
+		if e, hit := c.plans.conv.get(k); hit {
+			return e, nil
+		}
+	}
+	out, q, err := convTranspose2DPlan(op, x, w, p)
+	if err != nil {
+		return nil, err
+	}
+	e := &convEntry{out: out, bias: kernels.Shape{out[1]}, q: q}
+	if ok {
+		c.plans.conv.put(k, e)
+	}
+	return e, nil
+}
+
 // depthwise reports whether the plan is a depthwise convolution (one input
 // channel per group, several groups), done by the direct kernels.
 func (q *convPlan) depthwise() bool { return q.geo.c == 1 && q.groups > 1 }
@@ -60,15 +128,16 @@ func (q *convPlan) depthwise() bool { return q.geo.c == 1 && q.groups > 1 }
 // use a direct kernel.
 func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
 	const op = "conv2d"
-	out, q, err := conv2DPlan(op, x, w, p)
+	e, err := c.conv2DEntry(op, x, w, p)
 	if err != nil {
 		return err
 	}
-	if err := kernels.CheckShape(op+": y", y, out); err != nil {
+	q := e.q
+	if err := kernels.CheckShape(op+": y", y, e.out); err != nil {
 		return err
 	}
 	if b != nil {
-		if err := kernels.CheckShape(op+": b", b, kernels.Shape{out[1]}); err != nil {
+		if err := kernels.CheckShape(op+": b", b, e.bias); err != nil {
 			return err
 		}
 	}
@@ -174,15 +243,16 @@ func convTranspose2DPlan(op string, x, w *kernels.Tensor, p kernels.ConvTranspos
 // W_g^T * x[n,g]: Conv2D's input gradient with y as the image.
 func (c *CPU) ConvTranspose2D(y, x, w, b *kernels.Tensor, p kernels.ConvTransposeParams) error {
 	const op = "conv_transpose2d"
-	out, q, err := convTranspose2DPlan(op, x, w, p)
+	e, err := c.convTranspose2DEntry(op, x, w, p)
 	if err != nil {
 		return err
 	}
-	if err := kernels.CheckShape(op+": y", y, out); err != nil {
+	q := e.q
+	if err := kernels.CheckShape(op+": y", y, e.out); err != nil {
 		return err
 	}
 	if b != nil {
-		if err := kernels.CheckShape(op+": b", b, kernels.Shape{out[1]}); err != nil {
+		if err := kernels.CheckShape(op+": b", b, e.bias); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,20 @@ package cpu
 
 /*
 #cgo CFLAGS: -O3
+// None of these keeps a pointer past its return or calls back into Go, so
+// a geometry on the caller's stack stays there (no allocation per call).
+#cgo noescape vireo_im2col
+#cgo nocallback vireo_im2col
+#cgo noescape vireo_split_phases
+#cgo nocallback vireo_split_phases
+#cgo noescape vireo_col2im
+#cgo nocallback vireo_col2im
+#cgo noescape vireo_dw_fwd
+#cgo nocallback vireo_dw_fwd
+#cgo noescape vireo_phase_pad
+#cgo nocallback vireo_phase_pad
+#cgo noescape vireo_dw_bwd
+#cgo nocallback vireo_dw_bwd
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -489,13 +503,23 @@ func (c *CPU) depthwiseForward(q *convPlan, y, x, w, b []float32) {
 	}
 	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
 	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
-	cg := g.cgeom()
-	c.parallel(planes, 4, func(lo, hi int) {
-		pad := getGemmScratch(hp * wp)
-		defer putGemmScratch(pad)
-		cgl := cg
-		C.vireo_dw_fwd(&cgl, C.int(q.groups), C.int(q.outer), fptr(x), fptr(w), bp, fptr(y), fptr(*pad), C.long(lo), C.long(hi))
-	})
+	parallelFor(c, planes, 4, depthwiseFwd{cg: g.cgeom(), groups: q.groups, outer: q.outer, x: x, w: w, y: y, bp: bp, padLen: hp * wp})
+}
+
+// depthwiseFwd is depthwiseForward's loop over output planes [lo,hi).
+type depthwiseFwd struct {
+	cg            C.vireo_geom
+	groups, outer int
+	x, w, y       []float32
+	bp            *C.float
+	padLen        int
+}
+
+func (b *depthwiseFwd) run(lo, hi int) {
+	pad := getGemmScratch(b.padLen)
+	defer putGemmScratch(pad)
+	cgl := b.cg
+	C.vireo_dw_fwd(&cgl, C.int(b.groups), C.int(b.outer), fptr(b.x), fptr(b.w), b.bp, fptr(b.y), fptr(*pad), C.long(lo), C.long(hi))
 }
 
 // padPlane writes img[n,g] (c x h x w) into dst (c x cstride) as the

@@ -69,8 +69,8 @@ type colSource struct {
 	key   int // n*groups+g held in split, or -1
 }
 
-func newColSource(q *convPlan, img []float32) *colSource {
-	s := &colSource{q: q, img: img, key: -1}
+func newColSource(q *convPlan, img []float32) colSource {
+	s := colSource{q: q, img: img, key: -1}
 	if q.geo.sw > 1 {
 		s.split = getGemmScratch(q.geo.splitLen())
 	}
@@ -107,45 +107,56 @@ func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
 		c.forwardShift(q, grid, img, wt, bias)
 		return
 	}
-	P, K, np := q.p(), q.k(), q.chunk(c.threads, colBudget)
+	P, np := q.p(), q.chunk(c.threads, colBudget)
 	nc := (P + np - 1) / np
-	pw := q.geo.pointwise()
 	items := q.n * q.groups
-	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
-		var col *[]float32
-		var src *colSource
-		if !pw {
-			col = getGemmScratch(K * np)
-			defer putGemmScratch(col)
-			src = newColSource(q, img)
-			defer src.release()
-		}
-		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
-			for t := lo; t < hi; t++ {
-				ch, ng := t%nc, t/nc
-				g, n := ng%q.groups, ng/q.groups
-				p0 := ch * np
-				w := min(np, P-p0)
-				io, goff := q.imgOff(n, g), q.gridOff(n, g)
-				a := wt[g*q.outer*K:]
-				if pw {
-					sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
-				} else {
-					src.fill(n, g, *col, p0, w)
-					sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
-				}
-				if bias != nil {
-					for r := 0; r < q.outer; r++ {
-						bv := bias[g*q.outer+r]
-						row := grid[goff+r*P+p0 : goff+r*P+p0+w]
-						for i := range row {
-							row[i] += bv
-						}
+	dynamicFor(c, items*nc, c.taskBlock(items, nc), colsForward{q: q, grid: grid, img: img, wt: wt, bias: bias, np: np, nc: nc})
+}
+
+// colsForward is forwardCols' per-thread loop over claimed tasks.
+type colsForward struct {
+	q                   *convPlan
+	grid, img, wt, bias []float32
+	np, nc              int
+}
+
+func (b *colsForward) work(cl *claimer) {
+	q, grid, img, wt, bias, np, nc := b.q, b.grid, b.img, b.wt, b.bias, b.np, b.nc
+	P, K := q.p(), q.k()
+	pw := q.geo.pointwise()
+	var col *[]float32
+	var src colSource
+	if !pw {
+		col = getGemmScratch(K * np)
+		defer putGemmScratch(col)
+		src = newColSource(q, img)
+		defer src.release()
+	}
+	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
+		for t := lo; t < hi; t++ {
+			ch, ng := t%nc, t/nc
+			g, n := ng%q.groups, ng/q.groups
+			p0 := ch * np
+			w := min(np, P-p0)
+			io, goff := q.imgOff(n, g), q.gridOff(n, g)
+			a := wt[g*q.outer*K:]
+			if pw {
+				sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
+			} else {
+				src.fill(n, g, *col, p0, w)
+				sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
+			}
+			if bias != nil {
+				for r := 0; r < q.outer; r++ {
+					bv := bias[g*q.outer+r]
+					row := grid[goff+r*P+p0 : goff+r*P+p0+w]
+					for i := range row {
+						row[i] += bv
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // weightGrad computes, for every g,
@@ -178,7 +189,7 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 			mu.Unlock()
 		}
 		var col *[]float32
-		var src *colSource
+		var src colSource
 		if !pw {
 			col = getGemmScratch(K * np)
 			defer putGemmScratch(col)
@@ -218,62 +229,22 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 // instead. bias (one per image channel) may be nil.
 func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
 	P, K, np := q.p(), q.k(), q.chunk(c.threads, colBudget)
-	hw := q.geo.h * q.geo.w
-	addBias := func(n, g int) {
-		if bias == nil {
-			return
-		}
-		io := q.imgOff(n, g)
-		for ci := 0; ci < q.geo.c; ci++ {
-			bv := bias[g*q.geo.c+ci]
-			row := img[io+ci*hw : io+(ci+1)*hw]
-			for i := range row {
-				row[i] += bv
-			}
-		}
-	}
 	items := q.n * q.groups
 	if q.shiftable() && (items >= c.threads || c.threads == 1) {
 		c.backwardImageShift(q, img, grid, wt, bias)
 		return
 	}
+	body := imageBackward{q: q, img: img, grid: grid, wt: wt, bias: bias, np: np}
 	if q.geo.pointwise() {
-		nc := (P + np - 1) / np
-		c.parallel(items*nc, 1, func(lo, hi int) {
-			for t := lo; t < hi; t++ {
-				ch, ng := t%nc, t/nc
-				g, n := ng%q.groups, ng/q.groups
-				p0 := ch * np
-				w := min(np, P-p0)
-				io, goff := q.imgOff(n, g), q.gridOff(n, g)
-				sgemm(true, false, K, w, q.outer, 1, wt[g*q.outer*K:], K, grid[goff+p0:], P, 0, img[io+p0:], P)
-			}
-		})
+		body.nc = (P + np - 1) / np
+		parallelFor(c, items*body.nc, 1, imageBackwardPointwise{body})
 		if bias != nil {
-			c.parallel(items, 1, func(lo, hi int) {
-				for t := lo; t < hi; t++ {
-					addBias(t/q.groups, t%q.groups)
-				}
-			})
+			parallelFor(c, items, 1, imageBias{body})
 		}
 		return
 	}
 	if items >= c.threads || c.threads == 1 {
-		c.parallel(items, 1, func(lo, hi int) {
-			col := getGemmScratch(K * np)
-			defer putGemmScratch(col)
-			for t := lo; t < hi; t++ {
-				g, n := t%q.groups, t/q.groups
-				io, goff := q.imgOff(n, g), q.gridOff(n, g)
-				clear(img[io : io+q.geo.c*hw])
-				for p0 := 0; p0 < P; p0 += np {
-					w := min(np, P-p0)
-					sgemm(true, false, K, w, q.outer, 1, wt[g*q.outer*K:], K, grid[goff+p0:], P, 0, *col, w)
-					q.geo.col2im(*col, img[io:], p0, w)
-				}
-				addBias(n, g)
-			}
-		})
+		parallelFor(c, items, 1, body)
 		return
 	}
 	col := getGemmScratch(K * P)
@@ -282,9 +253,79 @@ func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
 		g, n := t%q.groups, t/q.groups
 		io, goff := q.imgOff(n, g), q.gridOff(n, g)
 		c.gemm(true, false, K, P, q.outer, 1, wt[g*q.outer*K:], K, grid[goff:], P, 0, *col, P)
-		clear(img[io : io+q.geo.c*hw])
+		clear(img[io : io+q.geo.c*q.geo.h*q.geo.w])
 		q.geo.col2im(*col, img[io:], 0, P)
-		addBias(n, g)
+		body.addBias(n, g)
+	}
+}
+
+// imageBackward is backwardImage's loop over whole (n,g) items, each
+// product in column chunks of np positions.
+type imageBackward struct {
+	q                   *convPlan
+	img, grid, wt, bias []float32
+	np, nc              int
+}
+
+// addBias adds the bias to img[n,g] (nothing when bias is nil).
+func (b *imageBackward) addBias(n, g int) {
+	if b.bias == nil {
+		return
+	}
+	q := b.q
+	hw := q.geo.h * q.geo.w
+	io := q.imgOff(n, g)
+	for ci := 0; ci < q.geo.c; ci++ {
+		bv := b.bias[g*q.geo.c+ci]
+		row := b.img[io+ci*hw : io+(ci+1)*hw]
+		for i := range row {
+			row[i] += bv
+		}
+	}
+}
+
+func (b *imageBackward) run(lo, hi int) {
+	q, np := b.q, b.np
+	P, K := q.p(), q.k()
+	hw := q.geo.h * q.geo.w
+	col := getGemmScratch(K * np)
+	defer putGemmScratch(col)
+	for t := lo; t < hi; t++ {
+		g, n := t%q.groups, t/q.groups
+		io, goff := q.imgOff(n, g), q.gridOff(n, g)
+		clear(b.img[io : io+q.geo.c*hw])
+		for p0 := 0; p0 < P; p0 += np {
+			w := min(np, P-p0)
+			sgemm(true, false, K, w, q.outer, 1, b.wt[g*q.outer*K:], K, b.grid[goff+p0:], P, 0, *col, w)
+			q.geo.col2im(*col, b.img[io:], p0, w)
+		}
+		b.addBias(n, g)
+	}
+}
+
+// imageBackwardPointwise is backwardImage for a pointwise plan: tasks of
+// (n, g, chunk), one GEMM each straight into img.
+type imageBackwardPointwise struct{ imageBackward }
+
+func (b *imageBackwardPointwise) run(lo, hi int) {
+	q, np, nc := b.q, b.np, b.nc
+	P, K := q.p(), q.k()
+	for t := lo; t < hi; t++ {
+		ch, ng := t%nc, t/nc
+		g, n := ng%q.groups, ng/q.groups
+		p0 := ch * np
+		w := min(np, P-p0)
+		io, goff := q.imgOff(n, g), q.gridOff(n, g)
+		sgemm(true, false, K, w, q.outer, 1, b.wt[g*q.outer*K:], K, b.grid[goff+p0:], P, 0, b.img[io+p0:], P)
+	}
+}
+
+// imageBias adds the bias to items [lo,hi).
+type imageBias struct{ imageBackward }
+
+func (b *imageBias) run(lo, hi int) {
+	for t := lo; t < hi; t++ {
+		b.addBias(t/b.q.groups, t%b.q.groups)
 	}
 }
 

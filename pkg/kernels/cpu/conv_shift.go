@@ -102,73 +102,85 @@ func (q *convPlan) shiftChunk(threads, np int) int {
 // forwardShift computes forwardCols' result for a shiftable plan:
 // grid[n,g] = W_g * im2col(img[n,g]) + bias, by shifted GEMMs.
 func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
-	g := &q.geo
 	l := q.shiftLayout()
-	wp, np := l.wq, l.np
-	kk := g.kh * g.kw
 	taps := getGemmScratch(len(wt))
 	defer putGemmScratch(taps)
 	q.tapWeights(wt, *taps)
-	cw := q.shiftChunk(c.threads, np)
-	nc := (np + cw - 1) / cw
-	P := q.p()
+	cw := q.shiftChunk(c.threads, l.np)
+	nc := (l.np + cw - 1) / cw
 	items := q.n * q.groups
-	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
-		pad := getGemmScratch(g.c * l.cstride)
-		defer putGemmScratch(pad)
-		ybuf := getGemmScratch(q.outer * cw)
-		defer putGemmScratch(ybuf)
-		key := -1
-		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
-			for t := lo; t < hi; t++ {
-				ch, ng := t%nc, t/nc
-				gr, n := ng%q.groups, ng/q.groups
-				if ng != key {
-					q.padPlane(img[q.imgOff(n, gr):], *pad, &l)
-					key = ng
+	dynamicFor(c, items*nc, c.taskBlock(items, nc), shiftForward{q: q, l: l, grid: grid, img: img, taps: *taps, bias: bias, cw: cw, nc: nc})
+}
+
+// shiftForward is forwardShift's per-thread loop over claimed tasks.
+type shiftForward struct {
+	q                     *convPlan
+	l                     shiftLayout
+	grid, img, taps, bias []float32
+	cw, nc                int
+}
+
+func (b *shiftForward) work(cl *claimer) {
+	q, grid, img, bias, cw, nc := b.q, b.grid, b.img, b.bias, b.cw, b.nc
+	g := &q.geo
+	l := &b.l
+	wp, np := l.wq, l.np
+	kk := g.kh * g.kw
+	P := q.p()
+	pad := getGemmScratch(g.c * l.cstride)
+	defer putGemmScratch(pad)
+	ybuf := getGemmScratch(q.outer * cw)
+	defer putGemmScratch(ybuf)
+	key := -1
+	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
+		for t := lo; t < hi; t++ {
+			ch, ng := t%nc, t/nc
+			gr, n := ng%q.groups, ng/q.groups
+			if ng != key {
+				q.padPlane(img[q.imgOff(n, gr):], *pad, l)
+				key = ng
+			}
+			p0 := ch * cw
+			w := min(cw, np-p0)
+			for tap := 0; tap < kk; tap++ {
+				off := l.off(g, tap)
+				beta := float32(1)
+				if tap == 0 {
+					beta = 0
 				}
-				p0 := ch * cw
-				w := min(cw, np-p0)
-				for tap := 0; tap < kk; tap++ {
-					off := l.off(g, tap)
-					beta := float32(1)
-					if tap == 0 {
-						beta = 0
-					}
-					sgemm(false, false, q.outer, w, g.c, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c,
-						(*pad)[off+p0:], l.cstride, beta, *ybuf, w)
+				sgemm(false, false, q.outer, w, g.c, 1, b.taps[(gr*kk+tap)*q.outer*g.c:], g.c,
+					(*pad)[off+p0:], l.cstride, beta, *ybuf, w)
+			}
+			// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
+			goff := q.gridOff(n, gr)
+			for m := 0; m < q.outer; m++ {
+				var bv float32
+				if bias != nil {
+					bv = bias[gr*q.outer+m]
 				}
-				// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
-				goff := q.gridOff(n, gr)
-				for m := 0; m < q.outer; m++ {
-					var bv float32
-					if bias != nil {
-						bv = bias[gr*q.outer+m]
-					}
-					src := (*ybuf)[m*w : (m+1)*w]
-					dst := grid[goff+m*P : goff+(m+1)*P]
-					for p := p0; p < p0+w; {
-						oy := p / wp
-						ox := p - oy*wp
-						end := min(p0+w, oy*wp+wp)
-						if ox < g.ow {
-							seg := min(end, oy*wp+g.ow) - p
-							out := dst[oy*g.ow+ox : oy*g.ow+ox+seg]
-							in := src[p-p0 : p-p0+seg]
-							if bias == nil {
-								copy(out, in)
-							} else {
-								for i, v := range in {
-									out[i] = v + bv
-								}
+				src := (*ybuf)[m*w : (m+1)*w]
+				dst := grid[goff+m*P : goff+(m+1)*P]
+				for p := p0; p < p0+w; {
+					oy := p / wp
+					ox := p - oy*wp
+					end := min(p0+w, oy*wp+wp)
+					if ox < g.ow {
+						seg := min(end, oy*wp+g.ow) - p
+						out := dst[oy*g.ow+ox : oy*g.ow+ox+seg]
+						in := src[p-p0 : p-p0+seg]
+						if bias == nil {
+							copy(out, in)
+						} else {
+							for i, v := range in {
+								out[i] = v + bv
 							}
 						}
-						p = end
 					}
+					p = end
 				}
 			}
 		}
-	})
+	}
 }
 
 // uncrop copies grid positions [p0,p0+w) of the padded-width grid from
@@ -270,36 +282,49 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 // one accumulating sgemm per tap and chunk into the padded plane (the
 // taps' windows overlap, so one task owns a whole (n,g)), then a crop.
 func (c *CPU) backwardImageShift(q *convPlan, img, grid, wt, bias []float32) {
-	g := &q.geo
 	l := q.shiftLayout()
-	wp, np := l.wq, l.np
-	kk := g.kh * g.kw
 	taps := getGemmScratch(len(wt))
 	defer putGemmScratch(taps)
 	q.tapWeights(wt, *taps)
-	cw := q.shiftChunk(c.threads, np)
-	c.dynamic(q.n*q.groups, 1, func(claim func() (int, int, bool)) {
-		pad := getGemmScratch(g.c * l.cstride)
-		defer putGemmScratch(pad)
-		buf := getGemmScratch(q.outer * cw)
-		defer putGemmScratch(buf)
-		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
-			for t := lo; t < hi; t++ {
-				gr, n := t%q.groups, t/q.groups
-				clear(*pad)
-				gridN := grid[q.gridOff(n, gr):]
-				for p0 := 0; p0 < np; p0 += cw {
-					w := min(cw, np-p0)
-					q.uncrop(gridN, *buf, p0, w, wp)
-					for tap := 0; tap < kk; tap++ {
-						off := l.off(g, tap)
-						sgemm(true, false, g.c, w, q.outer, 1, (*taps)[(gr*kk+tap)*q.outer*g.c:], g.c, *buf, w, 1, (*pad)[off+p0:], l.cstride)
-					}
+	cw := q.shiftChunk(c.threads, l.np)
+	dynamicFor(c, q.n*q.groups, 1, shiftBackwardImage{q: q, l: l, img: img, grid: grid, taps: *taps, bias: bias, cw: cw})
+}
+
+// shiftBackwardImage is backwardImageShift's per-thread loop over claimed
+// (n,g) items.
+type shiftBackwardImage struct {
+	q                     *convPlan
+	l                     shiftLayout
+	img, grid, taps, bias []float32
+	cw                    int
+}
+
+func (b *shiftBackwardImage) work(cl *claimer) {
+	q, cw := b.q, b.cw
+	g := &q.geo
+	l := &b.l
+	wp, np := l.wq, l.np
+	kk := g.kh * g.kw
+	pad := getGemmScratch(g.c * l.cstride)
+	defer putGemmScratch(pad)
+	buf := getGemmScratch(q.outer * cw)
+	defer putGemmScratch(buf)
+	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
+		for t := lo; t < hi; t++ {
+			gr, n := t%q.groups, t/q.groups
+			clear(*pad)
+			gridN := b.grid[q.gridOff(n, gr):]
+			for p0 := 0; p0 < np; p0 += cw {
+				w := min(cw, np-p0)
+				q.uncrop(gridN, *buf, p0, w, wp)
+				for tap := 0; tap < kk; tap++ {
+					off := l.off(g, tap)
+					sgemm(true, false, g.c, w, q.outer, 1, b.taps[(gr*kk+tap)*q.outer*g.c:], g.c, *buf, w, 1, (*pad)[off+p0:], l.cstride)
 				}
-				q.unpadPlane(*pad, img[q.imgOff(n, gr):], bias, gr, &l)
 			}
+			q.unpadPlane(*pad, b.img[q.imgOff(n, gr):], b.bias, gr, l)
 		}
-	})
+	}
 }
 
 // unpadPlane is padPlane's inverse on the image's pixels:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"vireo/pkg/kernels"
 )
@@ -36,13 +37,25 @@ type CPU struct {
 	wg      sync.WaitGroup // joins the workers
 	closeMu sync.Mutex
 	closed  bool
+	jobs    jobPool
+	plans   plans
 }
 
 var _ kernels.Backend = (*CPU)(nil)
 
+// ranger is the body of a parallel loop: run processes items [lo,hi). It
+// may run on several goroutines at once, so it only reads its receiver.
+type ranger interface{ run(lo, hi int) }
+
+// rangeFunc adapts a closure to ranger (a func value is pointer-shaped:
+// the conversion does not allocate, but the closure itself escapes).
+type rangeFunc func(lo, hi int)
+
+func (f rangeFunc) run(lo, hi int) { f(lo, hi) }
+
 // task is one chunk of a parallel loop.
 type task struct {
-	fn     func(lo, hi int)
+	r      ranger
 	lo, hi int
 	done   *sync.WaitGroup
 }
@@ -54,7 +67,7 @@ func New(cfg Config) (*CPU, error) {
 		return nil, err
 	}
 	setBLASThreads(1)
-	c := &CPU{threads: cfg.Threads, tasks: make(chan task)}
+	c := &CPU{threads: cfg.Threads, tasks: make(chan task), jobs: jobPool{free: map[any][]any{}}}
 	for i := 1; i < c.threads; i++ {
 		c.wg.Add(1)
 		go c.worker()
@@ -65,7 +78,7 @@ func New(cfg Config) (*CPU, error) {
 func (c *CPU) worker() {
 	defer c.wg.Done()
 	for t := range c.tasks {
-		t.fn(t.lo, t.hi)
+		t.r.run(t.lo, t.hi)
 		t.done.Done()
 	}
 }
@@ -91,26 +104,141 @@ func (c *CPU) Close() error {
 
 // parallel runs fn over [0,n) in at most Threads contiguous chunks of at
 // least grain items, the calling goroutine taking the first chunk, and
-// returns when all chunks are done. Small loops run inline.
+// returns when all chunks are done. Small loops run inline. fn escapes to
+// the heap (one allocation per call, plus the WaitGroup's): the inference
+// kernels use parallelFor instead, which allocates nothing.
 func (c *CPU) parallel(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	if grain < 1 {
-		grain = 1
-	}
-	chunks := min(c.threads, (n+grain-1)/grain)
-	if chunks <= 1 {
+	if c.chunks(n, grain) <= 1 {
 		fn(0, n)
 		return
 	}
 	var done sync.WaitGroup
+	c.split(n, grain, rangeFunc(fn), &done)
+}
+
+// chunks is the number of chunks parallel and parallelFor cut [0,n) into.
+func (c *CPU) chunks(n, grain int) int {
+	return min(c.threads, (n+max(grain, 1)-1)/max(grain, 1))
+}
+
+// split runs r over [0,n) as parallel does (n > 0), with done to join the
+// workers' chunks.
+func (c *CPU) split(n, grain int, r ranger, done *sync.WaitGroup) {
+	chunks := c.chunks(n, grain)
+	if chunks <= 1 {
+		r.run(0, n)
+		return
+	}
 	done.Add(chunks - 1)
 	for i := 1; i < chunks; i++ {
-		c.tasks <- task{fn: fn, lo: i * n / chunks, hi: (i + 1) * n / chunks, done: &done}
+		c.tasks <- task{r: r, lo: i * n / chunks, hi: (i + 1) * n / chunks, done: done}
 	}
-	fn(0, n/chunks)
+	r.run(0, n/chunks)
 	done.Wait()
+}
+
+// job is a parallel loop's body with the WaitGroup that joins it, reused
+// through the backend's jobPool.
+type job[T any] struct {
+	body T
+	wg   sync.WaitGroup
+}
+
+// jobPool keeps finished jobs per body type for reuse (a free list, not a
+// sync.Pool: a steady-state call must find its job even after a GC or a
+// move to another P). It grows to the most jobs of a type in flight at
+// once and never shrinks.
+type jobPool struct {
+	mu   sync.Mutex
+	free map[any][]any // key: (*job[T])(nil); values: *job[T]
+}
+
+func getJob[T any](c *CPU) *job[T] {
+	key := any((*job[T])(nil))
+	c.jobs.mu.Lock()
+	l := c.jobs.free[key]
+	if n := len(l); n > 0 {
+		j := l[n-1].(*job[T])
+		l[n-1] = nil
+		c.jobs.free[key] = l[:n-1]
+		c.jobs.mu.Unlock()
+		return j
+	}
+	c.jobs.mu.Unlock()
+	return new(job[T])
+}
+
+func putJob[T any](c *CPU, j *job[T]) {
+	var zero T
+	j.body = zero // drop the body's references to the caller's data
+	key := any((*job[T])(nil))
+	c.jobs.mu.Lock()
+	c.jobs.free[key] = append(c.jobs.free[key], j)
+	c.jobs.mu.Unlock()
+}
+
+// parallelFor is parallel for a loop body given as a struct whose pointer
+// has a run(lo, hi) method: body is copied into a pooled job, so handing
+// it to the workers allocates nothing in the steady state. Bodies only
+// read their fields in run (several goroutines share one).
+func parallelFor[T any, P interface {
+	*T
+	ranger
+}](c *CPU, n, grain int, body T) {
+	if n <= 0 {
+		return
+	}
+	j := getJob[T](c)
+	j.body = body
+	c.split(n, grain, P(&j.body), &j.wg)
+	putJob(c, j)
+}
+
+// claimer hands out blocks of blk indices of [0,n) to dynamicFor's
+// threads.
+type claimer struct {
+	next   int64 // atomic
+	n, blk int
+}
+
+// claim returns the next block, or ok=false when none is left.
+func (cl *claimer) claim() (lo, hi int, ok bool) {
+	lo = int(atomic.AddInt64(&cl.next, int64(cl.blk))) - cl.blk
+	if lo >= cl.n {
+		return 0, 0, false
+	}
+	return lo, min(lo+cl.blk, cl.n), true
+}
+
+// worker is the body of a dynamic loop: work claims blocks from cl until
+// none are left, setting up its per-thread scratch once.
+type worker interface{ work(cl *claimer) }
+
+// dynJob runs a worker body on each of parallelFor's chunks.
+type dynJob[T any, P interface {
+	*T
+	worker
+}] struct {
+	body T
+	cl   claimer
+}
+
+func (d *dynJob[T, P]) run(_, _ int) { P(&d.body).work(&d.cl) }
+
+// dynamicFor is dynamic for a body given as a struct whose pointer has a
+// work(cl) method, allocation-free like parallelFor.
+func dynamicFor[T any, P interface {
+	*T
+	worker
+}](c *CPU, n, blk int, body T) {
+	if n <= 0 {
+		return
+	}
+	blk = max(blk, 1)
+	parallelFor[dynJob[T, P]](c, min(c.threads, (n+blk-1)/blk), 1, dynJob[T, P]{body: body, cl: claimer{n: n, blk: blk}})
 }
 
 // host returns t's host data, or an error for a tensor of another backend.
@@ -125,6 +253,15 @@ func host(name string, t *kernels.Tensor) ([]float32, error) {
 		return nil, fmt.Errorf("%w: %s has %d values for shape %v (want %d)", kernels.ErrShape, name, len(t.Data), t.Shape, t.Numel())
 	}
 	return t.Data, nil
+}
+
+// hostOp is host(op+": "+name, t) that builds the name only for the
+// error (no allocation on the good path).
+func hostOp(op, name string, t *kernels.Tensor) ([]float32, error) {
+	if d, ok := hostData(t); ok {
+		return d, nil
+	}
+	return host(op+": "+name, t)
 }
 
 // hostData is host without the error (no allocation on the good path).

@@ -22,27 +22,44 @@ func (c *CPU) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cc, ldc)
 		return
 	}
+	body := gemmChunks{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: cc, ldc: ldc}
 	if m >= n {
-		blocks := (m + gemmAlign - 1) / gemmAlign
-		c.parallel(blocks, 1, func(lo, hi int) {
-			i0, i1 := lo*gemmAlign, min(hi*gemmAlign, m)
-			aoff := i0 * lda
-			if transA {
-				aoff = i0
-			}
-			sgemm(transA, transB, i1-i0, n, k, alpha, a[aoff:], lda, b, ldb, beta, cc[i0*ldc:], ldc)
-		})
+		parallelFor(c, (m+gemmAlign-1)/gemmAlign, 1, gemmRows{body})
 		return
 	}
-	blocks := (n + gemmAlign - 1) / gemmAlign
-	c.parallel(blocks, 1, func(lo, hi int) {
-		j0, j1 := lo*gemmAlign, min(hi*gemmAlign, n)
-		boff := j0
-		if transB {
-			boff = j0 * ldb
-		}
-		sgemm(transA, transB, m, j1-j0, k, alpha, a, lda, b[boff:], ldb, beta, cc[j0:], ldc)
-	})
+	parallelFor(c, (n+gemmAlign-1)/gemmAlign, 1, gemmCols{body})
+}
+
+// gemmChunks are gemm's operands; gemmRows and gemmCols run blocks
+// [lo,hi) of gemmAlign rows or columns of C.
+type gemmChunks struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+type gemmRows struct{ gemmChunks }
+
+func (g *gemmRows) run(lo, hi int) {
+	i0, i1 := lo*gemmAlign, min(hi*gemmAlign, g.m)
+	aoff := i0 * g.lda
+	if g.transA {
+		aoff = i0
+	}
+	sgemm(g.transA, g.transB, i1-i0, g.n, g.k, g.alpha, g.a[aoff:], g.lda, g.b, g.ldb, g.beta, g.c[i0*g.ldc:], g.ldc)
+}
+
+type gemmCols struct{ gemmChunks }
+
+func (g *gemmCols) run(lo, hi int) {
+	j0, j1 := lo*gemmAlign, min(hi*gemmAlign, g.n)
+	boff := j0
+	if g.transB {
+		boff = j0 * g.ldb
+	}
+	sgemm(g.transA, g.transB, g.m, j1-j0, g.k, g.alpha, g.a, g.lda, g.b[boff:], g.ldb, g.beta, g.c[j0:], g.ldc)
 }
 
 // gemmScratch pools float32 work buffers (padded planes, im2col columns,
