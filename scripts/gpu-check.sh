@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The prepared GPU check for the CUDA backend, for a session whose task is
+# lent an NVIDIA GPU machine through the device tool. It builds nothing
+# there (that machine has no Go toolchain): build here first with
+#
+#   make build-cuda        # bin/cuda.test and bin/vireo-cuda (-tags cuda)
+#
+# then one device call: carry ["bin"], timeout_s 560,
+#   command: bash scripts/gpu-check.sh
+#
+# It writes at most 8 files under $OUT (the tool brings back 8):
+#   summary.txt        one line per step: PASS / FAIL / SKIP and why
+#   device.txt         nvidia-smi, driver, libcuda found
+#   conformance.txt    bin/cuda.test -test.v -test.run TestConformance
+#   sgemm.jsonl        SGEMM GFLOP/s (TestDeviceSGEMM)
+#   bench-kernels.jsonl  vireo-cuda bench kernels --backend cuda --json
+#   bench-model.json   vireo-cuda bench model --backend cuda (resnet18, 224, b8)
+#   log.txt            everything else
+# Each step has its own time limit so the whole script ends in ~8 minutes.
+set -u
+OUT=${OUT:-out/gpu-check}
+mkdir -p "$OUT"
+cd "$(dirname "$0")/.."
+sum=$OUT/summary.txt
+log=$OUT/log.txt
+: >"$sum"
+note() { echo "$*" | tee -a "$sum"; }
+
+{
+  date -u
+  nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+  ls -l /dev/nvidia* 2>&1
+} >"$OUT/device.txt"
+
+# /dev/nvidiactl alone is no GPU (libcuda's cuInit creates it even on a
+# machine without one); /dev/nvidia0 is the first device.
+if [ ! -e /dev/nvidia0 ]; then
+  note "SKIP all: no /dev/nvidia0: not a GPU machine (gorgonia.org/cu would exit at init)"
+  exit 0
+fi
+# libcuda.so.1 comes with the driver; the device machine mounts it under
+# /usr/local/nvidia, which may not be in the loader's cache.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1 '; then
+  for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/local/cuda/compat; do
+    [ -e "$d/libcuda.so.1" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" && break
+  done
+fi
+echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" >>"$OUT/device.txt"
+
+missing() { ldd "$1" 2>&1 | grep 'not found'; }
+
+# 1. The kernel conformance suite against the CUDA backend.
+if [ ! -x bin/cuda.test ]; then
+  note "FAIL conformance: bin/cuda.test missing (run make build-cuda here and carry bin)"
+elif m=$(missing bin/cuda.test); [ -n "$m" ]; then
+  note "FAIL conformance: bin/cuda.test cannot load: $m"
+else
+  timeout 200 bin/cuda.test -test.v -test.count=1 -test.run 'TestConformance' >"$OUT/conformance.txt" 2>&1
+  rc=$?
+  note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") conformance: $(grep -c -- '--- PASS' "$OUT/conformance.txt") subtests passed, $(grep -c -- '--- FAIL' "$OUT/conformance.txt") failed"
+  grep -- '--- FAIL' "$OUT/conformance.txt" | head -n 40 >>"$sum"
+  [ $rc = 0 ] || tail -n 3 "$OUT/conformance.txt" >>"$sum"
+
+  # 2. SGEMM GFLOP/s (fp32, CUDA cores).
+  VIREO_CUDA_BENCH_DIR=$OUT timeout 100 bin/cuda.test -test.v -test.count=1 -test.run 'TestDeviceSGEMM' >>"$log" 2>&1
+  rc=$?
+  note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") sgemm timing: $(tr '\n' ' ' 2>/dev/null <"$OUT/sgemm.jsonl" | head -c 600)"
+fi
+
+# 3. vireo bench on the GPU (the full binary links OpenCV, which the
+#    device machine may lack: then this step says which libraries).
+if [ ! -x bin/vireo-cuda ]; then
+  note "FAIL bench: bin/vireo-cuda missing (make build-cuda)"
+elif m=$(missing bin/vireo-cuda); [ -n "$m" ]; then
+  note "SKIP bench: bin/vireo-cuda cannot load here: $(echo "$m" | awk '{print $1}' | tr '\n' ' ')"
+else
+  timeout 100 bin/vireo-cuda bench kernels --backend cuda --json >"$OUT/bench-kernels.jsonl" 2>>"$log"
+  rc=$?
+  note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") bench kernels: $(wc -l <"$OUT/bench-kernels.jsonl") cases; $(tail -n 2 "$log" | tr '\n' ' ')"
+  timeout 100 bin/vireo-cuda bench model --backend cuda --arch resnet18 --size 224 --batch 8 --json >"$OUT/bench-model.json" 2>>"$log"
+  rc=$?
+  note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") bench model: $(head -c 400 "$OUT/bench-model.json"); $(tail -n 1 "$log")"
+fi
+
+# 4. Model parity CPU vs CUDA: not written yet (needs Conv2D, Pool and
+#    the layout ops on CUDA first; see pkg/kernels/cuda/doc.go).
+note "TODO parity: no CPU-vs-CUDA model parity test exists yet"
+echo "gpu-check: done; see $sum"
