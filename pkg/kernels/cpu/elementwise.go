@@ -34,13 +34,13 @@ func (c *CPU) binaryArgs(op string, cc, a, b *kernels.Tensor, bop kernels.Binary
 	if bop < kernels.OpAdd || bop > kernels.OpMin {
 		return nil, nil, nil, p, fmt.Errorf("%w: %s: op %d (want OpAdd..OpMin)", kernels.ErrParam, op, bop)
 	}
-	if ad, err = host(op+": a", a); err != nil {
+	if ad, err = hostOp(op, "a", a); err != nil {
 		return
 	}
-	if bd, err = host(op+": b", b); err != nil {
+	if bd, err = hostOp(op, "b", b); err != nil {
 		return
 	}
-	if cd, err = host(op+": c", cc); err != nil {
+	if cd, err = hostOp(op, "c", cc); err != nil {
 		return
 	}
 	p, err = planBroadcast(op, cc.Shape, a.Shape, b.Shape)
@@ -219,7 +219,7 @@ func (c *CPU) BinaryBackward(da, db, dc, a, b *kernels.Tensor, op kernels.Binary
 		if err := kernels.CheckShape("binary backward: "+g.name, g.d, g.x.Shape); err != nil {
 			return err
 		}
-		if _, err := host("binary backward: "+g.name, g.d); err != nil {
+		if _, err := hostOp("binary backward", g.name, g.d); err != nil {
 			return err
 		}
 	}

@@ -102,7 +102,7 @@ func (c *CPU) concatSplit(op string, whole *kernels.Tensor, parts []*kernels.Ten
 	if err := kernels.CheckShape(op+": whole", whole, ws); err != nil {
 		return err
 	}
-	wd, err := host(op+": whole", whole)
+	wd, err := hostOp(op, "whole", whole)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (c *CPU) slice(op string, small, big *kernels.Tensor, p kernels.SliceParams
 	if back {
 		bigName, smallName = "dx", "dy"
 	}
-	bd, err := host(op+": "+bigName, big)
+	bd, err := hostOp(op, bigName, big)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (c *CPU) slice(op string, small, big *kernels.Tensor, p kernels.SliceParams
 	if err := kernels.CheckShape(op+": "+smallName, small, ss); err != nil {
 		return err
 	}
-	sd, err := host(op+": "+smallName, small)
+	sd, err := hostOp(op, smallName, small)
 	if err != nil {
 		return err
 	}
@@ -445,7 +445,7 @@ func (c *CPU) depthToSpace(op string, sp, dp *kernels.Tensor, p kernels.DepthToS
 	if back {
 		dName, sName = "dx", "dy"
 	}
-	dd, err := host(op+": "+dName, dp)
+	dd, err := hostOp(op, dName, dp)
 	if err != nil {
 		return err
 	}
@@ -456,7 +456,7 @@ func (c *CPU) depthToSpace(op string, sp, dp *kernels.Tensor, p kernels.DepthToS
 	if err := kernels.CheckShape(op+": "+sName, sp, ss); err != nil {
 		return err
 	}
-	sd, err := host(op+": "+sName, sp)
+	sd, err := hostOp(op, sName, sp)
 	if err != nil {
 		return err
 	}

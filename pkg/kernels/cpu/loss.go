@@ -30,7 +30,7 @@ const lossBlock = 8192
 
 // lossOut checks that loss holds exactly one value.
 func lossOut(op string, loss *kernels.Tensor) ([]float32, error) {
-	ld, err := host(op+": loss", loss)
+	ld, err := hostOp(op, "loss", loss)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func lossWeights(op string, weight *kernels.Tensor, n int) ([]float32, error) {
 	if err := kernels.CheckShape(op+": weight", weight, kernels.Shape{n}); err != nil {
 		return nil, err
 	}
-	wd, err := host(op+": weight", weight)
+	wd, err := hostOp(op, "weight", weight)
 	if err != nil {
 		return nil, err
 	}
@@ -72,14 +72,14 @@ type pointwise struct {
 // or MSE (same element count and first dimension: MSELossFlat flattens).
 func pointwiseArgs(op string, x, target, weight *kernels.Tensor, flat bool) (pointwise, error) {
 	var pw pointwise
-	xd, err := host(op+": x", x)
+	xd, err := hostOp(op, "x", x)
 	if err != nil {
 		return pw, err
 	}
 	if len(x.Shape) == 0 {
 		return pw, fmt.Errorf("%w: %s: x is a scalar, shape %v (want (N,...))", kernels.ErrShape, op, x.Shape)
 	}
-	td, err := host(op+": target", target)
+	td, err := hostOp(op, "target", target)
 	if err != nil {
 		return pw, err
 	}
@@ -218,7 +218,7 @@ func (c *CPU) BCEWithLogitsBackward(dx, x, target, weight *kernels.Tensor, scale
 	if err := kernels.CheckShape(op+": dx", dx, x.Shape); err != nil {
 		return err
 	}
-	dd, err := host(op+": dx", dx)
+	dd, err := hostOp(op, "dx", dx)
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ func (c *CPU) MSEBackward(dx, x, target, weight *kernels.Tensor, scale float32) 
 	if err := kernels.CheckShape(op+": dx", dx, x.Shape); err != nil {
 		return err
 	}
-	dd, err := host(op+": dx", dx)
+	dd, err := hostOp(op, "dx", dx)
 	if err != nil {
 		return err
 	}
@@ -295,7 +295,7 @@ type ceArgs struct {
 // be ignoreIndex or an integer class id in [0, C).
 func ceCheck(op string, x, target, weight *kernels.Tensor, ignoreIndex int) (ceArgs, error) {
 	var a ceArgs
-	xd, err := host(op+": x", x)
+	xd, err := hostOp(op, "x", x)
 	if err != nil {
 		return a, err
 	}
@@ -306,7 +306,7 @@ func ceCheck(op string, x, target, weight *kernels.Tensor, ignoreIndex int) (ceA
 	if err := kernels.CheckShape(op+": target", target, ts); err != nil {
 		return a, err
 	}
-	td, err := host(op+": target", target)
+	td, err := hostOp(op, "target", target)
 	if err != nil {
 		return a, err
 	}
@@ -453,7 +453,7 @@ func (c *CPU) CrossEntropyBackward(dx, x, target, weight *kernels.Tensor, ignore
 	if err := kernels.CheckShape(op+": dx", dx, x.Shape); err != nil {
 		return err
 	}
-	dd, err := host(op+": dx", dx)
+	dd, err := hostOp(op, "dx", dx)
 	if err != nil {
 		return err
 	}

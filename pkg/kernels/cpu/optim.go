@@ -14,13 +14,13 @@ const optimGrain = 16384
 // optimTensors checks that grad and each state tensor (nil ones are
 // skipped) have param's shape and returns their host data in order.
 func optimTensors(op string, param, grad *kernels.Tensor, state map[string]*kernels.Tensor, order ...string) (pd, gd []float32, sd [][]float32, err error) {
-	if pd, err = host(op+": param", param); err != nil {
+	if pd, err = hostOp(op, "param", param); err != nil {
 		return nil, nil, nil, err
 	}
 	if err = kernels.CheckShape(op+": grad", grad, param.Shape); err != nil {
 		return nil, nil, nil, err
 	}
-	if gd, err = host(op+": grad", grad); err != nil {
+	if gd, err = hostOp(op, "grad", grad); err != nil {
 		return nil, nil, nil, err
 	}
 	for _, name := range order {
@@ -32,7 +32,7 @@ func optimTensors(op string, param, grad *kernels.Tensor, state map[string]*kern
 		if err = kernels.CheckShape(op+": "+name, t, param.Shape); err != nil {
 			return nil, nil, nil, err
 		}
-		d, err := host(op+": "+name, t)
+		d, err := hostOp(op, name, t)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -67,7 +67,7 @@ func (c *CPU) padCheck(op string, big, small *kernels.Tensor, p kernels.PadParam
 	if back {
 		xName, yName = "dx", "dy"
 	}
-	xd, err := host(op+": "+xName, small)
+	xd, err := hostOp(op, xName, small)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -78,7 +78,7 @@ func (c *CPU) padCheck(op string, big, small *kernels.Tensor, p kernels.PadParam
 	if err := kernels.CheckShape(op+": "+yName, big, ys); err != nil {
 		return nil, nil, nil, err
 	}
-	yd, err := host(op+": "+yName, big)
+	yd, err := hostOp(op, yName, big)
 	if err != nil {
 		return nil, nil, nil, err
 	}

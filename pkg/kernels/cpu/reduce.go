@@ -54,7 +54,7 @@ func expf(v float32) float32 { return float32(math.Exp(float64(v))) }
 //	logsoftmax: y[k] = (x[k]-m) - log(sum_j exp(x[j]-m))
 func (c *CPU) Softmax(y, x *kernels.Tensor, axis int, log bool) error {
 	op := map[bool]string{false: "softmax", true: "logsoftmax"}[log]
-	xd, err := host(op+": x", x)
+	xd, err := hostOp(op, "x", x)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (c *CPU) Softmax(y, x *kernels.Tensor, axis int, log bool) error {
 	if err := kernels.CheckShape(op+": y", y, x.Shape); err != nil {
 		return err
 	}
-	yd, err := host(op+": y", y)
+	yd, err := hostOp(op, "y", y)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func (c *CPU) SoftmaxBackward(dx, dy, y *kernels.Tensor, axis int, log bool) err
 		return nil
 	}
 	op := map[bool]string{false: "softmax backward", true: "logsoftmax backward"}[log]
-	yd, err := host(op+": y", y)
+	yd, err := hostOp(op, "y", y)
 	if err != nil {
 		return err
 	}
@@ -193,11 +193,11 @@ func (c *CPU) SoftmaxBackward(dx, dy, y *kernels.Tensor, axis int, log bool) err
 	if err := kernels.CheckShape(op+": dx", dx, y.Shape); err != nil {
 		return err
 	}
-	dyd, err := host(op+": dy", dy)
+	dyd, err := hostOp(op, "dy", dy)
 	if err != nil {
 		return err
 	}
-	dxd, err := host(op+": dx", dx)
+	dxd, err := hostOp(op, "dx", dx)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (c *CPU) ReduceMean(y, x *kernels.Tensor, axes []int) error {
 }
 
 func (c *CPU) reduce(op string, y, x *kernels.Tensor, axes []int, mean bool) error {
-	xd, err := host(op+": x", x)
+	xd, err := hostOp(op, "x", x)
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (c *CPU) reduce(op string, y, x *kernels.Tensor, axes []int, mean bool) err
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	yd, err := host(op+": y", y)
+	yd, err := hostOp(op, "y", y)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func resizeCheck(op string, x, y *kernels.Tensor, p kernels.ResizeParams, xName,
 	if p.Nearest < kernels.NearestRoundPreferFloor || p.Nearest > kernels.NearestCeil {
 		return nil, nil, fmt.Errorf("%w: %s: nearest mode %d", kernels.ErrParam, op, p.Nearest)
 	}
-	xd, err := host(op+": "+xName, x)
+	xd, err := hostOp(op, xName, x)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,7 +89,7 @@ func resizeCheck(op string, x, y *kernels.Tensor, p kernels.ResizeParams, xName,
 	if err := kernels.CheckShape(op+": "+yName, y, ys); err != nil {
 		return nil, nil, err
 	}
-	yd, err := host(op+": "+yName, y)
+	yd, err := hostOp(op, yName, y)
 	if err != nil {
 		return nil, nil, err
 	}
