@@ -5,8 +5,12 @@
 #
 #   make build-cuda        # bin/cuda.test and bin/vireo-cuda (-tags cuda)
 #
-# then one device call: carry ["bin"], timeout_s 560,
+# then one device call: carry ["bin/cuda.test"], timeout_s 560,
 #   command: bash scripts/gpu-check.sh
+# (not "bin": with bin/vireo and bin/vireo-cuda, ~42 MB each, it exceeds
+# the 64 MiB the tool carries. bin/vireo-cuda links OpenCV through gocv,
+# 268 shared libraries / ~370 MB here, so step 3 runs only where the
+# device machine has them; otherwise it records which are missing.)
 #
 # It writes at most 8 files under $OUT (the tool brings back 8):
 #   summary.txt        one line per step: PASS / FAIL / SKIP and why
