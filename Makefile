@@ -38,8 +38,13 @@ fuzz-short:
 	@bash scripts/fuzz-short.sh $(FUZZTIME)
 
 # make test-long: the slow suites: ONNX Runtime parity (tag ort) and long tests.
-test-long: deps ort models-thirdparty
-	VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
+test-long: deps ort models-thirdparty browser-deps
+	VIREO_BROWSER_REQUIRED=1 VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
+
+# Headless Chromium and chromedriver for the dashboard's browser test (test
+# dependency only; without them `make test` skips that test and says why).
+browser-deps:
+	@bash scripts/install-deps.sh chromium chromium-driver
 
 # ONNX Runtime 1.30 (test and benchmark dependency only), into a folder git ignores.
 ort: $(ORT_LIB)

@@ -46,7 +46,7 @@ function connect() {
       backoff = Math.min(backoff * 2, 10000);
     }
   };
-  es.addEventListener('result', (e) => onResult(JSON.parse(e.data)));
+  es.addEventListener('result', (e) => onResult(parseResult(e.data)));
   es.addEventListener('end', (e) => onEnd(JSON.parse(e.data)));
   es.addEventListener('model', (e) => onModel(JSON.parse(e.data)));
   es.addEventListener('stats', (e) => onStats(JSON.parse(e.data)));
@@ -56,6 +56,15 @@ function setConn(up) {
   const c = $('#conn');
   c.textContent = up ? 'live' : 'reconnecting';
   c.className = 'pill ' + (up ? 'up' : 'down');
+}
+
+// parseResult keeps seq as a decimal string: ingest's seqs are nanosecond
+// clocks, beyond the integers a JavaScript number holds exactly.
+function parseResult(data) {
+  const res = JSON.parse(data);
+  const m = /"seq":(\d+)/.exec(data); // the top-level seq comes before any nested object
+  if (m) res.seq = m[1];
+  return res;
 }
 
 // ---------- models (cached manifests per version) ----------
@@ -104,7 +113,7 @@ function cardFor(res) {
     el('h3', {}, el('span', { text: res.source }), el('span', { class: 'model', text: res.model }), version),
     stage, stats, legend, thr, labels, el('div', { class: 'actions' }, wrong));
   $('#sources').append(root);
-  c = { key, root, img, canvas, version, stats, legend, labels, thr, arrivals: [], lat: [], shown: null, pending: null, busy: false, ended: null };
+  c = { key, root, img, canvas, version, stats, legend, labels, thr, arrivals: [], lat: [], shown: null, pending: null, busy: false, ended: null, hiddenClasses: new Set() };
   state.cards.set(key, c);
   return c;
 }
@@ -131,11 +140,12 @@ async function show(c) {
       const frame = await loadFrame(res);
       const manifest = await manifestOf(res.model, res.model_version);
       c.img.src = frame.url;
+      if (frame.ow && frame.oh) c.img.style.aspectRatio = `${frame.ow} / ${frame.oh}`; // the frame as captured
       await c.img.decode().catch(() => {});
       if (c.shownURL) URL.revokeObjectURL(c.shownURL);
       c.shownURL = frame.url;
       c.shown = { res, frame, manifest };
-      await drawOverlay(c.canvas, res, frame, manifest, null);
+      await drawOverlay(c.canvas, res, frame, manifest, null, c.hiddenClasses);
       renderInfo(c);
     } catch (e) {
       console.warn('frame', res.source, res.seq, e);
@@ -208,7 +218,7 @@ function maskCanvas(mask, hidden) {
 // frame as captured (points are in those pixels; the mask is stretched
 // from the model's input size). edit, when set, is the correction in
 // progress (its mask or points replace the result's).
-async function drawOverlay(canvas, res, frame, manifest, edit) {
+async function drawOverlay(canvas, res, frame, manifest, edit, hidden) {
   const w = frame.ow || res.width || 256, h = frame.oh || res.height || 256;
   canvas.width = w; canvas.height = h;
   const ctx = canvas.getContext('2d');
@@ -216,16 +226,26 @@ async function drawOverlay(canvas, res, frame, manifest, edit) {
   if (res.task === 'segmentation' && res.mask_png) {
     const mask = edit && edit.mask ? edit.mask : await decodeMask(res);
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(maskCanvas(mask, edit ? null : canvas.hidden), 0, 0, w, h);
+    ctx.drawImage(maskCanvas(mask, edit ? null : hidden), 0, 0, w, h);
   }
   const pts = edit && edit.points ? edit.points : res.points;
   if (pts) {
     const r = Math.max(5, w / 90);
-    pts.forEach((p, i) => {
+    pts.forEach((q, i) => {
+      // A point outside the frame is drawn hollow at the nearest edge.
+      const off = q.x < 0 || q.y < 0 || q.x > w || q.y > h;
+      const p = off ? { x: Math.min(Math.max(q.x, r), w - r), y: Math.min(Math.max(q.y, r), h - r) } : q;
       ctx.beginPath();
       ctx.arc(p.x, p.y, r, 0, 2 * Math.PI);
-      ctx.fillStyle = rgb(colour(i + 3), 0.9);
+      ctx.fillStyle = rgb(colour(i + 3), off ? 0.25 : 0.9);
       ctx.fill();
+      if (off) {
+        ctx.font = `${Math.round(r * 2)}px system-ui, sans-serif`;
+        ctx.fillStyle = '#fff';
+        ctx.textAlign = p.x > w / 2 ? 'right' : 'left';
+        ctx.fillText(`off frame (${Math.round(q.x)}, ${Math.round(q.y)})`, p.x + (p.x > w / 2 ? -2 * r : 2 * r), p.y + (p.y > h / 2 ? -r : 2 * r));
+        ctx.textAlign = 'left';
+      }
       ctx.lineWidth = Math.max(2, r / 3);
       ctx.strokeStyle = '#fff';
       ctx.stroke();
@@ -261,15 +281,14 @@ function renderInfo(c) {
   c.labels.replaceChildren();
   c.thr.textContent = '';
   if (res.task === 'segmentation' && res.classes) {
-    c.canvas.hidden = c.canvas.hidden || new Set();
     res.classes.forEach((name, i) => {
       const frac = res.class_fraction ? res.class_fraction[i] : 0;
       const item = el('span', { class: 'class', title: 'click to hide or show', 'data-class': name, style: 'cursor:pointer' },
         el('i', { style: `background:${rgb(colour(i))}` }), `${name} ${(100 * frac).toFixed(1)}%`);
-      if (c.canvas.hidden.has(i)) item.style.opacity = 0.4;
+      if (c.hiddenClasses.has(i)) item.style.opacity = 0.4;
       item.addEventListener('click', () => {
-        if (c.canvas.hidden.has(i)) c.canvas.hidden.delete(i); else c.canvas.hidden.add(i);
-        drawOverlay(c.canvas, res, c.shown.frame, manifest, null).then(() => renderInfo(c));
+        if (c.hiddenClasses.has(i)) c.hiddenClasses.delete(i); else c.hiddenClasses.add(i);
+        drawOverlay(c.canvas, res, c.shown.frame, manifest, null, c.hiddenClasses).then(() => renderInfo(c));
       });
       c.legend.append(item);
     });
@@ -329,11 +348,13 @@ function onModel(p) {
 }
 
 // ---------- models view ----------
-async function post(url, body) {
-  const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: body === undefined ? '{}' : JSON.stringify(body) });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${r.status}: ${text}`);
-  return text ? JSON.parse(text) : {};
+async function post(url, body, rawSeq) {
+  let text = body === undefined ? '{}' : JSON.stringify(body);
+  if (rawSeq) text = text.replace(/"seq":"(\d+)"/, '"seq":$1'); // seq is kept as a string (parseResult)
+  const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: text });
+  const out = await r.text();
+  if (!r.ok) throw new Error(`${r.status}: ${out}`);
+  return out ? JSON.parse(out) : {};
 }
 
 let rendering = null;
@@ -435,6 +456,7 @@ function openCorrection(c) {
   $('#correct-meta').textContent = `${res.model} ${res.model_version} · source ${res.source} · seq ${res.seq} · ${res.task}`;
   const stage = $('#correct-stage');
   $('img', stage).src = frame.url;
+  if (frame.ow && frame.oh) $('img', stage).style.aspectRatio = `${frame.ow} / ${frame.oh}`;
   $('#correct-status').textContent = '';
   $('#correct-status').className = 'status';
   const ctl = $('#correct-controls');
@@ -566,7 +588,7 @@ async function submitCorrection() {
   st.className = 'status';
   st.textContent = 'sending…';
   try {
-    const out = await post(`/v1/models/${res.model}/corrections`, body);
+    const out = await post(`/v1/models/${res.model}/corrections`, body, true);
     st.className = 'status ok';
     st.textContent = `recorded ${JSON.stringify(out)}`;
   } catch (e) {
