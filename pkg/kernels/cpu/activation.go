@@ -22,61 +22,69 @@ func (c *CPU) Activation(y, x *kernels.Tensor, a kernels.Act) error {
 	if a.Kind < kernels.ActIdentity || a.Kind > kernels.ActAbs {
 		return fmt.Errorf("%w: activation kind %d", kernels.ErrUnsupported, a.Kind)
 	}
-	c.parallel(len(xd), actGrain, func(lo, hi int) {
-		xs, ys := xd[lo:hi], yd[lo:hi]
-		switch a.Kind {
-		case kernels.ActIdentity:
-			copy(ys, xs)
-		case kernels.ActRelu:
-			reluC(ys, xs)
-		case kernels.ActLeakyRelu:
-			for i, v := range xs {
-				if v < 0 {
-					v *= a.Alpha
-				}
-				ys[i] = v
-			}
-		case kernels.ActSigmoid:
-			sigmoidC(ys, xs)
-		case kernels.ActHardSigmoid:
-			for i, v := range xs {
-				ys[i] = max(0, min(1, a.Alpha*v+a.Beta))
-			}
-		case kernels.ActHardSwish:
-			for i, v := range xs {
-				ys[i] = v * max(0, min(1, v/6+0.5))
-			}
-		case kernels.ActTanh:
-			for i, v := range xs {
-				ys[i] = float32(math.Tanh(float64(v)))
-			}
-		case kernels.ActClip:
-			for i, v := range xs {
-				ys[i] = min(max(v, a.Alpha), a.Beta)
-			}
-		case kernels.ActExp:
-			for i, v := range xs {
-				ys[i] = float32(math.Exp(float64(v)))
-			}
-		case kernels.ActLog:
-			for i, v := range xs {
-				ys[i] = float32(math.Log(float64(v)))
-			}
-		case kernels.ActSqrt:
-			for i, v := range xs {
-				ys[i] = float32(math.Sqrt(float64(v)))
-			}
-		case kernels.ActNeg:
-			for i, v := range xs {
-				ys[i] = -v
-			}
-		case kernels.ActAbs:
-			for i, v := range xs {
-				ys[i] = float32(math.Abs(float64(v)))
-			}
-		}
-	})
+	parallelFor(c, len(xd), actGrain, actForward{x: xd, y: yd, a: a})
 	return nil
+}
+
+// actForward is Activation's loop over elements [lo,hi).
+type actForward struct {
+	x, y []float32
+	a    kernels.Act
+}
+
+func (b *actForward) run(lo, hi int) {
+	xs, ys, a := b.x[lo:hi], b.y[lo:hi], b.a
+	switch a.Kind {
+	case kernels.ActIdentity:
+		copy(ys, xs)
+	case kernels.ActRelu:
+		reluC(ys, xs)
+	case kernels.ActLeakyRelu:
+		for i, v := range xs {
+			if v < 0 {
+				v *= a.Alpha
+			}
+			ys[i] = v
+		}
+	case kernels.ActSigmoid:
+		sigmoidC(ys, xs)
+	case kernels.ActHardSigmoid:
+		for i, v := range xs {
+			ys[i] = max(0, min(1, a.Alpha*v+a.Beta))
+		}
+	case kernels.ActHardSwish:
+		for i, v := range xs {
+			ys[i] = v * max(0, min(1, v/6+0.5))
+		}
+	case kernels.ActTanh:
+		for i, v := range xs {
+			ys[i] = float32(math.Tanh(float64(v)))
+		}
+	case kernels.ActClip:
+		for i, v := range xs {
+			ys[i] = min(max(v, a.Alpha), a.Beta)
+		}
+	case kernels.ActExp:
+		for i, v := range xs {
+			ys[i] = float32(math.Exp(float64(v)))
+		}
+	case kernels.ActLog:
+		for i, v := range xs {
+			ys[i] = float32(math.Log(float64(v)))
+		}
+	case kernels.ActSqrt:
+		for i, v := range xs {
+			ys[i] = float32(math.Sqrt(float64(v)))
+		}
+	case kernels.ActNeg:
+		for i, v := range xs {
+			ys[i] = -v
+		}
+	case kernels.ActAbs:
+		for i, v := range xs {
+			ys[i] = float32(math.Abs(float64(v)))
+		}
+	}
 }
 
 // ActivationBackward implements kernels.ActivationOps: dx = dy * f'(x).

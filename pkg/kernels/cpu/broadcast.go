@@ -100,6 +100,84 @@ func (c *CPU) forEachRow(p *bplan, fn func(lo, hi, oa, ob int)) {
 	})
 }
 
+// rowBody is the body of forEachRowFor: row handles c's range [lo,hi)
+// with the operands' offsets oa, ob at lo.
+type rowBody interface{ row(lo, hi, oa, ob int) }
+
+// forEachRowFor is forEachRow for a body given as a struct whose pointer
+// has a row method: allocation-free like parallelFor.
+func forEachRowFor[T any, P interface {
+	*T
+	rowBody
+}](c *CPU, p *bplan, body T) {
+	const grain = 16384
+	if p.rows == 1 {
+		parallelFor(c, p.rowLen, grain, oneRow[T, P]{body: body, la: p.sa[len(p.sa)-1], lb: p.sb[len(p.sb)-1]})
+		return
+	}
+	parallelFor(c, p.rows, max(1, grain/max(1, p.rowLen)), manyRows[T, P]{body: body, p: p})
+}
+
+// oneRow runs a row body over pieces [lo,hi) of one long row.
+type oneRow[T any, P interface {
+	*T
+	rowBody
+}] struct {
+	body   T
+	la, lb int
+}
+
+func (r *oneRow[T, P]) run(lo, hi int) { P(&r.body).row(lo, hi, lo*r.la, lo*r.lb) }
+
+// manyRows runs a row body over rows [r0,r1).
+type manyRows[T any, P interface {
+	*T
+	rowBody
+}] struct {
+	body T
+	p    *bplan
+}
+
+func (m *manyRows[T, P]) run(r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		oa, ob := m.p.offsets(r)
+		P(&m.body).row(r*m.p.rowLen, (r+1)*m.p.rowLen, oa, ob)
+	}
+}
+
+// bcastRank is the highest rank whose broadcast plans are cached.
+const bcastRank = 8
+
+// bcastKey identifies a broadcast in the backend's plan cache.
+type bcastKey struct {
+	ra, rb, rc int
+	a, b, c    [bcastRank]int
+}
+
+// broadcastPlan is planBroadcast computed once per shapes and cached (the
+// plan is read-only).
+func (c *CPU) broadcastPlan(op string, cs, as, bs kernels.Shape) (*bplan, error) {
+	ok := len(as) <= bcastRank && len(bs) <= bcastRank && len(cs) <= bcastRank
+	var k bcastKey
+	if ok {
+		k.ra, k.rb, k.rc = len(as), len(bs), len(cs)
+		copy(k.a[:], as)
+		copy(k.b[:], bs)
+		copy(k.c[:], cs)
+		if p, hit := c.plans.bcast.get(k); hit {
+			return p, nil
+		}
+	}
+	p, err := planBroadcast(op, cs, as, bs)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		c.plans.bcast.put(k, &p)
+	}
+	return &p, nil
+}
+
 // colBlock is the number of adjacent columns one task walks together in
 // the column-wise reductions (sumAxes, Softmax and ArgMax along a non-last
 // axis).

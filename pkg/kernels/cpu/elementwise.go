@@ -22,15 +22,23 @@ func (c *CPU) Binary(cc, a, b *kernels.Tensor, op kernels.BinaryOp) error {
 	if err != nil {
 		return err
 	}
-	la, lb := p.sa[len(p.sa)-1], p.sb[len(p.sb)-1]
-	c.forEachRow(&p, func(lo, hi, oa, ob int) {
-		n := hi - lo
-		binRow(op, cd[lo:hi], ad[oa:oa+(n-1)*la+1], bd[ob:ob+(n-1)*lb+1], la, lb)
-	})
+	forEachRowFor(c, p, binaryRows{op: op, c: cd, a: ad, b: bd, la: p.sa[len(p.sa)-1], lb: p.sb[len(p.sb)-1]})
 	return nil
 }
 
-func (c *CPU) binaryArgs(op string, cc, a, b *kernels.Tensor, bop kernels.BinaryOp) (cd, ad, bd []float32, p bplan, err error) {
+// binaryRows is Binary's row body.
+type binaryRows struct {
+	op      kernels.BinaryOp
+	c, a, b []float32
+	la, lb  int
+}
+
+func (r *binaryRows) row(lo, hi, oa, ob int) {
+	n := hi - lo
+	binRow(r.op, r.c[lo:hi], r.a[oa:oa+(n-1)*r.la+1], r.b[ob:ob+(n-1)*r.lb+1], r.la, r.lb)
+}
+
+func (c *CPU) binaryArgs(op string, cc, a, b *kernels.Tensor, bop kernels.BinaryOp) (cd, ad, bd []float32, p *bplan, err error) {
 	if bop < kernels.OpAdd || bop > kernels.OpMin {
 		return nil, nil, nil, p, fmt.Errorf("%w: %s: op %d (want OpAdd..OpMin)", kernels.ErrParam, op, bop)
 	}
@@ -43,7 +51,7 @@ func (c *CPU) binaryArgs(op string, cc, a, b *kernels.Tensor, bop kernels.Binary
 	if cd, err = hostOp(op, "c", cc); err != nil {
 		return
 	}
-	p, err = planBroadcast(op, cc.Shape, a.Shape, b.Shape)
+	p, err = c.broadcastPlan(op, cc.Shape, a.Shape, b.Shape)
 	return
 }
 
@@ -256,7 +264,7 @@ func (c *CPU) BinaryBackward(da, db, dc, a, b *kernels.Tensor, op kernels.Binary
 		if len(g) != len(dcd) {
 			g = make([]float32, len(dcd))
 		}
-		c.forEachRow(&p, func(lo, hi, oa, ob int) {
+		c.forEachRow(p, func(lo, hi, oa, ob int) {
 			n := hi - lo
 			gradRow(op, k, g[lo:hi], dcd[lo:hi], ad[oa:oa+(n-1)*la+1], bd[ob:ob+(n-1)*lb+1], la, lb)
 		})

@@ -36,5 +36,6 @@ func (pc *planCache[K, V]) put(k K, v V) {
 
 // plans are the backend's plan caches, one per op family.
 type plans struct {
-	conv planCache[convKey, *convEntry]
+	conv  planCache[convKey, *convEntry]
+	bcast planCache[bcastKey, *bplan]
 }
