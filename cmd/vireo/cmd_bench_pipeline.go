@@ -78,6 +78,10 @@ type pipelineReport struct {
 	MeanBatch      float64 `json:"pipeline_mean_batch"`
 	PipelineCores  float64 `json:"pipeline_cpu_cores"`
 	NoKeep         bool    `json:"no_keep"`
+	// Frames per second of process CPU time: on a shared machine the
+	// wall-clock rates depend on the share of the cores this process got.
+	PipelinePerCPU float64 `json:"pipeline_frames_per_cpu_s"`
+	EnginePerCPU   float64 `json:"engine_frames_per_cpu_s"`
 	EngineFPS      float64 `json:"engine_fps"`
 	PipelineRatio  float64 `json:"pipeline_vs_engine"`
 	PipelineFPS1   float64 `json:"pipeline_fps_batch1"`
@@ -337,11 +341,11 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 		batch[i] = schema.Frame{Source: "engine", Seq: uint64(i), Captured: time.Now(), OrigWidth: 768, OrigHeight: 576,
 			Width: w, Height: h, Channels: 3, Pixels: pix[i%len(pix)]}
 	}
-	engineA, err := engineRate(ctx, pred, batch, o.engineFor)
+	engineA, perCPUA, err := engineRate(ctx, pred, batch, o.engineFor)
 	if err != nil {
 		return nil, err
 	}
-	rep.EngineFPS1, err = engineRate(ctx, pred, batch[:1], o.engineFor)
+	rep.EngineFPS1, _, err = engineRate(ctx, pred, batch[:1], o.engineFor)
 	if err != nil {
 		return nil, err
 	}
@@ -358,6 +362,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 		return nil, err
 	}
 	rep.PipelineCores = (cpuTime() - cpu0).Seconds() / d.Seconds()
+	rep.PipelinePerCPU = float64(n) / (cpuTime() - cpu0).Seconds()
 	rep.PipelineFrames = n
 	rep.MeanBatch = ph.meanBatch()
 	rep.PipelineFPS = float64(n) / d.Seconds()
@@ -378,10 +383,11 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 		return nil, err
 	}
 	rep.P50, rep.P99 = rep.P50At50, rep.P99At50
-	engineB, err := engineRate(ctx, pred, batch, o.engineFor)
+	engineB, perCPUB, err := engineRate(ctx, pred, batch, o.engineFor)
 	if err != nil {
 		return nil, err
 	}
+	rep.EnginePerCPU = (perCPUA + perCPUB) / 2
 	rep.EngineFPS = (engineA + engineB) / 2
 	rep.PipelineRatio = rep.PipelineFPS / rep.EngineFPS
 	rep.EngineGain = rep.EngineFPS / rep.EngineFPS1
@@ -448,22 +454,22 @@ func gocvLoop(path string, w, h, keep int) (float64, [][]byte, error) {
 }
 
 // engineRate runs batch through pred for at least d after two warm-up
-// runs and returns frames/s.
-func engineRate(ctx context.Context, pred *predict.Predictor, batch []schema.Frame, d time.Duration) (float64, error) {
+// runs and returns frames per second of wall time and of process CPU time.
+func engineRate(ctx context.Context, pred *predict.Predictor, batch []schema.Frame, d time.Duration) (fps, perCPU float64, err error) {
 	for range 2 {
 		if _, err := pred.Run(ctx, batch); err != nil {
-			return 0, fmt.Errorf("bench pipeline: engine: %w", err)
+			return 0, 0, fmt.Errorf("bench pipeline: engine: %w", err)
 		}
 	}
 	n := 0
-	t0 := time.Now()
+	c0, t0 := cpuTime(), time.Now()
 	for time.Since(t0) < d {
 		if _, err := pred.Run(ctx, batch); err != nil {
-			return 0, fmt.Errorf("bench pipeline: engine: %w", err)
+			return 0, 0, fmt.Errorf("bench pipeline: engine: %w", err)
 		}
 		n += len(batch)
 	}
-	return float64(n) / time.Since(t0).Seconds(), nil
+	return float64(n) / time.Since(t0).Seconds(), float64(n) / (cpuTime() - c0).Seconds(), nil
 }
 
 // benchPhases runs the phases against one embedded server.
