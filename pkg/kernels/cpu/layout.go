@@ -86,53 +86,136 @@ func (c *CPU) concatSplit(op string, whole *kernels.Tensor, parts []*kernels.Ten
 	if len(parts) == 0 {
 		return fmt.Errorf("%w: %s: no parts (want >= 1)", kernels.ErrShape, op)
 	}
-	shapes := make([]kernels.Shape, len(parts))
-	data := make([][]float32, len(parts))
+	body := concatRows{split: split, n: len(parts)}
+	if len(parts) > len(body.data) {
+		body.more = make([][]float32, len(parts))
+	}
 	for i, t := range parts {
-		d, err := host(fmt.Sprintf("%s: part %d", op, i), t)
-		if err != nil {
+		d, ok := hostData(t)
+		if !ok {
+			_, err := host(fmt.Sprintf("%s: part %d", op, i), t)
 			return err
 		}
-		shapes[i], data[i] = t.Shape, d
+		body.setPart(i, d)
 	}
-	ws, err := kernels.ConcatOutShape(shapes, axis)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	k, cacheable := concatKeyOf(parts, axis, split)
+	q, hit := c.plans.concat.get(k)
+	if !cacheable || !hit {
+		var err error
+		if q, err = planConcat(op, parts, axis); err != nil {
+			return err
+		}
+		if cacheable {
+			c.plans.concat.put(k, q)
+		}
 	}
-	if err := kernels.CheckShape(op+": whole", whole, ws); err != nil {
-		return err
+	if whole == nil || !whole.Shape.Equal(q.whole) {
+		return kernels.CheckShape(op+": whole", whole, q.whole)
 	}
 	wd, err := hostOp(op, "whole", whole)
 	if err != nil {
 		return err
 	}
+	body.whole, body.q = wd, q
+	parallelFor(c, q.outer*body.n, rowGrain(max(1, q.row/body.n)), body)
+	return nil
+}
+
+// concatPlan is a checked Concat/Split geometry: the whole's shape, and
+// per part its elements per outer index and its offset in a whole row.
+type concatPlan struct {
+	whole        kernels.Shape
+	outer, row   int
+	chunk, start []int
+}
+
+// concatParts is the most parts (of rank at most bcastRank) whose plans
+// are cached.
+const concatParts = 4
+
+// concatKey identifies a Concat/Split in the backend's plan cache.
+type concatKey struct {
+	split   bool
+	axis, n int
+	rank    [concatParts]int
+	shape   [concatParts][bcastRank]int
+}
+
+func concatKeyOf(parts []*kernels.Tensor, axis int, split bool) (k concatKey, ok bool) {
+	if len(parts) > concatParts {
+		return k, false
+	}
+	k.split, k.axis, k.n = split, axis, len(parts)
+	for i, t := range parts {
+		if len(t.Shape) > bcastRank {
+			return k, false
+		}
+		k.rank[i] = len(t.Shape)
+		copy(k.shape[i][:], t.Shape)
+	}
+	return k, true
+}
+
+// planConcat checks the parts' shapes and plans the copy.
+func planConcat(op string, parts []*kernels.Tensor, axis int) (*concatPlan, error) {
+	shapes := make([]kernels.Shape, len(parts))
+	for i, t := range parts {
+		shapes[i] = t.Shape
+	}
+	ws, err := kernels.ConcatOutShape(shapes, axis)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	a := axis
 	if a < 0 {
 		a += len(ws)
 	}
-	outer := ws[:a].Numel()
 	inner := ws[a+1:].Numel()
-	chunk := make([]int, len(parts)) // elements of part i per outer index
-	start := make([]int, len(parts)) // its offset inside a whole row
-	row := 0
+	q := &concatPlan{whole: ws, outer: ws[:a].Numel(), chunk: make([]int, len(parts)), start: make([]int, len(parts))}
 	for i, s := range shapes {
-		chunk[i], start[i] = s[a]*inner, row
-		row += chunk[i]
+		q.chunk[i], q.start[i] = s[a]*inner, q.row
+		q.row += q.chunk[i]
 	}
-	n := len(parts)
-	c.parallel(outer*n, rowGrain(max(1, row/n)), func(lo, hi int) {
-		for u := lo; u < hi; u++ {
-			o, i := u/n, u%n
-			w := wd[o*row+start[i] : o*row+start[i]+chunk[i]]
-			p := data[i][o*chunk[i] : (o+1)*chunk[i]]
-			if split {
-				copy(p, w)
-			} else {
-				copy(w, p)
-			}
+	return q, nil
+}
+
+// concatRows copies units [lo,hi) of (outer index, part).
+type concatRows struct {
+	q     *concatPlan
+	whole []float32
+	data  [concatParts][]float32
+	more  [][]float32 // all parts' data when there are more than concatParts
+	n     int
+	split bool
+}
+
+func (b *concatRows) setPart(i int, d []float32) {
+	if b.more != nil {
+		b.more[i] = d
+		return
+	}
+	b.data[i] = d
+}
+
+func (b *concatRows) part(i int) []float32 {
+	if b.more != nil {
+		return b.more[i]
+	}
+	return b.data[i]
+}
+
+func (b *concatRows) run(lo, hi int) {
+	q, n, row := b.q, b.n, b.q.row
+	for u := lo; u < hi; u++ {
+		o, i := u/n, u%n
+		w := b.whole[o*row+q.start[i] : o*row+q.start[i]+q.chunk[i]]
+		p := b.part(i)[o*q.chunk[i] : (o+1)*q.chunk[i]]
+		if b.split {
+			copy(p, w)
+		} else {
+			copy(w, p)
 		}
-	})
-	return nil
+	}
 }
 
 // Slice implements kernels.LayoutOps for normalised p (see
@@ -449,12 +532,23 @@ func (c *CPU) depthToSpace(op string, sp, dp *kernels.Tensor, p kernels.DepthToS
 	if err != nil {
 		return err
 	}
-	ss, err := kernels.DepthToSpaceOutShape(dp.Shape, p)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	var k d2sKey
+	cacheable := len(dp.Shape) == 4
+	if cacheable {
+		k.p = p
+		copy(k.x[:], dp.Shape)
 	}
-	if err := kernels.CheckShape(op+": "+sName, sp, ss); err != nil {
-		return err
+	ss, hit := c.plans.d2s.get(k)
+	if !cacheable || !hit {
+		if ss, err = kernels.DepthToSpaceOutShape(dp.Shape, p); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if cacheable {
+			c.plans.d2s.put(k, ss)
+		}
+	}
+	if sp == nil || !sp.Shape.Equal(ss) {
+		return kernels.CheckShape(op+": "+sName, sp, ss)
 	}
 	sd, err := hostOp(op, sName, sp)
 	if err != nil {
@@ -463,30 +557,47 @@ func (c *CPU) depthToSpace(op string, sp, dp *kernels.Tensor, p kernels.DepthToS
 	b := p.Blocksize
 	N, C, H, W := dp.Shape[0], dp.Shape[1], dp.Shape[2], dp.Shape[3]
 	oc, ow := C/(b*b), W*b
-	c.parallel(N*oc*H, rowGrain(b*ow), func(lo, hi int) {
-		for u := lo; u < hi; u++ {
-			h, nc := u%H, u/H
-			n, ch0 := nc/oc, nc%oc
-			for i := range b {
-				srow := sd[(nc*H*b+h*b+i)*ow : (nc*H*b+h*b+i+1)*ow]
-				for j := range b {
-					ch := (i*b+j)*oc + ch0
-					if p.CRD {
-						ch = ch0*b*b + i*b + j
+	parallelFor(c, N*oc*H, rowGrain(b*ow), d2sRows{dd: dd, sd: sd, b: b, C: C, H: H, W: W, crd: p.CRD, back: back})
+	return nil
+}
+
+// d2sKey identifies a DepthToSpace in the backend's plan cache.
+type d2sKey struct {
+	x [4]int
+	p kernels.DepthToSpaceParams
+}
+
+// d2sRows is depthToSpace's loop over units [lo,hi) of (n, c, h).
+type d2sRows struct {
+	dd, sd     []float32
+	b, C, H, W int
+	crd, back  bool
+}
+
+func (r *d2sRows) run(lo, hi int) {
+	dd, sd, b, C, H, W := r.dd, r.sd, r.b, r.C, r.H, r.W
+	oc, ow := C/(b*b), W*b
+	for u := lo; u < hi; u++ {
+		h, nc := u%H, u/H
+		n, ch0 := nc/oc, nc%oc
+		for i := range b {
+			srow := sd[(nc*H*b+h*b+i)*ow : (nc*H*b+h*b+i+1)*ow]
+			for j := range b {
+				ch := (i*b+j)*oc + ch0
+				if r.crd {
+					ch = ch0*b*b + i*b + j
+				}
+				drow := dd[((n*C+ch)*H+h)*W : ((n*C+ch)*H+h+1)*W]
+				if r.back {
+					for w := range drow {
+						drow[w] = srow[w*b+j]
 					}
-					drow := dd[((n*C+ch)*H+h)*W : ((n*C+ch)*H+h+1)*W]
-					if back {
-						for w := range drow {
-							drow[w] = srow[w*b+j]
-						}
-					} else {
-						for w, v := range drow {
-							srow[w*b+j] = v
-						}
+				} else {
+					for w, v := range drow {
+						srow[w*b+j] = v
 					}
 				}
 			}
 		}
-	})
-	return nil
+	}
 }

@@ -1,6 +1,10 @@
 package cpu
 
-import "sync"
+import (
+	"sync"
+
+	"vireo/pkg/kernels"
+)
 
 // maxPlans bounds each plan cache: past it, new geometries are planned
 // per call and not kept (a server runs a few models at a few batch sizes,
@@ -36,6 +40,8 @@ func (pc *planCache[K, V]) put(k K, v V) {
 
 // plans are the backend's plan caches, one per op family.
 type plans struct {
-	conv  planCache[convKey, *convEntry]
-	bcast planCache[bcastKey, *bplan]
+	conv   planCache[convKey, *convEntry]
+	bcast  planCache[bcastKey, *bplan]
+	concat planCache[concatKey, *concatPlan]
+	d2s    planCache[d2sKey, kernels.Shape]
 }
