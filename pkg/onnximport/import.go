@@ -44,10 +44,15 @@ type Options struct {
 	// InputShapes fixes dynamic dims of inputs (in the model's own layout),
 	// which lets shape computations fold at import.
 	InputShapes map[string][]int
+	// Decode appends a model-specific decoder to the graph: DecodeNone,
+	// or DecodeBlazeFace (anchor decoding and best-score selection, so
+	// the outputs are (N,16) points in [-1,1] and (N,1) score).
+	Decode string
 }
 
 func (o *Options) setDefaults() {
 	o.InputLayout = strings.ToLower(o.InputLayout)
+	o.Decode = strings.ToLower(o.Decode)
 }
 
 // Validate checks the options.
@@ -56,6 +61,11 @@ func (o *Options) Validate() error {
 	case LayoutAuto, LayoutNCHW, LayoutNHWC:
 	default:
 		return fmt.Errorf("%w: input layout %q (want nchw or nhwc)", ErrInvalid, o.InputLayout)
+	}
+	switch o.Decode {
+	case DecodeNone, DecodeBlazeFace:
+	default:
+		return fmt.Errorf("%w: decode %q (want %q or none)", ErrInvalid, o.Decode, DecodeBlazeFace)
 	}
 	for name, s := range o.InputShapes {
 		for _, d := range s {
@@ -83,6 +93,11 @@ type Report struct {
 	// "nhwc"); TransposesRemoved counts Transpose pairs that cancelled.
 	Layout            string
 	TransposesRemoved int
+	// DynamicBatch: the input was declared with batch 1 and the batch
+	// baked into constants was rewritten, so any batch runs.
+	DynamicBatch bool
+	// Decode is the decoder appended (Options.Decode).
+	Decode string
 	// Ops counts the imported graph's nodes per op.
 	Ops map[string]int
 }
@@ -197,6 +212,13 @@ func ImportModel(m *onnx.Model, opt Options) (*Result, error) {
 		}
 		toNCHW(fg, shapes)
 		rep.TransposesRemoved = cancelTransposes(fg)
+	}
+	rep.DynamicBatch = dynamicBatch(fg, shapes)
+	if opt.Decode == DecodeBlazeFace {
+		if err := appendBlazeFace(fg, shapes); err != nil {
+			return nil, err
+		}
+		rep.Decode = opt.Decode
 	}
 	// Check that every node can be planned for the input shapes.
 	if _, err := graph.InferShapes(fg, probeShapes(fg, shapes)); err != nil {

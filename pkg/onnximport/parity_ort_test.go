@@ -16,6 +16,7 @@ import (
 	"vireo/pkg/graph"
 	"vireo/pkg/kernels"
 	"vireo/pkg/kernels/cpu"
+	"vireo/pkg/onnx"
 	"vireo/pkg/ort"
 )
 
@@ -398,4 +399,46 @@ func TestParityOCRCls(t *testing.T) {
 		rot.Close()
 	}
 	wst.log(t, "direction cls:")
+}
+
+// TestParityBlazeFaceDecoded: the stored model with the BlazeFace decoder
+// (dynamic batch, NCHW input, points and score outputs) runs in ONNX
+// Runtime and gives what Vireo gives, on a batch of Megamind frames.
+func TestParityBlazeFaceDecoded(t *testing.T) {
+	path := thirdParty(t, blazeFace)
+	if err := ort.Init(); err != nil {
+		t.Skipf("ONNX Runtime: %v", err)
+	}
+	frames := megamindFrames(t)
+	defer func() {
+		for _, f := range frames {
+			f.Close()
+		}
+	}()
+	res, err := ImportFile(path, Options{Decode: DecodeBlazeFace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := onnx.Encode(res.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res.Graph()
+	sess, err := ort.NewSession(enc, []string{g.Inputs[0].Name}, []string{g.Outputs[0].Name, g.Outputs[1].Name}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	b := newCPU2(t)
+	n := len(frames)
+	x := blazeInputs(frames)
+	ours := runGraph(t, b, g, x, []int{n, 3, 128, 128})
+	outs, err := sess.Run([]ort.Input{{Name: g.Inputs[0].Name, Shape: []int64{int64(n), 3, 128, 128}, Data: x}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := [][]float32{outs[0].Data, outs[1].Data}
+	w := &worst{names: []string{g.Outputs[0].Name, g.Outputs[1].Name}, abs: make([]float64, 2), rel: make([]float64, 2)}
+	compare(t, "decoded BlazeFace", w, ours, ref)
+	w.log(t, "decoded BlazeFace, batch of "+fmt.Sprint(n)+" Megamind frames:")
 }
