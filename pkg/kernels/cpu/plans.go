@@ -44,4 +44,6 @@ type plans struct {
 	bcast  planCache[bcastKey, *bplan]
 	concat planCache[concatKey, *concatPlan]
 	d2s    planCache[d2sKey, kernels.Shape]
+	pool   planCache[poolKey, *poolEntry]
+	global planCache[bcastKey, kernels.Shape] // GlobalPool: x's shape in a
 }

@@ -61,6 +61,36 @@ func poolGeom(op string, x kernels.Shape, p kernels.PoolParams) (kernels.PoolPar
 	return p, ah, aw, ys, nil
 }
 
+// poolKey identifies a Pool2D geometry in the backend's plan cache.
+type poolKey struct {
+	x [4]int
+	p kernels.PoolParams
+}
+
+// poolEntry is a cached poolGeom result (read-only).
+type poolEntry struct {
+	p      kernels.PoolParams
+	ah, aw *poolAxis
+	ys     kernels.Shape
+}
+
+// poolGeomCached is poolGeom computed once per geometry and cached.
+func (c *CPU) poolGeomCached(op string, x kernels.Shape, p kernels.PoolParams) (kernels.PoolParams, *poolAxis, *poolAxis, kernels.Shape, error) {
+	k := poolKey{p: p}
+	cacheable := len(x) == 4
+	if cacheable {
+		copy(k.x[:], x)
+		if e, hit := c.plans.pool.get(k); hit {
+			return e.p, e.ah, e.aw, e.ys, nil
+		}
+	}
+	p, ah, aw, ys, err := poolGeom(op, x, p)
+	if err == nil && cacheable {
+		c.plans.pool.put(k, &poolEntry{p: p, ah: ah, aw: aw, ys: ys})
+	}
+	return p, ah, aw, ys, err
+}
+
 // divisor is the average pool's denominator for output (oh, ow): the taps
 // on real elements, or with count_include_pad those inside the padded input.
 func poolDivisor(p kernels.PoolParams, ah, aw *poolAxis, oh, ow int) float32 {
@@ -90,7 +120,7 @@ func (c *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
 	if err != nil {
 		return err
 	}
-	p, ah, aw, ys, err := poolGeom("pool2d", x.Shape, p)
+	p, ah, aw, ys, err := c.poolGeomCached("pool2d", x.Shape, p)
 	if err != nil {
 		return err
 	}
@@ -101,29 +131,39 @@ func (c *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
 	if err != nil {
 		return err
 	}
+	parallelFor(c, ys[0]*ys[1], planeGrain(ah.in*aw.in+ah.out*aw.out), poolPlanes{x: xd, y: yd, p: p, ah: ah, aw: aw})
+	return nil
+}
+
+// poolPlanes is Pool2D's loop over planes [lo,hi).
+type poolPlanes struct {
+	x, y   []float32
+	p      kernels.PoolParams
+	ah, aw *poolAxis
+}
+
+func (b *poolPlanes) run(lo, hi int) {
+	p, ah, aw := b.p, b.ah, b.aw
 	H, W, oH, oW := ah.in, aw.in, ah.out, aw.out
-	c.parallel(ys[0]*ys[1], planeGrain(H*W+oH*oW), func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			xp := xd[pl*H*W : (pl+1)*H*W]
-			yp := yd[pl*oH*oW : (pl+1)*oH*oW]
-			for oh := range oH {
-				acc := yp[oh*oW : (oh+1)*oW]
-				if p.Kind == kernels.PoolMax {
-					poolMaxRow(acc, xp, ah, aw, oh)
-				} else {
-					poolSumRow(acc, xp, ah, aw, oh)
-					for ow := range acc {
-						if dv := poolDivisor(p, ah, aw, oh, ow); dv > 0 {
-							acc[ow] /= dv
-						} else {
-							acc[ow] = 0
-						}
+	for pl := lo; pl < hi; pl++ {
+		xp := b.x[pl*H*W : (pl+1)*H*W]
+		yp := b.y[pl*oH*oW : (pl+1)*oH*oW]
+		for oh := range oH {
+			acc := yp[oh*oW : (oh+1)*oW]
+			if p.Kind == kernels.PoolMax {
+				poolMaxRow(acc, xp, ah, aw, oh)
+			} else {
+				poolSumRow(acc, xp, ah, aw, oh)
+				for ow := range acc {
+					if dv := poolDivisor(p, ah, aw, oh, ow); dv > 0 {
+						acc[ow] /= dv
+					} else {
+						acc[ow] = 0
 					}
 				}
 			}
 		}
-	})
-	return nil
+	}
 }
 
 // poolMaxRow writes the max over each window of output row oh into acc.
@@ -225,7 +265,7 @@ func (c *CPU) Pool2DBackward(dx, dy, x, y *kernels.Tensor, p kernels.PoolParams)
 	if err != nil {
 		return err
 	}
-	p, ah, aw, ys, err := poolGeom("pool2d backward", dx.Shape, p)
+	p, ah, aw, ys, err := c.poolGeomCached("pool2d backward", dx.Shape, p)
 	if err != nil {
 		return err
 	}
@@ -316,16 +356,28 @@ func poolMaxBackwardPlane(dxp, dyp, xp []float32, ah, aw *poolAxis) {
 
 // globalGeom checks x (N,C,d1,...) against y and returns N*C and the plane
 // size.
-func globalGeom(op string, x, y *kernels.Tensor, yName string) (int, int, error) {
+func (c *CPU) globalGeom(op string, x, y *kernels.Tensor, yName string) (int, int, error) {
 	if x == nil {
 		return 0, 0, fmt.Errorf("%w: %s: x is nil", kernels.ErrShape, op)
 	}
-	ys, err := kernels.GlobalPoolOutShape(x.Shape)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", op, err)
+	var k bcastKey // x's shape only
+	cacheable := len(x.Shape) <= bcastRank
+	if cacheable {
+		k.ra = len(x.Shape)
+		copy(k.a[:], x.Shape)
 	}
-	if err := kernels.CheckShape(op+": "+yName, y, ys); err != nil {
-		return 0, 0, err
+	ys, hit := c.plans.global.get(k)
+	if !cacheable || !hit {
+		var err error
+		if ys, err = kernels.GlobalPoolOutShape(x.Shape); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", op, err)
+		}
+		if cacheable {
+			c.plans.global.put(k, ys)
+		}
+	}
+	if y == nil || !y.Shape.Equal(ys) {
+		return 0, 0, kernels.CheckShape(op+": "+yName, y, ys)
 	}
 	return ys.Numel(), x.Numel() / ys.Numel(), nil
 }
@@ -336,7 +388,7 @@ func (c *CPU) GlobalPool(y, x *kernels.Tensor, kind kernels.PoolKind) error {
 	if kind != kernels.PoolMax && kind != kernels.PoolAvg {
 		return fmt.Errorf("%w: globalpool: kind %d", kernels.ErrParam, kind)
 	}
-	planes, size, err := globalGeom("globalpool", x, y, "y")
+	planes, size, err := c.globalGeom("globalpool", x, y, "y")
 	if err != nil {
 		return err
 	}
@@ -348,27 +400,37 @@ func (c *CPU) GlobalPool(y, x *kernels.Tensor, kind kernels.PoolKind) error {
 	if err != nil {
 		return err
 	}
-	c.parallel(planes, planeGrain(size), func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			xp := xd[pl*size : (pl+1)*size]
-			if kind == kernels.PoolMax {
-				m := xp[0]
-				for _, v := range xp[1:] {
-					if v > m {
-						m = v
-					}
-				}
-				yd[pl] = m
-				continue
-			}
-			var s float64
-			for _, v := range xp {
-				s += float64(v)
-			}
-			yd[pl] = float32(s / float64(size))
-		}
-	})
+	parallelFor(c, planes, planeGrain(size), globalPlanes{x: xd, y: yd, size: size, kind: kind})
 	return nil
+}
+
+// globalPlanes is GlobalPool's loop over planes [lo,hi).
+type globalPlanes struct {
+	x, y []float32
+	size int
+	kind kernels.PoolKind
+}
+
+func (b *globalPlanes) run(lo, hi int) {
+	size := b.size
+	for pl := lo; pl < hi; pl++ {
+		xp := b.x[pl*size : (pl+1)*size]
+		if b.kind == kernels.PoolMax {
+			m := xp[0]
+			for _, v := range xp[1:] {
+				if v > m {
+					m = v
+				}
+			}
+			b.y[pl] = m
+			continue
+		}
+		var s float64
+		for _, v := range xp {
+			s += float64(v)
+		}
+		b.y[pl] = float32(s / float64(size))
+	}
 }
 
 // GlobalPoolBackward implements kernels.PoolOps: max sends dy to the first
@@ -380,7 +442,7 @@ func (c *CPU) GlobalPoolBackward(dx, dy, x, y *kernels.Tensor, kind kernels.Pool
 	if dx == nil {
 		return nil
 	}
-	planes, size, err := globalGeom("globalpool backward", dx, dy, "dy")
+	planes, size, err := c.globalGeom("globalpool backward", dx, dy, "dy")
 	if err != nil {
 		return err
 	}
