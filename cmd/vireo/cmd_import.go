@@ -23,7 +23,7 @@ func init() {
 
 // importConfig is what `vireo import` needs.
 type importConfig struct {
-	file, name, task, labels, layout, mean, std, size, color, version, out string
+	file, name, task, labels, layout, mean, std, size, color, version, out, decode string
 	points                                                                 int
 	threshold                                                              float64
 	push                                                                   bool
@@ -33,7 +33,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("import", stderr)
 	var c importConfig
 	fs.StringVar(&c.name, "name", "", "model name (required)")
-	fs.StringVar(&c.task, "task", "", "classify, multilabel, segment or regress (required)")
+	fs.StringVar(&c.task, "task", "", "classify, multilabel, segment or regress (required, except with --decode)")
 	fs.StringVar(&c.labels, "labels", "", "file with one label per line (classes, or point names for regress); default: 0..K-1 from the output shape")
 	fs.StringVar(&c.layout, "input-layout", "auto", "layout of the model's image input: auto, nchw or nhwc (an NHWC model gets an NCHW input)")
 	fs.StringVar(&c.mean, "mean", "", "per-channel mean of pixels scaled to [0,1], comma-separated (default 0)")
@@ -44,6 +44,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&c.points, "points", 0, "regress: number of (x,y) points (default: output size / 2)")
 	fs.Float64Var(&c.threshold, "threshold", 0, "multilabel: decision threshold (default 0.2)")
 	fs.StringVar(&c.out, "out", "", "directory to write model.onnx and manifest.json to")
+	fs.StringVar(&c.decode, "decode", "", "append a model's decoder to the graph: blazeface (MediaPipe BlazeFace front 128: task regress, 8 points = face box corners + 6 keypoints; RGB scaled to [-1,1] unless --mean/--std)")
 	fs.BoolVar(&c.push, "push", false, "also push the model as a new version into the NATS model store")
 	nf := addNATSFlags(fs)
 	// The ONNX file is the one positional argument; flags may come after it.
@@ -56,6 +57,17 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if c.file == "" {
 		return usagef("import: missing FILE.onnx (vireo import FILE.onnx --name NAME --task TASK --out DIR)")
 	}
+	if c.decode == onnximport.DecodeBlazeFace {
+		if c.task == "" {
+			c.task = string(model.Regress)
+		}
+		if c.task != string(model.Regress) {
+			return usagef("import: --decode blazeface gives a regress model (got --task %s)", c.task)
+		}
+		if c.mean == "" && c.std == "" { // MediaPipe's input: v/127.5 - 1
+			c.mean, c.std = "0.5", "0.5"
+		}
+	}
 	if c.name == "" || c.task == "" {
 		return usagef("import: --name and --task are required")
 	}
@@ -66,8 +78,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "imported %s: opset %d, %d -> %d nodes (%d folded), input nchw %dx%dx%d (original layout %s, %d transposes removed), task %s\n",
-		c.file, rep.Opset, rep.NodesIn, rep.NodesOut, rep.Folded, m.Input.Channels, m.Input.Height, m.Input.Width, rep.Layout, rep.TransposesRemoved, m.Task)
+	fmt.Fprintf(stdout, "imported %s: opset %d, %d -> %d nodes (%d folded), input nchw %dx%dx%d (original layout %s, %d transposes removed, dynamic batch %v), task %s\n",
+		c.file, rep.Opset, rep.NodesIn, rep.NodesOut, rep.Folded, m.Input.Channels, m.Input.Height, m.Input.Width, rep.Layout, rep.TransposesRemoved, rep.DynamicBatch, m.Task)
+	if rep.Decode != "" {
+		fmt.Fprintf(stdout, "decoder %s appended: outputs %s\n", rep.Decode, strings.Join(m.Labels, ", "))
+	}
 	if c.out != "" {
 		if err := model.Save(c.out, onnxBytes, m); err != nil {
 			return fmt.Errorf("import: %w", err)
@@ -104,7 +119,7 @@ func importModel(c importConfig) ([]byte, model.Manifest, onnximport.Report, err
 	if layout == "auto" {
 		layout = onnximport.LayoutAuto
 	}
-	res, err := onnximport.ImportFile(c.file, onnximport.Options{InputLayout: layout})
+	res, err := onnximport.ImportFile(c.file, onnximport.Options{InputLayout: layout, Decode: c.decode})
 	if err != nil {
 		return nil, m, onnximport.Report{}, fmt.Errorf("import %s: %w", c.file, err)
 	}
@@ -162,6 +177,9 @@ func importModel(c importConfig) ([]byte, model.Manifest, onnximport.Report, err
 	if task == model.Regress && points == 0 && k > 0 {
 		points = k / 2
 	}
+	if labels == nil && c.decode == onnximport.DecodeBlazeFace {
+		labels = append([]string(nil), onnximport.BlazeFacePoints...)
+	}
 	if labels == nil && task != model.Regress && k > 0 {
 		for i := 0; i < k; i++ {
 			labels = append(labels, strconv.Itoa(i))
@@ -183,7 +201,7 @@ func importModel(c importConfig) ([]byte, model.Manifest, onnximport.Report, err
 		Points:        points,
 		CreatedAt:     time.Now().UTC(),
 		Arch:          "imported:" + producer,
-		Notes:         fmt.Sprintf("imported from %s (opset %d, original input layout %s)", fileBase(c.file), res.Report.Opset, res.Report.Layout),
+		Notes:         fmt.Sprintf("imported from %s (opset %d, original input layout %s)%s", fileBase(c.file), res.Report.Opset, res.Report.Layout, decodeNote(res.Report.Decode)),
 	}
 	if task != model.Regress {
 		m.Points = 0
@@ -245,4 +263,11 @@ func parseFloats(s string, n int, def float64) ([]float64, error) {
 		out[i] = v
 	}
 	return out, nil
+}
+
+func decodeNote(d string) string {
+	if d == "" {
+		return ""
+	}
+	return ", decoder " + d + " appended"
 }

@@ -105,6 +105,17 @@ func TestImportCommandErrors(t *testing.T) {
 	if err := runImport(ctx, []string{nhwcClassifier(t, ""), "--name", "x", "--task", "classify", "--mean", "1,2", "--out", t.TempDir()}, &so, &se); !errors.As(err, &ue) {
 		t.Errorf("2 means for 3 channels: err = %v (want a usage error)", err)
 	}
+	if err := runImport(ctx, []string{nhwcClassifier(t, ""), "--name", "x", "--decode", "blazeface", "--task", "classify", "--out", t.TempDir()}, &so, &se); !errors.As(err, &ue) {
+		t.Errorf("--decode blazeface --task classify: err = %v (want a usage error)", err)
+	}
+	err = runImport(ctx, []string{nhwcClassifier(t, ""), "--name", "x", "--decode", "blazeface", "--out", t.TempDir()}, &so, &se)
+	if !errors.Is(err, onnximport.ErrInvalid) || !strings.Contains(err.Error(), "(N,512,1)") {
+		t.Errorf("--decode blazeface on a classifier: err = %v (want ErrInvalid naming the outputs it needs)", err)
+	}
+	err = runImport(ctx, []string{nhwcClassifier(t, ""), "--name", "x", "--task", "classify", "--decode", "yolo", "--out", t.TempDir()}, &so, &se)
+	if !errors.Is(err, onnximport.ErrInvalid) {
+		t.Errorf("--decode yolo: err = %v (want ErrInvalid)", err)
+	}
 }
 
 func TestImportPush(t *testing.T) {
