@@ -24,9 +24,9 @@ func init() {
 // importConfig is what `vireo import` needs.
 type importConfig struct {
 	file, name, task, labels, layout, mean, std, size, color, version, out, decode string
-	points                                                                 int
-	threshold                                                              float64
-	push                                                                   bool
+	points                                                                         int
+	threshold                                                                      float64
+	push                                                                           bool
 }
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
