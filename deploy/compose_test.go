@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -147,5 +148,36 @@ func TestDockerfile(t *testing.T) {
 		if !strings.Contains(f, "bookworm") {
 			t.Errorf("stage FROM %s: want Debian bookworm", f)
 		}
+	}
+}
+
+// Prometheus scrapes what serves Prometheus text: the services' /metrics
+// and the NATS exporters (NATS's own monitoring port speaks JSON).
+func TestPrometheusTargets(t *testing.T) {
+	b, err := os.ReadFile("prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	if strings.Contains(conf, "/varz") || strings.Contains(conf, ":8222") {
+		t.Errorf("prometheus.yml scrapes NATS's JSON monitoring port directly")
+	}
+	p := loadCompose(t)
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("nats-exporter-%d", i)
+		s, ok := p.Services[name]
+		if !ok {
+			t.Fatalf("service %s missing", name)
+		}
+		url := fmt.Sprintf("http://nats-%d:8222", i)
+		if len(s.Command) == 0 || s.Command[len(s.Command)-1] != url {
+			t.Errorf("%s command %v: want it to read %s", name, s.Command, url)
+		}
+		if !strings.Contains(conf, name+":7777") {
+			t.Errorf("prometheus.yml does not scrape %s:7777", name)
+		}
+	}
+	if !strings.Contains(conf, "ingest:8080") {
+		t.Errorf("prometheus.yml does not scrape ingest on its API port")
 	}
 }
