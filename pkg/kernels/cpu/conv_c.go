@@ -503,11 +503,12 @@ func (c *CPU) depthwiseForward(q *convPlan, y, x, w, b []float32) {
 	}
 	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
 	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
-	parallelFor(c, planes, 4, depthwiseFwd{cg: g.cgeom(), groups: q.groups, outer: q.outer, x: x, w: w, y: y, bp: bp, padLen: hp * wp})
+	parallelFor(c, planes, 4, depthwiseFwd{c: c, cg: g.cgeom(), groups: q.groups, outer: q.outer, x: x, w: w, y: y, bp: bp, padLen: hp * wp})
 }
 
 // depthwiseFwd is depthwiseForward's loop over output planes [lo,hi).
 type depthwiseFwd struct {
+	c             *CPU
 	cg            C.vireo_geom
 	groups, outer int
 	x, w, y       []float32
@@ -516,8 +517,8 @@ type depthwiseFwd struct {
 }
 
 func (b *depthwiseFwd) run(lo, hi int) {
-	pad := getGemmScratch(b.padLen)
-	defer putGemmScratch(pad)
+	pad := b.c.getScratch(b.padLen)
+	defer b.c.putScratch(pad)
 	cgl := b.cg
 	C.vireo_dw_fwd(&cgl, C.int(b.groups), C.int(b.outer), fptr(b.x), fptr(b.w), b.bp, fptr(b.y), fptr(*pad), C.long(lo), C.long(hi))
 }
@@ -558,12 +559,12 @@ func (c *CPU) depthwiseBackward(q *convPlan, dx, dw, dy, x, w []float32) {
 	}
 	cg := g.cgeom()
 	c.dynamic(q.groups, 1, func(claim func() (int, int, bool)) {
-		xpad := getGemmScratch(hp * wp)
-		defer putGemmScratch(xpad)
-		dxpad := getGemmScratch(hp * wp)
-		defer putGemmScratch(dxpad)
-		dypad := getGemmScratch(g.oh * wp)
-		defer putGemmScratch(dypad)
+		xpad := c.getScratch(hp * wp)
+		defer c.putScratch(xpad)
+		dxpad := c.getScratch(hp * wp)
+		defer c.putScratch(dxpad)
+		dypad := c.getScratch(g.oh * wp)
+		defer c.putScratch(dypad)
 		cgl := cg
 		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
 			C.vireo_dw_bwd(&cgl, C.int(q.groups), C.int(q.outer), C.int(q.n), fptr(x), fptr(w), fptr(dy),

@@ -63,16 +63,17 @@ func (q *convPlan) chunk(threads, budget int) int {
 // (once per (n,g); a range's tasks visit each (n,g) in one run), so the
 // strided gathers become contiguous copies.
 type colSource struct {
+	c     *CPU
 	q     *convPlan
 	img   []float32
 	split *[]float32
 	key   int // n*groups+g held in split, or -1
 }
 
-func newColSource(q *convPlan, img []float32) colSource {
-	s := colSource{q: q, img: img, key: -1}
+func newColSource(c *CPU, q *convPlan, img []float32) colSource {
+	s := colSource{c: c, q: q, img: img, key: -1}
 	if q.geo.sw > 1 {
-		s.split = getGemmScratch(q.geo.splitLen())
+		s.split = c.getScratch(q.geo.splitLen())
 	}
 	return s
 }
@@ -92,7 +93,7 @@ func (s *colSource) fill(n, g int, col []float32, p0, np int) {
 
 func (s *colSource) release() {
 	if s.split != nil {
-		putGemmScratch(s.split)
+		s.c.putScratch(s.split)
 	}
 }
 
@@ -110,11 +111,12 @@ func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
 	P, np := q.p(), q.chunk(c.threads, colBudget)
 	nc := (P + np - 1) / np
 	items := q.n * q.groups
-	dynamicFor(c, items*nc, c.taskBlock(items, nc), colsForward{q: q, grid: grid, img: img, wt: wt, bias: bias, np: np, nc: nc})
+	dynamicFor(c, items*nc, c.taskBlock(items, nc), colsForward{c: c, q: q, grid: grid, img: img, wt: wt, bias: bias, np: np, nc: nc})
 }
 
 // colsForward is forwardCols' per-thread loop over claimed tasks.
 type colsForward struct {
+	c                   *CPU
 	q                   *convPlan
 	grid, img, wt, bias []float32
 	np, nc              int
@@ -127,9 +129,9 @@ func (b *colsForward) work(cl *claimer) {
 	var col *[]float32
 	var src colSource
 	if !pw {
-		col = getGemmScratch(K * np)
-		defer putGemmScratch(col)
-		src = newColSource(q, img)
+		col = b.c.getScratch(K * np)
+		defer b.c.putScratch(col)
+		src = newColSource(b.c, q, img)
 		defer src.release()
 	}
 	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
@@ -181,7 +183,7 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
 		acc := dwt
 		if !first.CompareAndSwap(false, true) {
-			part := getGemmScratch(len(dwt))
+			part := c.getScratch(len(dwt))
 			clear(*part)
 			acc = *part
 			mu.Lock()
@@ -191,9 +193,9 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 		var col *[]float32
 		var src colSource
 		if !pw {
-			col = getGemmScratch(K * np)
-			defer putGemmScratch(col)
-			src = newColSource(q, img)
+			col = c.getScratch(K * np)
+			defer c.putScratch(col)
+			src = newColSource(c, q, img)
 			defer src.release()
 		}
 		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
@@ -216,7 +218,7 @@ func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
 		for i, v := range *part {
 			dwt[i] += v
 		}
-		putGemmScratch(part)
+		c.putScratch(part)
 	}
 }
 
@@ -234,7 +236,7 @@ func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
 		c.backwardImageShift(q, img, grid, wt, bias)
 		return
 	}
-	body := imageBackward{q: q, img: img, grid: grid, wt: wt, bias: bias, np: np}
+	body := imageBackward{c: c, q: q, img: img, grid: grid, wt: wt, bias: bias, np: np}
 	if q.geo.pointwise() {
 		body.nc = (P + np - 1) / np
 		parallelFor(c, items*body.nc, 1, imageBackwardPointwise{body})
@@ -247,8 +249,8 @@ func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
 		parallelFor(c, items, 1, body)
 		return
 	}
-	col := getGemmScratch(K * P)
-	defer putGemmScratch(col)
+	col := c.getScratch(K * P)
+	defer c.putScratch(col)
 	for t := 0; t < items; t++ {
 		g, n := t%q.groups, t/q.groups
 		io, goff := q.imgOff(n, g), q.gridOff(n, g)
@@ -262,6 +264,7 @@ func (c *CPU) backwardImage(q *convPlan, img, grid, wt, bias []float32) {
 // imageBackward is backwardImage's loop over whole (n,g) items, each
 // product in column chunks of np positions.
 type imageBackward struct {
+	c                   *CPU
 	q                   *convPlan
 	img, grid, wt, bias []float32
 	np, nc              int
@@ -288,8 +291,8 @@ func (b *imageBackward) run(lo, hi int) {
 	q, np := b.q, b.np
 	P, K := q.p(), q.k()
 	hw := q.geo.h * q.geo.w
-	col := getGemmScratch(K * np)
-	defer putGemmScratch(col)
+	col := b.c.getScratch(K * np)
+	defer b.c.putScratch(col)
 	for t := lo; t < hi; t++ {
 		g, n := t%q.groups, t/q.groups
 		io, goff := q.imgOff(n, g), q.gridOff(n, g)

@@ -103,17 +103,18 @@ func (q *convPlan) shiftChunk(threads, np int) int {
 // grid[n,g] = W_g * im2col(img[n,g]) + bias, by shifted GEMMs.
 func (c *CPU) forwardShift(q *convPlan, grid, img, wt, bias []float32) {
 	l := q.shiftLayout()
-	taps := getGemmScratch(len(wt))
-	defer putGemmScratch(taps)
+	taps := c.getScratch(len(wt))
+	defer c.putScratch(taps)
 	q.tapWeights(wt, *taps)
 	cw := q.shiftChunk(c.threads, l.np)
 	nc := (l.np + cw - 1) / cw
 	items := q.n * q.groups
-	dynamicFor(c, items*nc, c.taskBlock(items, nc), shiftForward{q: q, l: l, grid: grid, img: img, taps: *taps, bias: bias, cw: cw, nc: nc})
+	dynamicFor(c, items*nc, c.taskBlock(items, nc), shiftForward{c: c, q: q, l: l, grid: grid, img: img, taps: *taps, bias: bias, cw: cw, nc: nc})
 }
 
 // shiftForward is forwardShift's per-thread loop over claimed tasks.
 type shiftForward struct {
+	c                     *CPU
 	q                     *convPlan
 	l                     shiftLayout
 	grid, img, taps, bias []float32
@@ -127,10 +128,10 @@ func (b *shiftForward) work(cl *claimer) {
 	wp, np := l.wq, l.np
 	kk := g.kh * g.kw
 	P := q.p()
-	pad := getGemmScratch(g.c * l.cstride)
-	defer putGemmScratch(pad)
-	ybuf := getGemmScratch(q.outer * cw)
-	defer putGemmScratch(ybuf)
+	pad := b.c.getScratch(g.c * l.cstride)
+	defer b.c.putScratch(pad)
+	ybuf := b.c.getScratch(q.outer * cw)
+	defer b.c.putScratch(ybuf)
 	key := -1
 	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
 		for t := lo; t < hi; t++ {
@@ -225,15 +226,15 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 	var partials []*[]float32
 	items := q.n * q.groups
 	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
-		acc := getGemmScratch(len(dwt))
+		acc := c.getScratch(len(dwt))
 		clear(*acc)
 		mu.Lock()
 		partials = append(partials, acc)
 		mu.Unlock()
-		pad := getGemmScratch(g.c * l.cstride)
-		defer putGemmScratch(pad)
-		buf := getGemmScratch(q.outer * cw)
-		defer putGemmScratch(buf)
+		pad := c.getScratch(g.c * l.cstride)
+		defer c.putScratch(pad)
+		buf := c.getScratch(q.outer * cw)
+		defer c.putScratch(buf)
 		key := -1
 		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
 			for t := lo; t < hi; t++ {
@@ -270,7 +271,7 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 		}
 	}
 	for _, part := range partials {
-		putGemmScratch(part)
+		c.putScratch(part)
 	}
 }
 
@@ -283,16 +284,17 @@ func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
 // taps' windows overlap, so one task owns a whole (n,g)), then a crop.
 func (c *CPU) backwardImageShift(q *convPlan, img, grid, wt, bias []float32) {
 	l := q.shiftLayout()
-	taps := getGemmScratch(len(wt))
-	defer putGemmScratch(taps)
+	taps := c.getScratch(len(wt))
+	defer c.putScratch(taps)
 	q.tapWeights(wt, *taps)
 	cw := q.shiftChunk(c.threads, l.np)
-	dynamicFor(c, q.n*q.groups, 1, shiftBackwardImage{q: q, l: l, img: img, grid: grid, taps: *taps, bias: bias, cw: cw})
+	dynamicFor(c, q.n*q.groups, 1, shiftBackwardImage{c: c, q: q, l: l, img: img, grid: grid, taps: *taps, bias: bias, cw: cw})
 }
 
 // shiftBackwardImage is backwardImageShift's per-thread loop over claimed
 // (n,g) items.
 type shiftBackwardImage struct {
+	c                     *CPU
 	q                     *convPlan
 	l                     shiftLayout
 	img, grid, taps, bias []float32
@@ -305,10 +307,10 @@ func (b *shiftBackwardImage) work(cl *claimer) {
 	l := &b.l
 	wp, np := l.wq, l.np
 	kk := g.kh * g.kw
-	pad := getGemmScratch(g.c * l.cstride)
-	defer putGemmScratch(pad)
-	buf := getGemmScratch(q.outer * cw)
-	defer putGemmScratch(buf)
+	pad := b.c.getScratch(g.c * l.cstride)
+	defer b.c.putScratch(pad)
+	buf := b.c.getScratch(q.outer * cw)
+	defer b.c.putScratch(buf)
 	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
 		for t := lo; t < hi; t++ {
 			gr, n := t%q.groups, t/q.groups

@@ -39,6 +39,7 @@ type CPU struct {
 	closed  bool
 	jobs    jobPool
 	plans   plans
+	scratch scratchPool
 }
 
 var _ kernels.Backend = (*CPU)(nil)

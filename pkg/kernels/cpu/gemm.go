@@ -62,28 +62,44 @@ func (g *gemmCols) run(lo, hi int) {
 	sgemm(g.transA, g.transB, g.m, j1-j0, g.k, g.alpha, g.a, g.lda, g.b[boff:], g.ldb, g.beta, g.c[j0:], g.ldc)
 }
 
-// gemmScratch pools float32 work buffers (padded planes, im2col columns,
-// per-thread partial sums) for the kernels of this package, one pool per
+// scratchPool keeps float32 work buffers (padded planes, im2col columns,
+// per-thread partial sums) for a backend's kernels, one free list per
 // power-of-two size class so a request never gets a buffer too small for
-// it: steady-state calls allocate no large memory, and sync.Pool makes it
-// safe for concurrent ops on one backend (or several backends).
-var gemmScratch [64]sync.Pool
-
-// getGemmScratch returns a buffer of n elements (contents undefined) with
-// capacity the next power of two; give it back with putGemmScratch.
-func getGemmScratch(n int) *[]float32 {
-	class := bits.Len(uint(max(n, 1) - 1))
-	p, _ := gemmScratch[class].Get().(*[]float32)
-	if p == nil {
-		b := make([]float32, 1<<class)
-		p = &b
-	}
-	*p = (*p)[:n]
-	return p
+// it. It is a plain mutex-guarded free list, not a sync.Pool: a sync.Pool
+// may miss (a Put on one P, the next Get on another; a GC empties it),
+// and each miss allocates a large buffer, so steady-state calls would not
+// be allocation-free. It holds at most the most buffers of each class in
+// use at once (about Threads per kernel), until the backend is dropped.
+type scratchPool struct {
+	mu   sync.Mutex
+	free [64][]*[]float32
 }
 
-func putGemmScratch(p *[]float32) {
-	gemmScratch[bits.Len(uint(cap(*p))-1)].Put(p)
+// getScratch returns a buffer of n elements (contents undefined) with
+// capacity the next power of two; give it back with putScratch.
+func (c *CPU) getScratch(n int) *[]float32 {
+	class := bits.Len(uint(max(n, 1) - 1))
+	s := &c.scratch
+	s.mu.Lock()
+	if l := s.free[class]; len(l) > 0 {
+		p := l[len(l)-1]
+		l[len(l)-1] = nil
+		s.free[class] = l[:len(l)-1]
+		s.mu.Unlock()
+		*p = (*p)[:n]
+		return p
+	}
+	s.mu.Unlock()
+	b := make([]float32, n, 1<<class)
+	return &b
+}
+
+func (c *CPU) putScratch(p *[]float32) {
+	class := bits.Len(uint(cap(*p)) - 1)
+	s := &c.scratch
+	s.mu.Lock()
+	s.free[class] = append(s.free[class], p)
+	s.mu.Unlock()
 }
 
 // dynamic runs fn on up to Threads goroutines (the caller's included);
