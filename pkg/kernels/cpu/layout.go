@@ -463,9 +463,39 @@ func (c *CPU) BroadcastTo(y, x *kernels.Tensor) error {
 	if err != nil {
 		return err
 	}
-	ysh, xsh := y.Shape, x.Shape
+	var k bcastKey // a: x's shape, c: y's
+	cacheable := len(x.Shape) <= bcastRank && len(y.Shape) <= bcastRank
+	if cacheable {
+		k.ra, k.rc = len(x.Shape), len(y.Shape)
+		copy(k.a[:], x.Shape)
+		copy(k.c[:], y.Shape)
+	}
+	q, hit := c.plans.bcastTo.get(k)
+	if !cacheable || !hit {
+		if q, err = planBroadcastTo(y.Shape, x.Shape); err != nil {
+			return err
+		}
+		if cacheable {
+			c.plans.bcastTo.put(k, q)
+		}
+	}
+	if len(yd) == 0 {
+		return nil
+	}
+	parallelFor(c, kernels.Shape(q.outer).Numel(), rowGrain(q.n), broadcastRows{q: q, x: xd, y: yd})
+	return nil
+}
+
+// broadcastToPlan is a checked BroadcastTo: x's stride per y axis (0 where
+// broadcast), y's outer extents and row length, and the row's x stride.
+type broadcastToPlan struct {
+	st, outer []int
+	n, ls     int
+}
+
+func planBroadcastTo(ysh, xsh kernels.Shape) (*broadcastToPlan, error) {
 	if len(xsh) > len(ysh) {
-		return fmt.Errorf("%w: broadcastto: x %v has higher rank than y %v", kernels.ErrShape, xsh, ysh)
+		return nil, fmt.Errorf("%w: broadcastto: x %v has higher rank than y %v", kernels.ErrShape, xsh, ysh)
 	}
 	off := len(ysh) - len(xsh)
 	xst := xsh.Strides()
@@ -476,33 +506,63 @@ func (c *CPU) BroadcastTo(y, x *kernels.Tensor) error {
 			st[off+i] = xst[i]
 		case d == 1:
 		default:
-			return fmt.Errorf("%w: broadcastto: x %v cannot broadcast to y %v (axis %d: got %d, want 1 or %d)", kernels.ErrShape, xsh, ysh, off+i, d, ysh[off+i])
+			return nil, fmt.Errorf("%w: broadcastto: x %v cannot broadcast to y %v (axis %d: got %d, want 1 or %d)", kernels.ErrShape, xsh, ysh, off+i, d, ysh[off+i])
 		}
 	}
-	if len(yd) == 0 {
-		return nil
-	}
-	outer, n := splitLast(ysh)
-	ls := 0
+	q := &broadcastToPlan{st: st}
+	q.outer, q.n = splitLast(ysh)
 	if len(st) > 0 {
-		ls = st[len(st)-1]
+		q.ls = st[len(st)-1]
 	}
-	c.forRows(outer, n, func(r int, idx []int) {
+	return q, nil
+}
+
+// broadcastRows is BroadcastTo's loop over rows [lo,hi) of y (iterRows
+// without a closure; the multi-index lives on the stack up to bcastRank
+// outer axes).
+type broadcastRows struct {
+	q    *broadcastToPlan
+	x, y []float32
+}
+
+func (b *broadcastRows) run(lo, hi int) {
+	outer, st, n, ls := b.q.outer, b.q.st, b.q.n, b.q.ls
+	var buf [bcastRank]int
+	var idx []int
+	if len(outer) <= len(buf) {
+		idx = buf[:len(outer)]
+	} else {
+		idx = make([]int, len(outer))
+	}
+	rem := lo
+	for i := len(outer) - 1; i >= 0; i-- {
+		if outer[i] > 0 {
+			idx[i] = rem % outer[i]
+			rem /= outer[i]
+		}
+	}
+	for r := lo; r < hi; r++ {
 		base := 0
 		for i, v := range idx {
 			base += v * st[i]
 		}
-		row := yd[r*n : (r+1)*n]
+		row := b.y[r*n : (r+1)*n]
 		if ls == 0 {
-			v := xd[base]
+			v := b.x[base]
 			for o := range row {
 				row[o] = v
 			}
-			return
+		} else {
+			copy(row, b.x[base:base+n])
 		}
-		copy(row, xd[base:base+n])
-	})
-	return nil
+		for i := len(outer) - 1; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < outer[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
 }
 
 // DepthToSpace implements kernels.LayoutOps on x (N,C,H,W), y

@@ -21,9 +21,21 @@ func (c *CPU) Gemm(cc, a, b *kernels.Tensor, p kernels.GemmParams) error {
 	if err != nil {
 		return err
 	}
-	out, err := kernels.GemmOutShape(a.Shape, b.Shape, p)
-	if err != nil {
-		return err
+	var key gemmKey
+	cacheable := len(a.Shape) == 2 && len(b.Shape) == 2
+	if cacheable {
+		key.p = p
+		copy(key.a[:], a.Shape)
+		copy(key.b[:], b.Shape)
+	}
+	out, hit := c.plans.gemm.get(key)
+	if !cacheable || !hit {
+		if out, err = kernels.GemmOutShape(a.Shape, b.Shape, p); err != nil {
+			return err
+		}
+		if cacheable {
+			c.plans.gemm.put(key, out)
+		}
 	}
 	if err := kernels.CheckShape("gemm: c", cc, out); err != nil {
 		return err
@@ -45,6 +57,12 @@ func (c *CPU) Gemm(cc, a, b *kernels.Tensor, p kernels.GemmParams) error {
 	}
 	c.gemm(p.TransA, p.TransB, m, n, k, p.Alpha, ad, a.Shape[1], bd, b.Shape[1], p.Beta, cd, n)
 	return nil
+}
+
+// gemmKey identifies a Gemm's shapes in the backend's plan cache.
+type gemmKey struct {
+	a, b [2]int
+	p    kernels.GemmParams
 }
 
 // gemmBatch is a set of same-shaped products out[s] = sum over (i,j) in

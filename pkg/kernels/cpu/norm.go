@@ -41,19 +41,28 @@ func (c *CPU) BatchNormInference(y, x, scale, bias, mean, variance *kernels.Tens
 		return fmt.Errorf("%w: batchnorm: scale, bias, mean and variance are required", kernels.ErrShape)
 	}
 	xd, yd := d[0], d[1]
-	sc, bi, mu, va := scale.Data, bias.Data, mean.Data, variance.Data
-	c.parallel(n*ch, planeGrain(s), func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			k := p % ch
-			a := sc[k] / float32(math.Sqrt(float64(va[k])+float64(eps)))
-			b := bi[k] - mu[k]*a
-			xs, ys := xd[p*s:(p+1)*s], yd[p*s:(p+1)*s]
-			for i, v := range xs {
-				ys[i] = v*a + b
-			}
-		}
-	})
+	parallelFor(c, n*ch, planeGrain(s), bnPlanes{x: xd, y: yd, sc: scale.Data, bi: bias.Data, mu: mean.Data, va: variance.Data, eps: eps, ch: ch, s: s})
 	return nil
+}
+
+// bnPlanes is BatchNormInference's loop over planes [lo,hi).
+type bnPlanes struct {
+	x, y, sc, bi, mu, va []float32
+	eps                  float32
+	ch, s                int
+}
+
+func (q *bnPlanes) run(lo, hi int) {
+	sc, bi, mu, va, ch, s := q.sc, q.bi, q.mu, q.va, q.ch, q.s
+	for p := lo; p < hi; p++ {
+		k := p % ch
+		a := sc[k] / float32(math.Sqrt(float64(va[k])+float64(q.eps)))
+		b := bi[k] - mu[k]*a
+		xs, ys := q.x[p*s:(p+1)*s], q.y[p*s:(p+1)*s]
+		for i, v := range xs {
+			ys[i] = v*a + b
+		}
+	}
 }
 
 // bnStats computes per-channel batch mean and biased variance in float64

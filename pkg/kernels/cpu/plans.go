@@ -40,10 +40,12 @@ func (pc *planCache[K, V]) put(k K, v V) {
 
 // plans are the backend's plan caches, one per op family.
 type plans struct {
-	conv   planCache[convKey, *convEntry]
-	bcast  planCache[bcastKey, *bplan]
-	concat planCache[concatKey, *concatPlan]
-	d2s    planCache[d2sKey, kernels.Shape]
-	pool   planCache[poolKey, *poolEntry]
-	global planCache[bcastKey, kernels.Shape] // GlobalPool: x's shape in a
+	conv    planCache[convKey, *convEntry]
+	bcast   planCache[bcastKey, *bplan]
+	concat  planCache[concatKey, *concatPlan]
+	d2s     planCache[d2sKey, kernels.Shape]
+	pool    planCache[poolKey, *poolEntry]
+	bcastTo planCache[bcastKey, *broadcastToPlan] // BroadcastTo: x in a, y in c
+	gemm    planCache[gemmKey, kernels.Shape]
+	global  planCache[bcastKey, kernels.Shape] // GlobalPool: x's shape in a
 }
