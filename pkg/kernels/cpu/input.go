@@ -35,8 +35,8 @@ func (c *CPU) NormalizeU8(y *kernels.Tensor, src []byte, p kernels.NormalizePara
 	if y == nil {
 		return fmt.Errorf("%w: normalize: y is nil (want shape (%d,%d,%d,%d))", kernels.ErrShape, N, C, H, W)
 	}
-	if want := (kernels.Shape{N, C, H, W}); !y.Shape.Equal(want) {
-		return fmt.Errorf("%w: normalize: y is %v (want %v)", kernels.ErrShape, y.Shape, want)
+	if s := y.Shape; len(s) != 4 || s[0] != N || s[1] != C || s[2] != H || s[3] != W {
+		return fmt.Errorf("%w: normalize: y is %v (want %v)", kernels.ErrShape, y.Shape, kernels.Shape{N, C, H, W})
 	}
 	yd, err := host("normalize: y", y)
 	if err != nil {
@@ -59,34 +59,46 @@ func (c *CPU) NormalizeU8(y *kernels.Tensor, src []byte, p kernels.NormalizePara
 		a[k] = float32(1 / (255 * float64(p.Std[ko])))
 		b[k] = float32(-float64(p.Mean[ko]) / float64(p.Std[ko]))
 	}
+	parallelFor(c, N*H, max(1, 16384/(W*C)), normRows{src: src, y: yd, a: a, b: b, out: out, H: H, W: W, C: C})
+	return nil
+}
+
+// normRows is NormalizeU8's loop over rows [lo,hi) of all frames.
+type normRows struct {
+	src     []byte
+	y       []float32
+	a, b    [4]float32
+	out     [4]int
+	H, W, C int
+}
+
+func (q *normRows) run(lo, hi int) {
+	src, yd, a, b, out, H, W, C := q.src, q.y, q.a, q.b, q.out, q.H, q.W, q.C
 	plane := H * W
-	c.parallel(N*H, max(1, 16384/(W*C)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, h := r/H, r%H
-			row := src[r*W*C : (r+1)*W*C]
-			base := n*C*plane + h*W
-			if C == 3 {
-				o0 := yd[base+out[0]*plane : base+out[0]*plane+W]
-				o1 := yd[base+out[1]*plane : base+out[1]*plane+W]
-				o2 := yd[base+out[2]*plane : base+out[2]*plane+W]
-				row = row[:3*len(o0)]
-				o1, o2 = o1[:len(o0)], o2[:len(o0)]
-				for w := range o0 {
-					px := row[3*w : 3*w+3 : 3*w+3]
-					o0[w] = float32(px[0])*a[0] + b[0]
-					o1[w] = float32(px[1])*a[1] + b[1]
-					o2[w] = float32(px[2])*a[2] + b[2]
-				}
-				continue
+	for r := lo; r < hi; r++ {
+		n, h := r/H, r%H
+		row := src[r*W*C : (r+1)*W*C]
+		base := n*C*plane + h*W
+		if C == 3 {
+			o0 := yd[base+out[0]*plane : base+out[0]*plane+W]
+			o1 := yd[base+out[1]*plane : base+out[1]*plane+W]
+			o2 := yd[base+out[2]*plane : base+out[2]*plane+W]
+			row = row[:3*len(o0)]
+			o1, o2 = o1[:len(o0)], o2[:len(o0)]
+			for w := range o0 {
+				px := row[3*w : 3*w+3 : 3*w+3]
+				o0[w] = float32(px[0])*a[0] + b[0]
+				o1[w] = float32(px[1])*a[1] + b[1]
+				o2[w] = float32(px[2])*a[2] + b[2]
 			}
-			for k := range C {
-				o := yd[base+out[k]*plane : base+out[k]*plane+W]
-				ak, bk := a[k], b[k]
-				for w := range o {
-					o[w] = float32(row[w*C+k])*ak + bk
-				}
+			continue
+		}
+		for k := range C {
+			o := yd[base+out[k]*plane : base+out[k]*plane+W]
+			ak, bk := a[k], b[k]
+			for w := range o {
+				o[w] = float32(row[w*C+k])*ak + bk
 			}
 		}
-	})
-	return nil
+	}
 }
