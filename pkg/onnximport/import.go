@@ -44,6 +44,9 @@ type Options struct {
 	// InputShapes fixes dynamic dims of inputs (in the model's own layout),
 	// which lets shape computations fold at import.
 	InputShapes map[string][]int
+	// NoFuse keeps elementwise chains as the file has them (see
+	// fuseElementwise: Conv+Mul/Add folding, hard-swish chains).
+	NoFuse bool
 	// Decode appends a model-specific decoder to the graph: DecodeNone,
 	// or DecodeBlazeFace (anchor decoding and best-score selection, so
 	// the outputs are (N,16) points in [-1,1] and (N,1) score).
@@ -93,6 +96,8 @@ type Report struct {
 	// "nhwc"); TransposesRemoved counts Transpose pairs that cancelled.
 	Layout            string
 	TransposesRemoved int
+	// Fused is the number of elementwise nodes fused away.
+	Fused int
 	// DynamicBatch: the input was declared with batch 1 and the batch
 	// baked into constants was rewritten, so any batch runs.
 	DynamicBatch bool
@@ -192,6 +197,9 @@ func ImportModel(m *onnx.Model, opt Options) (*Result, error) {
 	}
 	rep.Folded, rep.Static = fs.Nodes, fs.Static
 	cloneNodes(fg)
+	if !opt.NoFuse {
+		rep.Fused = fuseElementwise(fg)
+	}
 	// The first runtime input's layout (a graph without runtime inputs,
 	// all folded, has none).
 	layout := opt.InputLayout
@@ -331,4 +339,9 @@ func cloneNodes(g *graph.Graph) {
 	}
 	g.Inputs = append([]graph.ValueInfo(nil), g.Inputs...)
 	g.Outputs = append([]graph.ValueInfo(nil), g.Outputs...)
+	inits := make(map[string]*graph.Tensor, len(g.Initializers))
+	for k, v := range g.Initializers {
+		inits[k] = v
+	}
+	g.Initializers = inits
 }

@@ -1,0 +1,94 @@
+package onnximport
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"vireo/pkg/graph"
+	"vireo/pkg/kernels/cpu"
+	"vireo/pkg/onnx"
+)
+
+// TestFuseElementwise: Conv -> Mul -> Add (per-channel and scalar
+// constants) folds into the Conv, x*Clip(x+3,0,6)/6 becomes HardSwish, a
+// Conv whose output has a second reader is left alone, and the fused
+// graph computes what the unfused one does.
+func TestFuseElementwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	randT := func(name string, shape ...int) *graph.Tensor {
+		tt := &graph.Tensor{Name: name, DType: graph.Float32, Shape: shape}
+		tt.Float = make([]float32, tt.Numel())
+		for i := range tt.Float {
+			tt.Float[i] = rng.Float32()*2 - 1
+		}
+		return tt
+	}
+	scalar := func(name string, v float32) *graph.Tensor {
+		return &graph.Tensor{Name: name, DType: graph.Float32, Shape: []int{1}, Float: []float32{v}}
+	}
+	inits := map[string]*graph.Tensor{}
+	for _, tt := range []*graph.Tensor{
+		randT("w1", 4, 3, 3, 3), randT("b1", 4), randT("k1", 1, 4, 1, 1), randT("c1k", 4, 1, 1),
+		randT("w2", 4, 4, 1, 1), scalar("k2", 0.7), scalar("c2k", -0.2),
+		randT("w3", 4, 4, 1, 1), scalar("k3", 2),
+		scalar("three", 3), scalar("zero", 0), scalar("six", 6), scalar("six2", 6),
+	} {
+		inits[tt.Name] = tt
+	}
+	node := func(op string, out string, in ...string) *graph.Node {
+		return &graph.Node{Name: out, Op: op, Inputs: in, Outputs: []string{out}}
+	}
+	conv := func(out string, in ...string) *graph.Node {
+		n := node("Conv", out, in...)
+		n.Attrs = map[string]graph.Attr{"pads": {Kind: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}
+		if len(in) == 2 {
+			n.Attrs = nil
+		}
+		return n
+	}
+	g := &graph.Graph{Name: "fuse", Opset: 13, Initializers: inits,
+		Inputs:  []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: []int{2, 3, 6, 6}}},
+		Outputs: []graph.ValueInfo{{Name: "y", DType: graph.Float32}, {Name: "side", DType: graph.Float32}},
+		Nodes: []*graph.Node{
+			conv("c1", "x", "w1", "b1"), node("Mul", "m1", "k1", "c1"), node("Add", "a1", "m1", "c1k"),
+			node("Add", "p3", "a1", "three"), node("Clip", "cl", "p3", "zero", "six"), node("Mul", "hm", "cl", "a1"), node("Div", "hs", "hm", "six2"),
+			conv("c2", "hs", "w2"), node("Mul", "m2", "c2", "k2"), node("Add", "a2", "m2", "c2k"),
+			conv("c3", "a2", "w3"), node("Mul", "y", "c3", "k3"), node("Relu", "side", "c3"),
+		}}
+	m := onnx.NewModel(g)
+	raw, err := onnx.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused, err := Import(raw, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Import(raw, Options{NoFuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := fused.Report.Ops
+	if fused.Report.Fused != 7 || ops["Conv"] != 3 || ops["HardSwish"] != 1 || ops["Mul"] != 1 || ops["Add"] != 0 || ops["Clip"] != 0 || ops["Div"] != 0 {
+		t.Fatalf("fused %d, ops %v: want 4 affine steps and one hard swish (3 nodes) fused, c3's Mul kept (c3 has two readers)", fused.Report.Fused, ops)
+	}
+	if plain.Report.Fused != 0 || plain.Report.Ops["Clip"] != 1 {
+		t.Fatalf("NoFuse: %+v", plain.Report)
+	}
+	b, err := cpu.New(cpu.Config{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	x := randT("x", 2, 3, 6, 6).Float
+	want := runGraph(t, b, plain.Graph(), x, []int{2, 3, 6, 6})
+	got := runGraph(t, b, fused.Graph(), x, []int{2, 3, 6, 6})
+	for k := range want {
+		for i := range want[k] {
+			if d := math.Abs(float64(got[k][i] - want[k][i])); d > 1e-5+1e-5*math.Abs(float64(want[k][i])) {
+				t.Fatalf("output %d[%d]: fused %g, unfused %g", k, i, got[k][i], want[k][i])
+			}
+		}
+	}
+}
