@@ -74,9 +74,11 @@ func TestClusterProcesses(t *testing.T) {
 	// Three NATS nodes from nats.conf, on free local ports.
 	const nodes = 3
 	var client, monitor, route [nodes]int
+	ports := freePorts(t, 3*nodes+4)
 	for i := range nodes {
-		client[i], monitor[i], route[i] = freePort(t), freePort(t), freePort(t)
+		client[i], monitor[i], route[i] = ports[3*i], ports[3*i+1], ports[3*i+2]
 	}
+	svcPorts := ports[3*nodes:]
 	procs := &procSet{t: t}
 	t.Cleanup(procs.stopAll)
 	var urls []string
@@ -109,9 +111,9 @@ func TestClusterProcesses(t *testing.T) {
 	}
 
 	// The services, as compose starts them.
-	ingestAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	framesAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	inferAddr := []string{fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	ingestAddr := fmt.Sprintf("127.0.0.1:%d", svcPorts[0])
+	framesAddr := fmt.Sprintf("127.0.0.1:%d", svcPorts[1])
+	inferAddr := []string{fmt.Sprintf("127.0.0.1:%d", svcPorts[2]), fmt.Sprintf("127.0.0.1:%d", svcPorts[3])}
 	procs.start("ingest", vireoBin, env, "ingest", "--addr", ingestAddr)
 	procs.start("frames", vireoBin, env, "frames", "--metrics-addr", framesAddr)
 	infers := []*proc{
@@ -500,14 +502,20 @@ func (s *procSet) stopAll() {
 	}
 }
 
-func freePort(t *testing.T) int {
+// freePorts returns n distinct free local ports (all held open while
+// picking, so none is handed out twice).
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // writeArchModel saves an untrained native architecture as a model folder

@@ -50,7 +50,8 @@ func TestUpShutdownUnderLoad(t *testing.T) {
 	writeArchModel(t, models, "things", "resnet18@0.25", arch.TaskClassify,
 		arch.Config{Classes: 3, Size: 64, Seed: 2}, []string{"a", "b", "c"})
 	data := t.TempDir()
-	natsPort, httpPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	natsPort, httpPort := ports[0], ports[1]
 	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	args := []string{"up", "--data-dir", data, "--nats-port", fmt.Sprint(natsPort), "--addr", addr,
@@ -67,10 +68,6 @@ func TestUpShutdownUnderLoad(t *testing.T) {
 	defer nc.Close()
 	results := make(chan *nats.Msg, 4096)
 	if _, err := nc.ChanSubscribe("vireo.results.things.vtest", results); err != nil {
-		t.Fatal(err)
-	}
-	eos := make(chan *nats.Msg, 1)
-	if _, err := nc.ChanSubscribe("vireo.events.vtest", eos); err != nil {
 		t.Fatal(err)
 	}
 	reg := fmt.Sprintf(`{"schema_version":1,"id":"vtest","model":"things","every_n":1,"url":"file://%s"}`, video)
@@ -125,11 +122,11 @@ func TestUpShutdownUnderLoad(t *testing.T) {
 		t.Fatal("results stopped flowing before the SIGINT")
 	}
 
-	// SIGINT while the video still flows.
-	select {
-	case <-eos:
-		t.Fatal("vtest.avi ended before the SIGINT: the test would not shut down under load")
-	default:
+	// SIGINT while the video still flows: fewer results than its 795
+	// frames so far (frames may have read the whole file already; infer
+	// has not processed it).
+	if got := 21 + len(results); got >= 795 {
+		t.Fatalf("%d results before the SIGINT: the video was through, the test would not shut down under load", got)
 	}
 	sent := time.Now()
 	if err := up.cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -145,8 +142,10 @@ func TestUpShutdownUnderLoad(t *testing.T) {
 		t.Fatalf("vireo up exited with %v after SIGINT\n%s", up.err, tail(up.stderr.String()))
 	}
 	t.Logf("vireo up exited %v after SIGINT, %d results after the first 20 were still buffered unread", time.Since(sent).Round(time.Millisecond), len(results))
+	slow := time.Since(sent) > 5*time.Second
 	for _, line := range strings.Split(up.stderr.String(), "\n") {
-		if strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`) {
+		if strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`) ||
+			(slow && strings.Contains(line, `"level":"info"`)) {
 			t.Logf("up-1: %s", line)
 		}
 	}

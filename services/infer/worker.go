@@ -361,7 +361,10 @@ func (w *worker) runBatch(ctx context.Context, items []batch.Item[ref], trig str
 	}
 	w.progress(time.Now())
 	t0 := time.Now()
-	results, err := w.pred.Run(ctx, frames)
+	// A batch that has started runs to its end even when ctx ends meanwhile
+	// (shutdown drains queued frames anyway; cutting this one short would
+	// only give its messages back to run again).
+	results, err := w.pred.Run(context.WithoutCancel(ctx), frames)
 	w.s.met.run.WithLabelValues(w.model, w.pred.Version()).Observe(time.Since(t0).Seconds())
 	if err != nil {
 		w.s.met.errors.WithLabelValues(w.model, ReasonPredict).Inc()
