@@ -47,8 +47,8 @@ func (n *natsFlags) connect(name string) (*nats.Conn, schema.Subjects, error) {
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("watch", stderr)
 	nf := addNATSFlags(fs)
-	until := fs.String("until-end", "", "comma-separated sources: exit once each has sent its end-of-stream event and no result came for --settle")
-	settle := fs.Duration("settle", 3*time.Second, "with --until-end, how long to wait for late results after the last end-of-stream")
+	until := fs.String("until-end", "", "comma-separated sources: exit once each has ended and its results for every published frame have arrived")
+	settle := fs.Duration("settle", 60*time.Second, "with --until-end, the longest wait for the remaining results after a source's end-of-stream")
 	raw := fs.Bool("json", false, "print each message's JSON as it arrives instead of a summary")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -74,15 +74,28 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer sub.Unsubscribe()
 	}
 	arrowPrefix := subj.Prefix() + ".results.arrow."
-	counts := map[string]int{}
+	counts := map[string]int{}           // distinct results per source
+	seen := map[string]map[uint64]bool{} // seqs with a result, per source
+	expect := map[string]int{}           // frames published, from end-of-stream
 	var settleC <-chan time.Time
+	done := func() bool {
+		if *until == "" {
+			return false
+		}
+		for s := range waiting {
+			if n, ok := expect[s]; !ok || counts[s] < n {
+				return false
+			}
+		}
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-settleC:
-			fmt.Fprintf(stdout, "results per source: %v\n", counts)
-			return nil
+			fmt.Fprintf(stdout, "results per source: %v (frames published: %v; gave up waiting after --settle)\n", counts, expect)
+			return fmt.Errorf("watch: results missing after %v: got %v of %v", *settle, counts, expect)
 		case m := <-msgs:
 			if strings.HasPrefix(m.Subject, arrowPrefix) {
 				continue
@@ -91,47 +104,58 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				fmt.Fprintf(stdout, "%s %s\n", m.Subject, m.Data)
 				continue
 			}
-			line, src, ended := summarize(m.Data)
+			line, src, ended, seq, frames := summarize(m.Data)
 			if line == "" {
 				continue
 			}
-			if !ended {
-				counts[src]++
-			}
 			fmt.Fprintln(stdout, line)
-			if ended && waiting[src] {
-				delete(waiting, src)
+			switch {
+			case ended:
+				expect[src] = int(frames)
+				if waiting[src] && settleC == nil {
+					settleC = time.After(*settle)
+				}
+			case seq != nil:
+				if seen[src] == nil {
+					seen[src] = map[uint64]bool{}
+				}
+				if !seen[src][*seq] {
+					seen[src][*seq] = true
+					counts[src]++
+				}
 			}
-			if len(waiting) == 0 && *until != "" {
-				settleC = time.After(*settle)
+			if done() {
+				fmt.Fprintf(stdout, "results per source: %v\n", counts)
+				return nil
 			}
 		}
 	}
 }
 
 // summarize turns a result, an end-of-stream event or an error into one
-// line; src is the source it concerns and ended is true for end-of-stream.
-func summarize(data []byte) (line, src string, ended bool) {
+// line; src is the source it concerns, ended is true for end-of-stream
+// (frames: how many it published), and seq is set for a result.
+func summarize(data []byte) (line, src string, ended bool, seq *uint64, frames uint64) {
 	var probe struct {
 		Event string `json:"event"`
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(data, &probe) != nil {
-		return "", "", false
+		return "", "", false, nil, 0
 	}
 	switch {
 	case probe.Event == schema.EventEndOfStream:
 		var e schema.EndOfStream
 		_ = json.Unmarshal(data, &e)
-		return fmt.Sprintf("%-12s end of stream: %s, %d frames, %d dropped %s", e.Source, e.Reason, e.Frames, e.Dropped, e.Detail), e.Source, true
+		return fmt.Sprintf("%-12s end of stream: %s, %d frames, %d dropped %s", e.Source, e.Reason, e.Frames, e.Dropped, e.Detail), e.Source, true, nil, e.Frames
 	case probe.Error != "":
 		var e schema.Error
 		_ = json.Unmarshal(data, &e)
-		return fmt.Sprintf("%-12s error: %s (%s)", e.Source, e.Error, e.Reason), e.Source, false
+		return fmt.Sprintf("%-12s error: %s (%s)", e.Source, e.Error, e.Reason), e.Source, false, nil, 0
 	}
 	var r schema.Result
 	if json.Unmarshal(data, &r) != nil {
-		return "", "", false
+		return "", "", false, nil, 0
 	}
 	b := fmt.Sprintf("%-12s #%-5d %s@%s %6.1fms ", r.Source, r.Seq, r.Model, r.ModelVersion, r.LatencyMS)
 	switch {
@@ -158,5 +182,5 @@ func summarize(data []byte) (line, src string, ended bool) {
 		}
 		b += strings.Join(parts, ", ")
 	}
-	return b, r.Source, false
+	return b, r.Source, false, &r.Seq, 0
 }
