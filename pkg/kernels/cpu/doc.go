@@ -8,6 +8,14 @@
 // threads and goroutines together never exceed Threads (GOMAXPROCS by
 // default). The pool is owned by the backend: Close joins it.
 //
+// Allocations: the inference kernels allocate nothing in the steady state.
+// Each op's geometry (output shapes, conv/pool/broadcast/concat plans) is
+// computed once per distinct shapes and params and kept, read-only, in the
+// backend's plan caches (bounded; errors are never cached); loop bodies
+// reach the workers as structs copied into pooled jobs (parallelFor,
+// dynamicFor), not as closures; scratch buffers come from the backend's
+// free lists per size class. Training-only kernels may still allocate.
+//
 // Every optimised kernel has a plain reference loop in its comment (or in
 // kernelstest) that it must equal within tolerance.
 package cpu
