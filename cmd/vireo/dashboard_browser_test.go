@@ -375,9 +375,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	wd.screenshot(shots, "1-live.png")
 
 	// 2. A correction by clicking: the face point moves where we click.
-	var seqStr string
-	wd.js(&seqStr, `return document.getElementById('card-face-megamind').dataset.seq;`)
-	seq, _ := strconv.ParseUint(seqStr, 10, 64)
 	wd.click("#card-face-megamind button.wrong")
 	waitFor(t, 10*time.Second, "correction dialog", func() error {
 		var open bool
@@ -387,6 +384,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		return nil
 	})
+	// The frame the dialog shows (the live card may have moved on since).
+	var seqStr string
+	wd.js(&seqStr, `return document.getElementById('correct').dataset.seq;`)
+	seq, err := strconv.ParseUint(seqStr, 10, 64)
+	if err != nil {
+		t.Fatalf("correction dialog seq %q: %v", seqStr, err)
+	}
 	// Click a quarter of the way left and up from the canvas centre.
 	var size struct{ W, H, CW, CH float64 }
 	wd.js(&size, `const c = document.getElementById('correct-canvas'); const r = c.getBoundingClientRect(); return {W: r.width, H: r.height, CW: c.width, CH: c.height};`)

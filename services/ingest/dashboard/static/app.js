@@ -452,6 +452,7 @@ function openCorrection(c) {
   if (!c.shown) return;
   const { res, frame, manifest } = c.shown;
   corr = { res, frame, manifest, edit: {}, painting: false, brush: 0, cls: 0 };
+  $('#correct').dataset.seq = String(res.seq); // which frame the dialog corrects
   $('#correct').classList.remove('hidden');
   $('#correct-meta').textContent = `${res.model} ${res.model_version} · source ${res.source} · seq ${res.seq} · ${res.task}`;
   const stage = $('#correct-stage');
