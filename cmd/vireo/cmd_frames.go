@@ -74,15 +74,7 @@ func runFrames(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := serviceLogger(f.logFormat, stderr)
-	nc, _, err := f.nats.connect("frames")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	reg := ops.NewRegistry()
-	deps := ops.Deps{NC: nc, Log: log, Metrics: reg, Health: ops.NewHealth()}
-	return runWithOps(ctx, f.metricsAddr, reg, deps, func(ctx context.Context) error {
+	return runService(ctx, "frames", f.nats, f.logFormat, f.metricsAddr, stderr, func(ctx context.Context, deps ops.Deps) error {
 		return frames.Run(ctx, cfg, deps)
 	})
 }

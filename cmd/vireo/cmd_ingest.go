@@ -72,12 +72,8 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := serviceLogger(f.logFormat, stderr)
-	nc, _, err := f.nats.connect("ingest")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	deps := ops.Deps{NC: nc, Log: log, Metrics: ops.NewRegistry(), Health: ops.NewHealth()}
-	return ingest.Run(ctx, cfg, deps) // ops endpoints are on the API's mux
+	// No separate metrics address: the ops endpoints are on the API's mux.
+	return runService(ctx, "ingest", f.nats, f.logFormat, "", stderr, func(ctx context.Context, deps ops.Deps) error {
+		return ingest.Run(ctx, cfg, deps)
+	})
 }

@@ -122,15 +122,7 @@ func runRetrain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := serviceLogger(f.logFormat, stderr)
-	nc, _, err := f.nats.connect("retrain")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	reg := ops.NewRegistry()
-	deps := ops.Deps{NC: nc, Log: log, Metrics: reg, Health: ops.NewHealth()}
-	return runWithOps(ctx, f.metricsAddr, reg, deps, func(ctx context.Context) error {
+	return runService(ctx, "retrain", f.nats, f.logFormat, f.metricsAddr, stderr, func(ctx context.Context, deps ops.Deps) error {
 		return retrain.Run(ctx, cfg, deps)
 	})
 }

@@ -1,13 +1,13 @@
 package retrain
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"vireo/pkg/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -18,24 +18,7 @@ func TestConfigDefaultsGolden(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
-	got, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	golden := filepath.Join("testdata", "config.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("default config changed (go test -update to accept):\ngot:\n%s\nwant:\n%s", got, want)
-	}
+	golden.JSON(t, filepath.Join("testdata", "config.golden.json"), c, *update)
 }
 
 func TestConfigValidate(t *testing.T) {
