@@ -28,6 +28,7 @@ import (
 	"vireo/pkg/natsembed"
 	"vireo/pkg/onnx"
 	"vireo/pkg/ops"
+	"vireo/pkg/ops/metricstest"
 	"vireo/pkg/schema"
 	"vireo/pkg/train"
 )
@@ -389,6 +390,13 @@ func TestCorrectionsImproveAndArePromoted(t *testing.T) {
 	}
 	if got := counter(r.reg, "vireo_retrain_corrections_total", "accepted"); got != 24 {
 		t.Errorf("corrections_total{accepted} (got=%v, want=24: duplicates stored once)", got)
+	}
+	// What Prometheus scrapes parses as its text format, names follow its
+	// conventions, and the counters moved.
+	fams := metricstest.Render(t, r.reg)
+	fams.Require(t, MetricNames()...)
+	if got := fams.Value("vireo_retrain_runs_total", map[string]string{"model": "bars", "outcome": "promoted"}); got != 1 {
+		t.Errorf("scraped runs_total{promoted} (got=%v, want=1)", got)
 	}
 	// A rollback puts v0001 back.
 	if p, err := e.store.Rollback(e.ctx, "bars", ""); err != nil || p.Version != "v0001" {
