@@ -1,7 +1,6 @@
 package arch
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -106,15 +105,6 @@ func lossFns(b kernels.Backend, task string) (func(l, y, t *kernels.Tensor) erro
 		func(d, y, t *kernels.Tensor) error { return b.CrossEntropyBackward(d, y, t, nil, -1, 1) }
 }
 
-// skipUnsupported skips while a CPU kernel the model needs is still a stub
-// (kernels.ErrUnsupported); any other error fails the test.
-func skipUnsupported(t testing.TB, err error) {
-	t.Helper()
-	if errors.Is(err, kernels.ErrUnsupported) {
-		t.Skipf("a kernel is not implemented on this backend yet: %v", err)
-	}
-}
-
 func upload(t testing.TB, b kernels.Backend, v []float32, shape ...int) *kernels.Tensor {
 	t.Helper()
 	x, err := b.Alloc(kernels.Shape(shape))
@@ -208,7 +198,6 @@ func trainOne(t *testing.T, tc trainCase) {
 	for ; step < tc.maxSteps; step++ {
 		outs, err := prog.Run(x)
 		if err != nil {
-			skipUnsupported(t, err)
 			t.Fatal(err)
 		}
 		y := outs[0]
@@ -218,7 +207,6 @@ func trainOne(t *testing.T, tc trainCase) {
 			}
 		}
 		if err := fwdLoss(lossT, y, target); err != nil {
-			skipUnsupported(t, err)
 			t.Fatal(err)
 		}
 		last = float64(download(t, b, lossT)[0])
@@ -232,11 +220,9 @@ func trainOne(t *testing.T, tc trainCase) {
 			break
 		}
 		if err := bwdLoss(dy, y, target); err != nil {
-			skipUnsupported(t, err)
 			t.Fatal(err)
 		}
 		if err := prog.Backward(dy); err != nil {
-			skipUnsupported(t, err)
 			t.Fatal(err)
 		}
 		if step == 0 {
@@ -265,7 +251,6 @@ func trainOne(t *testing.T, tc trainCase) {
 			if err := b.AdamWStep(p.Value, p.Grad, mom[i][0], mom[i][1], kernels.AdamWParams{
 				LR: tc.lr, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, Step: step + 1,
 			}); err != nil {
-				skipUnsupported(t, err)
 				t.Fatal(err)
 			}
 		}

@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -93,17 +92,10 @@ func download(t testing.TB, b kernels.Backend, x *kernels.Tensor) []float32 {
 	return out
 }
 
-// must fails t on err, but skips it while a kernel it needs is still a stub
-// of the CPU backend (kernels.ErrUnsupported), so the graph's own tests stay
-// meaningful while the kernels are written; once they exist the skip never
-// triggers.
+// must fails t on err.
 func must(t testing.TB, err error) {
 	t.Helper()
-	if err == nil {
-		return
+	if err != nil {
+		t.Fatal(err)
 	}
-	if errors.Is(err, kernels.ErrUnsupported) && !errors.Is(err, ErrUnsupported) {
-		t.Skipf("a CPU kernel is not implemented yet: %v", err)
-	}
-	t.Fatal(err)
 }

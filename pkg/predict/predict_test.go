@@ -26,45 +26,7 @@ func newCPU(t testing.TB) kernels.Backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	y := kernels.NewHost(1, 3, 1, 1)
-	err = b.NormalizeU8(y, []byte{1, 2, 3}, kernels.NormalizeParams{N: 1, H: 1, W: 1, C: 3, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}})
-	if errors.Is(err, kernels.ErrUnsupported) {
-		t.Logf("cpu NormalizeU8 is not implemented yet: using the test's reference loop")
-		return refNormalize{b}
-	}
 	return b
-}
-
-// refNormalize is the CPU backend with NormalizeU8 as the plain loop of
-// its doc comment, for as long as the CPU kernel is a placeholder.
-type refNormalize struct{ kernels.Backend }
-
-func (r refNormalize) NormalizeU8(y *kernels.Tensor, src []byte, p kernels.NormalizeParams) error {
-	if len(src) != p.N*p.H*p.W*p.C || y.Numel() != len(src) {
-		return kernels.ErrShape
-	}
-	for n := 0; n < p.N; n++ {
-		for c := 0; c < p.C; c++ {
-			sc := c
-			if p.SwapRB {
-				sc = p.C - 1 - c
-			}
-			for i := 0; i < p.H*p.W; i++ {
-				v := float32(src[(n*p.H*p.W+i)*p.C+sc]) / 255
-				y.Data[(n*p.C+c)*p.H*p.W+i] = (v - p.Mean[c]) / p.Std[c]
-			}
-		}
-	}
-	return nil
-}
-
-// skipUnsupported skips while a CPU kernel family the model needs is still
-// a placeholder.
-func skipUnsupported(t *testing.T, err error) {
-	t.Helper()
-	if errors.Is(err, kernels.ErrUnsupported) {
-		t.Skipf("a CPU kernel this test needs is not implemented yet: %v", err)
-	}
 }
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
@@ -197,13 +159,11 @@ func TestTinyGraphsByHand(t *testing.T) {
 	run := func(t *testing.T, onnxBytes []byte, m model.Manifest, frames ...schema.Frame) []schema.Result {
 		t.Helper()
 		p, err := Load(b, onnxBytes, m, Options{MaxBatch: 4})
-		skipUnsupported(t, err)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer p.Close()
 		rs, err := p.Run(ctx, frames)
-		skipUnsupported(t, err)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +363,6 @@ func TestArchModels(t *testing.T) {
 			m.SetDefaults()
 			m.ModelDigest = model.Digest(ob)
 			p, err := Load(b, ob, m, Options{MaxBatch: 4})
-			skipUnsupported(t, err)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -417,7 +376,6 @@ func TestArchModels(t *testing.T) {
 				frames = append(frames, f)
 			}
 			all, err := p.Run(context.Background(), frames) // 4 + 1
-			skipUnsupported(t, err)
 			if err != nil {
 				t.Fatal(err)
 			}

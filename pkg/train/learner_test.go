@@ -64,15 +64,6 @@ func newBackendThreads(t testing.TB, threads int) kernels.Backend {
 	return b
 }
 
-// skipUnsupported skips while a CPU kernel family the learner needs is
-// still a placeholder.
-func skipUnsupported(t testing.TB, err error) {
-	t.Helper()
-	if errors.Is(err, kernels.ErrUnsupported) {
-		t.Skipf("a kernel is not implemented on this backend yet: %v", err)
-	}
-}
-
 func newQuadLearner(t testing.TB, b kernels.Backend, mut func(*Config)) *Learner {
 	t.Helper()
 	m, err := arch.Build("resnet18@0.125", arch.TaskClassify, arch.Config{Classes: 4, SmallStem: true, InChannels: 1, Seed: 1})
@@ -118,7 +109,6 @@ func weights(t testing.TB, l *Learner) map[string][]float32 {
 func run(t testing.TB, l *Learner, plan []Stage, d Data, opt RunOptions) {
 	t.Helper()
 	if err := l.Run(context.Background(), plan, d, opt); err != nil {
-		skipUnsupported(t, err)
 		t.Fatal(err)
 	}
 }
@@ -350,7 +340,6 @@ func TestLRFindRestores(t *testing.T) {
 	before := weights(t, l)
 	res, err := l.LRFind(context.Background(), quadData().Train, LRFindConfig{Iters: 60})
 	if err != nil {
-		skipUnsupported(t, err)
 		t.Fatal(err)
 	}
 	t.Logf("suggestion %.3g, min at %.3g, %d steps, diverged %v", res.Suggestion, res.MinLR, len(res.LRs), res.Diverged)
@@ -510,7 +499,6 @@ func TestEvaluateMatchesValidate(t *testing.T) {
 func TestBenchHarness(t *testing.T) {
 	res, err := Bench(context.Background(), newBackend(t), BenchOptions{Arch: "resnet18@0.125", SmallStem: true, Size: 16, Batch: 4, Reps: 2, M: 64, K: 64, N: 64})
 	if err != nil {
-		skipUnsupported(t, err)
 		t.Fatal(err)
 	}
 	if !(res.StepMS > 0 && res.SgemmGFLOPS > 0 && res.GFLOPS > 0) || math.Abs(res.ImagesPerS-4000/res.StepMS) > 1e-6*res.ImagesPerS ||

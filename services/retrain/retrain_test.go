@@ -153,9 +153,6 @@ func baseModel(t *testing.T, b kernels.Backend, dir string) ([]byte, model.Manif
 		}()
 	})
 	if base.err != nil {
-		if errors.Is(base.err, kernels.ErrUnsupported) {
-			t.Skipf("a CPU kernel the training needs is still a placeholder: %v", base.err)
-		}
 		t.Fatalf("base model: %v", base.err)
 	}
 	return base.onnx, base.man
