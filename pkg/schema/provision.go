@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,4 +39,19 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Subjects, replicas
 		return fmt.Errorf("schema: provision object store %s: %w", obj.Bucket, err)
 	}
 	return nil
+}
+
+// OpenSources returns the SOURCES bucket, creating it when it is missing
+// (a service started with provisioning off against a server nobody has
+// provisioned yet). ingest writes registrations into it; frames watches it.
+func OpenSources(ctx context.Context, js jetstream.JetStream, s Subjects, replicas int) (jetstream.KeyValue, error) {
+	cfg := s.SourcesKV(replicas)
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("schema: sources bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
 }

@@ -64,13 +64,9 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 			return fmt.Errorf("ingest: %w", err)
 		}
 	}
-	kvCfg := subj.SourcesKV(cfg.Replicas)
-	kv, err := js.KeyValue(startCtx, kvCfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateOrUpdateKeyValue(startCtx, kvCfg)
-	}
+	kv, err := schema.OpenSources(startCtx, js, subj, cfg.Replicas)
 	if err != nil {
-		return fmt.Errorf("ingest: sources bucket %s: %w", kvCfg.Bucket, err)
+		return fmt.Errorf("ingest: %w", err)
 	}
 	models := cfg.ModelsImpl
 	if models == nil {
