@@ -19,11 +19,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
-	"vireo/pkg/graph"
-	"vireo/pkg/model"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/natsembed"
-	"vireo/pkg/onnx"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
 )
@@ -79,7 +77,7 @@ func newEnv(t *testing.T, w, h int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, m := tinyClassifier(t, w, h)
+	b, m := modeltest.TinyClassifier(t, w, h, 1, [3]string{"a", "b", "c"})
 	v, err := st.Push(ctx, testModel, b, m)
 	if err != nil {
 		t.Fatal(err)
@@ -94,31 +92,6 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// tinyClassifier: a 1x1 conv and global average pooling on 3 x h x w.
-func tinyClassifier(t *testing.T, w, h int) ([]byte, model.Manifest) {
-	t.Helper()
-	g := &graph.Graph{
-		Nodes: []*graph.Node{
-			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
-			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
-			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
-		},
-		Inputs:       []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 3, h, w}, DimParams: []string{"N", "", "", ""}}},
-		Outputs:      []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
-		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 3, 1, 1}, Float: []float32{1, 0, 0, 0, 1, 0, 0, 0, 1}}},
-	}
-	b, err := onnx.Encode(onnx.NewModel(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, model.Manifest{
-		Task: model.Classify, Labels: []string{"a", "b", "c"},
-		Input:         model.Input{Width: w, Height: h, Channels: 3},
-		Normalization: model.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}},
-		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
-	}
 }
 
 // running is a frames service started by start.

@@ -17,13 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"vireo/pkg/graph"
 	"vireo/pkg/kernels"
 	"vireo/pkg/kernels/cpu"
-	"vireo/pkg/model"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/natsembed"
-	"vireo/pkg/onnx"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
 )
@@ -67,7 +65,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	for _, scale := range []float32{1, -1} {
-		b, m := tinyClassifier(t, scale)
+		b, m := modeltest.TinyClassifier(t, size, size, scale, [3]string{"red", "green", "blue"})
 		if _, err := store.Push(ctx, "tiny", b, m); err != nil {
 			t.Fatal(err)
 		}
@@ -86,32 +84,6 @@ func newBackend(t *testing.T) kernels.Backend {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
-}
-
-// tinyClassifier: 1x1 conv (3->3, weights scale*I) + global average pool.
-func tinyClassifier(t *testing.T, scale float32) ([]byte, model.Manifest) {
-	t.Helper()
-	w := []float32{scale, 0, 0, 0, scale, 0, 0, 0, scale}
-	g := &graph.Graph{
-		Nodes: []*graph.Node{
-			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
-			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
-			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
-		},
-		Inputs:       []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 3, size, size}, DimParams: []string{"N", "", "", ""}}},
-		Outputs:      []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
-		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 3, 1, 1}, Float: w}},
-	}
-	b, err := onnx.Encode(onnx.NewModel(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, model.Manifest{
-		Task: model.Classify, Labels: []string{"red", "green", "blue"},
-		Input:         model.Input{Width: size, Height: size, Channels: 3},
-		Normalization: model.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}},
-		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
-	}
 }
 
 // service is one running infer.Run.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow/memory"
 
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/schema"
 )
@@ -89,7 +90,7 @@ func TestRollbackAndRetrainRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, m := tinyClassifier(t)
+	b, m := modeltest.TinyClassifier(t, modelW, modelH, 1, [3]string{"blue", "green", "red"})
 	v2, err := store.Push(ctx, testModel, b, m)
 	if err != nil {
 		t.Fatal(err)

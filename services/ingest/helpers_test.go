@@ -20,11 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"vireo/pkg/graph"
-	"vireo/pkg/model"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/natsembed"
-	"vireo/pkg/onnx"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
 )
@@ -87,7 +85,7 @@ func newEnv(t *testing.T, cfg Config, responder bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, m := tinyClassifier(t)
+	b, m := modeltest.TinyClassifier(t, modelW, modelH, 1, [3]string{"blue", "green", "red"})
 	v, err := st.Push(ctx, testModel, b, m)
 	if err != nil {
 		t.Fatal(err)
@@ -140,30 +138,6 @@ func newEnv(t *testing.T, cfg Config, responder bool) *env {
 		t.Fatal("ingest did not listen within 20 s")
 	}
 	return e
-}
-
-func tinyClassifier(t *testing.T) ([]byte, model.Manifest) {
-	t.Helper()
-	g := &graph.Graph{
-		Nodes: []*graph.Node{
-			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
-			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
-			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
-		},
-		Inputs:       []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 3, modelH, modelW}, DimParams: []string{"N", "", "", ""}}},
-		Outputs:      []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
-		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 3, 1, 1}, Float: []float32{1, 0, 0, 0, 1, 0, 0, 0, 1}}},
-	}
-	b, err := onnx.Encode(onnx.NewModel(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, model.Manifest{
-		Task: model.Classify, Labels: []string{"blue", "green", "red"},
-		Input:         model.Input{Width: modelW, Height: modelH, Channels: 3},
-		Normalization: model.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}},
-		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
-	}
 }
 
 // fakeInfer stands in for the infer service (tested end to end elsewhere):
