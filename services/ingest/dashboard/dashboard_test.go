@@ -259,8 +259,18 @@ func TestSlowClientDoesNotBlock(t *testing.T) {
 			}
 		}
 	}()
+	// ~20 KB an event, 40 MB in all: far more than the loopback socket
+	// buffers can absorb for the client that never reads, so its queue
+	// must overflow (with small events the kernel buffered them all and
+	// the test failed about one run in four).
+	points := make([]schema.Point, 1000)
+	for i := range points {
+		points[i] = schema.Point{X: float64(i) + 0.5, Y: float64(i) + 0.25}
+	}
 	for seq := uint64(1); seq <= n; seq++ {
-		if err := e.nc.Publish(subj, result("cam1", seq)); err != nil {
+		b, _ := json.Marshal(schema.Result{SchemaVersion: 1, Source: "cam1", Seq: seq, TS: time.Now().UTC(), Model: "people",
+			ModelVersion: "v0001", Task: schema.TaskRegression, Points: points})
+		if err := e.nc.Publish(subj, b); err != nil {
 			t.Fatal(err)
 		}
 		if seq%4 == 0 {
