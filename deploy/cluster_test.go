@@ -24,8 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"vireo/pkg/arch"
-	"vireo/pkg/model"
-	"vireo/pkg/onnx"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/schema"
 )
 
@@ -102,7 +101,7 @@ func TestClusterProcesses(t *testing.T) {
 
 	// The model store (push provisions streams and buckets with 3 replicas).
 	models := t.TempDir()
-	writeArchModel(t, models, "people", "resnet18-unet@0.125", arch.TaskSegment,
+	modeltest.WriteArch(t, models, "people", "resnet18-unet@0.125", arch.TaskSegment,
 		arch.Config{Classes: 3, SmallStem: true, Size: 64, Seed: 1}, []string{"background", "person", "Void"})
 	push := exec.Command(vireoBin, "models", "push", "--if-missing", models)
 	push.Env = append(os.Environ(), env...)
@@ -516,35 +515,6 @@ func freePorts(t *testing.T, n int) []int {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports
-}
-
-// writeArchModel saves an untrained native architecture as a model folder
-// dir/name (model.onnx + manifest.json): enough to check the plumbing.
-func writeArchModel(t *testing.T, dir, name, archName, task string, cfg arch.Config, labels []string) {
-	t.Helper()
-	am, err := arch.Build(archName, task, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := onnx.Encode(onnx.NewModel(am.Graph))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := model.Manifest{
-		Name: name, Version: "v0001", Task: model.Task(task), Labels: labels, Arch: am.Arch,
-		Input:         model.Input{Width: cfg.Size, Height: cfg.Size, Channels: 3},
-		Normalization: model.Normalization{Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
-		VoidClass:     model.NoVoid,
-		CreatedAt:     time.Now().UTC(),
-	}
-	if task == arch.TaskSegment {
-		m.VoidClass = len(labels) - 1
-	}
-	m.SetDefaults()
-	m.ModelDigest = model.Digest(ob)
-	if err := model.Save(filepath.Join(dir, name), ob, m); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.

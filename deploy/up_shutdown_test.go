@@ -21,6 +21,7 @@ import (
 
 	"vireo/pkg/arch"
 	"vireo/pkg/model"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 )
 
@@ -47,7 +48,7 @@ func TestUpShutdownUnderLoad(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	models := t.TempDir()
-	writeArchModel(t, models, "things", "resnet18@0.25", arch.TaskClassify,
+	modeltest.WriteArch(t, models, "things", "resnet18@0.25", arch.TaskClassify,
 		arch.Config{Classes: 3, Size: 64, Seed: 2}, []string{"a", "b", "c"})
 	data := t.TempDir()
 	ports := freePorts(t, 2)

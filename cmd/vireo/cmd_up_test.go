@@ -18,42 +18,11 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"vireo/pkg/arch"
-	"vireo/pkg/model"
-	"vireo/pkg/onnx"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/schema"
 )
 
 const opencvData = "/usr/share/doc/opencv-doc/examples/data"
-
-// writeArchModel saves an (untrained) native architecture as a bundled
-// model folder dir/name: enough to check the plumbing end to end.
-func writeArchModel(t *testing.T, dir, name, archName, task string, cfg arch.Config, labels []string) {
-	t.Helper()
-	am, err := arch.Build(archName, task, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := onnx.Encode(onnx.NewModel(am.Graph))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := model.Manifest{
-		Name: name, Version: "v0001", Task: model.Task(task), Labels: labels, Arch: am.Arch,
-		Input:         model.Input{Width: cfg.Size, Height: cfg.Size, Channels: 3},
-		Normalization: model.Normalization{Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
-		VoidClass:     model.NoVoid,
-		Points:        cfg.Points,
-		CreatedAt:     time.Now().UTC(),
-	}
-	if task == arch.TaskSegment {
-		m.VoidClass = len(labels) - 1
-	}
-	m.SetDefaults()
-	m.ModelDigest = model.Digest(ob)
-	if err := model.Save(filepath.Join(dir, name), ob, m); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -77,9 +46,9 @@ func TestUpEndToEnd(t *testing.T) {
 		t.Skipf("opencv-doc not installed (%v): run make deps", err)
 	}
 	models := t.TempDir()
-	writeArchModel(t, models, "people", "resnet18-unet@0.125", arch.TaskSegment,
+	modeltest.WriteArch(t, models, "people", "resnet18-unet@0.125", arch.TaskSegment,
 		arch.Config{Classes: 3, SmallStem: true, Size: 64, Seed: 1}, []string{"background", "person", "Void"})
-	writeArchModel(t, models, "things", "resnet18@0.125", arch.TaskClassify,
+	modeltest.WriteArch(t, models, "things", "resnet18@0.125", arch.TaskClassify,
 		arch.Config{Classes: 3, SmallStem: true, Size: 32, Seed: 2}, []string{"a", "b", "c"})
 
 	natsPort, httpPort := freePort(t), freePort(t)

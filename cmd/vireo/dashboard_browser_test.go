@@ -22,6 +22,7 @@ import (
 
 	"vireo/pkg/arch"
 	"vireo/pkg/model"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/schema"
 )
@@ -252,11 +253,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	shots := artifactsDir(t)
 
 	models := t.TempDir()
-	writeArchModel(t, models, "people", "resnet18-unet@0.125", arch.TaskSegment,
+	modeltest.WriteArch(t, models, "people", "resnet18-unet@0.125", arch.TaskSegment,
 		arch.Config{Classes: 3, SmallStem: true, Size: 64, Seed: 1}, []string{"background", "person", "Void"})
-	writeArchModel(t, models, "things", "resnet18@0.125", arch.TaskClassify,
+	modeltest.WriteArch(t, models, "things", "resnet18@0.125", arch.TaskClassify,
 		arch.Config{Classes: 3, SmallStem: true, Size: 32, Seed: 2}, []string{"ball", "player", "grass"})
-	writeArchModel(t, models, "face", "resnet18@0.125", arch.TaskRegress,
+	modeltest.WriteArch(t, models, "face", "resnet18@0.125", arch.TaskRegress,
 		arch.Config{Points: 1, SmallStem: true, Size: 64, Seed: 3}, nil)
 
 	natsPort, httpPort := freePort(t), freePort(t)

@@ -4,9 +4,11 @@
 package modeltest
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
+	"vireo/pkg/arch"
 	"vireo/pkg/graph"
 	"vireo/pkg/model"
 	"vireo/pkg/onnx"
@@ -39,5 +41,37 @@ func TinyClassifier(t testing.TB, w, h int, scale float32, labels [3]string) ([]
 		Input:         model.Input{Width: w, Height: h, Channels: 3},
 		Normalization: model.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}},
 		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
+	}
+}
+
+// WriteArch saves an untrained native architecture (pkg/arch) as a model
+// folder dir/name (model.onnx + manifest.json, version v0001, ImageNet
+// normalisation; for segmentation the last label is the Void class):
+// enough to check the plumbing end to end, as a bundled model would be.
+func WriteArch(t testing.TB, dir, name, archName, task string, cfg arch.Config, labels []string) {
+	t.Helper()
+	am, err := arch.Build(archName, task, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := onnx.Encode(onnx.NewModel(am.Graph))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model.Manifest{
+		Name: name, Version: "v0001", Task: model.Task(task), Labels: labels, Arch: am.Arch,
+		Input:         model.Input{Width: cfg.Size, Height: cfg.Size, Channels: 3},
+		Normalization: model.Normalization{Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
+		VoidClass:     model.NoVoid,
+		Points:        cfg.Points,
+		CreatedAt:     time.Now().UTC(),
+	}
+	if task == arch.TaskSegment {
+		m.VoidClass = len(labels) - 1
+	}
+	m.SetDefaults()
+	m.ModelDigest = model.Digest(ob)
+	if err := model.Save(filepath.Join(dir, name), ob, m); err != nil {
+		t.Fatal(err)
 	}
 }
