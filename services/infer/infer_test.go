@@ -21,7 +21,7 @@ import (
 	"vireo/pkg/kernels/cpu"
 	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
-	"vireo/pkg/natsembed"
+	"vireo/pkg/natsembed/natstest"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
 )
@@ -43,17 +43,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir(), Port: -1}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	s, nc, js := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	subj, _ := schema.NewSubjects("")

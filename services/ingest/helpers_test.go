@@ -22,7 +22,7 @@ import (
 
 	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
-	"vireo/pkg/natsembed"
+	"vireo/pkg/natsembed/natstest"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
 )
@@ -65,17 +65,7 @@ func testCtx(t *testing.T) context.Context {
 // fakeInfer) when responder is true, and runs ingest on a free port.
 func newEnv(t *testing.T, cfg Config, responder bool) *env {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir(), Port: -1}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js := natstest.Start(t)
 	ctx := testCtx(t)
 	subj, _ := schema.NewSubjects("")
 	if err := schema.Provision(ctx, js, subj, 1, time.Hour); err != nil {
