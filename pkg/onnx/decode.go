@@ -350,10 +350,33 @@ func decodeAttr(b []byte) (string, graph.Attr, error) {
 	default:
 		return name, a, newErr(ErrUnsupported, fmt.Sprintf("attribute type %d", typ))
 	}
-	if a.Kind != graph.AttrStrings {
-		a.Strings = nil
+	return name, onlyKind(a), nil
+}
+
+// onlyKind keeps the value field of a's kind and drops the others: a file
+// may carry fields that do not match the attribute's type (the type wins,
+// as in onnx.helper.get_attribute_value), and Encode writes only the
+// kind's field, so keeping the rest would make a decoded model differ from
+// its own re-encoding.
+func onlyKind(a graph.Attr) graph.Attr {
+	k := graph.Attr{Kind: a.Kind}
+	switch a.Kind {
+	case graph.AttrFloat:
+		k.Float = a.Float
+	case graph.AttrInt:
+		k.Int = a.Int
+	case graph.AttrString:
+		k.String = a.String
+	case graph.AttrTensor:
+		k.Tensor = a.Tensor
+	case graph.AttrFloats:
+		k.Floats = a.Floats
+	case graph.AttrInts:
+		k.Ints = a.Ints
+	case graph.AttrStrings:
+		k.Strings = a.Strings
 	}
-	return name, a, nil
+	return k
 }
 
 func inferAttrType(seen map[protowire.Number]bool) int32 {
