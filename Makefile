@@ -6,7 +6,7 @@ GO        ?= go
 BIN       := bin/vireo
 ORT_DIR   := third_party/ort
 ORT_LIB   := $(ORT_DIR)/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 10000x
 export CGO_ENABLED := 1
 
 .PHONY: models data all deps build test test-unit test-race fuzz-short test-long ort models-thirdparty vet demo clean data cuda-deps ptx ptx-check build-cuda gpu-bundle
