@@ -568,6 +568,38 @@ func (l *Learner) pass(ctx context.Context, ds data.Dataset, train bool, epoch i
 // statistics, no Dropout) over ds: the mean loss (per-batch losses
 // weighted by their item count, as fastai) and the task's metrics.
 func (l *Learner) Validate(ctx context.Context, ds data.Dataset) (float64, *Metrics, error) {
+	return l.validate(ctx, ds, nil)
+}
+
+// ValidateEach is Validate that also scores every item of ds alone: the
+// named metric (a key of Metrics.Values) of each item, in ds's order. A
+// gate that compares two versions item by item (a paired test) uses it.
+func (l *Learner) ValidateEach(ctx context.Context, ds data.Dataset, metric string) (float64, *Metrics, []float64, error) {
+	var each []float64
+	var bad error
+	loss, met, err := l.validate(ctx, ds, func(out, y []float32) {
+		m := l.newMetrics()
+		if err := m.Add(out, y, 1); err != nil && bad == nil {
+			bad = err
+		}
+		v, ok := m.Values()[metric]
+		if !ok && bad == nil {
+			bad = fmt.Errorf("%w: metric %q (want one of %v)", ErrConfig, metric, m.Names())
+		}
+		each = append(each, v)
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return loss, met, each, nil
+}
+
+// validate is Validate; item, when set, sees each item's output and
+// target rows.
+func (l *Learner) validate(ctx context.Context, ds data.Dataset, item func(out, y []float32)) (float64, *Metrics, error) {
 	if err := l.Sync(); err != nil {
 		return 0, nil, err
 	}
@@ -637,6 +669,12 @@ func (l *Learner) Validate(ctx context.Context, ds data.Dataset) (float64, *Metr
 		}
 		if err := met.Add(out, bt.Y, bt.N); err != nil {
 			return 0, nil, err
+		}
+		if item != nil {
+			osz, ysz := len(out)/n, len(y)/n
+			for i := range bt.N {
+				item(out[i*osz:(i+1)*osz], y[i*ysz:(i+1)*ysz])
+			}
 		}
 		if !math.IsNaN(float64(lv[0])) {
 			lossSum += float64(lv[0]) * float64(bt.N)

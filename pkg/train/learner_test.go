@@ -476,6 +476,25 @@ func TestEvaluateMatchesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Item by item: one 0/1 accuracy per item, in order, whose mean is
+	// the whole set's accuracy.
+	_, _, each, err := l.ValidateEach(context.Background(), d.Valid, MetricAccuracy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for i, v := range each {
+		if v != 0 && v != 1 {
+			t.Fatalf("item %d accuracy %v, want 0 or 1", i, v)
+		}
+		sum += v
+	}
+	if len(each) != d.Valid.Len() || math.Abs(sum/float64(len(each))-want.Values()[MetricAccuracy]) > 1e-12 {
+		t.Errorf("ValidateEach: %d items with mean %v, want %d with the set's accuracy %v", len(each), sum/float64(len(each)), d.Valid.Len(), want.Values()[MetricAccuracy])
+	}
+	if _, _, _, err := l.ValidateEach(context.Background(), d.Valid, "no-such-metric"); !errors.Is(err, ErrConfig) {
+		t.Errorf("unknown metric: %v, want ErrConfig", err)
+	}
 	dir := t.TempDir()
 	if _, err := l.Export(dir, ExportInfo{Name: "quad"}); err != nil {
 		t.Fatal(err)
