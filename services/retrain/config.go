@@ -66,6 +66,10 @@ type Config struct {
 	// candidate may show and still be promoted (for mse, the largest
 	// rise); the held-out corrections must also improve.
 	Tolerance float64 `json:"tolerance"`
+	// Significance is the largest one-sided sign-test p-value of the
+	// held-out corrections' item-by-item improvement that promotes (0.05:
+	// with no item worse, at least 5 must improve).
+	Significance float64 `json:"significance"`
 
 	// Backend by name ("cpu", "cuda") and Threads (0: GOMAXPROCS).
 	Backend string `json:"backend"`
@@ -119,6 +123,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Tolerance == 0 {
 		c.Tolerance = 0.01
+	}
+	if c.Significance == 0 {
+		c.Significance = 0.05
 	}
 	if c.Backend == "" {
 		c.Backend = "cpu"
@@ -182,6 +189,8 @@ func (c Config) Validate() error {
 		return bad("lr", c.LR, "in (0,10)")
 	case !(c.Tolerance >= 0 && c.Tolerance < 1):
 		return bad("tolerance", c.Tolerance, "in [0,1)")
+	case !(c.Significance > 0 && c.Significance <= 1):
+		return bad("significance", c.Significance, "in (0,1]")
 	case c.Threads < 0:
 		return bad("threads", c.Threads, ">= 0")
 	case c.RunTimeout < time.Second:

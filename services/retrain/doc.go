@@ -55,7 +55,10 @@
 // # The gate
 //
 // Gate promotes only if the validation metric drops by no more than
-// cfg.Tolerance AND the held-out corrections improve. Either way the
+// cfg.Tolerance AND the held-out corrections improve convincingly: item
+// by item (Compare), more of them better than worse, with a one-sided
+// sign test's p-value at most cfg.Significance (Paired.P), so that one
+// lucky item of a handful never promotes a model. Either way the
 // candidate is pushed (ONNX + manifest with parent version, correction
 // digest, metrics before and after, and the decision in its notes), so
 // GET /v1/models/{model}/versions shows every decision; a passing one is

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -55,6 +56,10 @@ type Record struct {
 	Before           *Scores `json:"before,omitempty"`
 	After            *Scores `json:"after,omitempty"`
 	Tolerance        float64 `json:"tolerance"`
+	// Pairs is the item-by-item comparison on the held-out corrections
+	// and Significance the sign test's threshold the gate used.
+	Pairs        *Paired `json:"pairs,omitempty"`
+	Significance float64 `json:"significance"`
 	LastSeq          uint64  `json:"last_seq"`
 }
 
@@ -71,35 +76,90 @@ func taskMetric(t model.Task) (string, bool) {
 	return train.MetricAccuracy, true
 }
 
+// Paired compares two versions item by item on the held-out
+// corrections: how many items the candidate scores better on, worse on,
+// and the same.
+type Paired struct {
+	Better int `json:"better"`
+	Worse  int `json:"worse"`
+	Same   int `json:"same"`
+}
+
+// Compare pairs per-item scores of the serving version (before) and the
+// candidate (after); higherBetter is the metric's direction. An item
+// whose score is NaN on either side (nothing to score) counts as same.
+func Compare(before, after []float64, higherBetter bool) Paired {
+	var p Paired
+	for i := range min(len(before), len(after)) {
+		d := after[i] - before[i]
+		if !higherBetter {
+			d = -d
+		}
+		switch {
+		case d > 1e-9:
+			p.Better++
+		case d < -1e-9:
+			p.Worse++
+		default:
+			p.Same++
+		}
+	}
+	return p
+}
+
+// P is the one-sided sign test's p-value of the pairs: the chance of at
+// least Better improvements among the Better+Worse items that changed if
+// the candidate were no better than the serving version (each change a
+// fair coin). Items that did not change carry no evidence either way.
+func (p Paired) P() float64 {
+	n := p.Better + p.Worse
+	if n == 0 {
+		return 1
+	}
+	var sum float64
+	for k := p.Better; k <= n; k++ {
+		lc, _ := math.Lgamma(float64(n + 1))
+		a, _ := math.Lgamma(float64(k + 1))
+		b, _ := math.Lgamma(float64(n - k + 1))
+		sum += math.Exp(lc - a - b - float64(n)*math.Ln2)
+	}
+	return min(sum, 1)
+}
+
 // Gate decides a candidate: the validation metric may drop (for mse:
-// rise) by at most tol, and the held-out corrections must improve. It
-// returns whether to promote and the reason in words.
-func Gate(metric string, higherBetter bool, before, after Scores, tol float64) (bool, string) {
+// rise) by at most tol, and the held-out corrections must improve
+// convincingly: more of them better than worse, item by item, with a
+// sign-test p-value of at most alpha (so that one lucky item out of a
+// handful does not promote a model). It returns whether to promote and
+// the reason in words.
+func Gate(metric string, higherBetter bool, before, after Scores, tol float64, pairs Paired, alpha float64) (bool, string) {
 	sign := 1.0
 	if !higherBetter {
 		sign = -1
 	}
 	drop := sign * (before.Valid - after.Valid)
-	gain := sign * (after.Corrections - before.Corrections)
 	var why []string
 	validOK := drop <= tol+1e-12
 	if !validOK {
 		why = append(why, fmt.Sprintf("validation %s worsened by %.4f (%.4f -> %.4f), more than the tolerance %.4f", metric, drop, before.Valid, after.Valid, tol))
 	}
-	corrOK := gain > 1e-12
+	p := pairs.P()
+	corrOK := pairs.Better > pairs.Worse && p <= alpha
+	held := fmt.Sprintf("held-out corrections %s %.4f -> %.4f, %d better, %d worse, %d same (sign test p=%.3g, at most %.3g needed)",
+		metric, before.Corrections, after.Corrections, pairs.Better, pairs.Worse, pairs.Same, p, alpha)
 	if !corrOK {
-		why = append(why, fmt.Sprintf("held-out corrections did not improve (%s %.4f -> %.4f)", metric, before.Corrections, after.Corrections))
+		why = append(why, held+": not a significant improvement")
 	}
 	if validOK && corrOK {
-		return true, fmt.Sprintf("gate passed: held-out corrections %s %.4f -> %.4f; validation %s %.4f -> %.4f (tolerance %.4f)",
-			metric, before.Corrections, after.Corrections, metric, before.Valid, after.Valid, tol)
+		return true, fmt.Sprintf("gate passed: %s; validation %s %.4f -> %.4f (tolerance %.4f)",
+			held, metric, before.Valid, after.Valid, tol)
 	}
 	return false, "gate refused: " + strings.Join(why, "; ")
 }
 
 // retrain runs one retrain of modelName and records the outcome.
 func (s *service) retrain(ctx context.Context, modelName, trigger string) Record {
-	rec := Record{Model: modelName, Trigger: trigger, Started: time.Now().UTC(), Tolerance: s.cfg.Tolerance}
+	rec := Record{Model: modelName, Trigger: trigger, Started: time.Now().UTC(), Tolerance: s.cfg.Tolerance, Significance: s.cfg.Significance}
 	s.mu.Lock()
 	es := append([]entry(nil), s.index[modelName]...)
 	s.mu.Unlock()
@@ -234,19 +294,19 @@ func (s *service) fineTune(ctx context.Context, modelName string, es []entry, re
 		return fmt.Errorf("retrain: learner for %s %s: %w", modelName, ptr.Version, err)
 	}
 	defer l.Close()
-	score := func() (Scores, error) {
+	score := func() (Scores, []float64, error) {
 		_, mv, err := l.Validate(ctx, valid)
 		if err != nil {
-			return Scores{}, fmt.Errorf("retrain: validate: %w", err)
+			return Scores{}, nil, fmt.Errorf("retrain: validate: %w", err)
 		}
-		_, mc, err := l.Validate(ctx, holdSet)
+		_, mc, each, err := l.ValidateEach(ctx, holdSet, metric)
 		if err != nil {
-			return Scores{}, fmt.Errorf("retrain: held-out corrections: %w", err)
+			return Scores{}, nil, fmt.Errorf("retrain: held-out corrections: %w", err)
 		}
-		return Scores{Valid: mv.Values()[metric], Corrections: mc.Values()[metric]}, nil
+		return Scores{Valid: mv.Values()[metric], Corrections: mc.Values()[metric]}, each, nil
 	}
 	s.setProgress(modelName, func(p *Status) { p.Stage = "evaluating" })
-	before, err := score()
+	before, eachBefore, err := score()
 	if err != nil {
 		return err
 	}
@@ -272,12 +332,14 @@ func (s *service) fineTune(ctx context.Context, modelName string, es []entry, re
 		return fmt.Errorf("retrain: fine-tune: %w", err)
 	}
 	s.setProgress(modelName, func(p *Status) { p.Stage = "evaluating" })
-	after, err := score()
+	after, eachAfter, err := score()
 	if err != nil {
 		return err
 	}
 	rec.After = &after
-	pass, reason := Gate(metric, higher, before, after, s.cfg.Tolerance)
+	pairs := Compare(eachBefore, eachAfter, higher)
+	rec.Pairs = &pairs
+	pass, reason := Gate(metric, higher, before, after, s.cfg.Tolerance, pairs, s.cfg.Significance)
 	rec.Reason = reason
 
 	// The candidate: ONNX + manifest with its lineage and the decision.
@@ -300,6 +362,7 @@ func (s *service) fineTune(ctx context.Context, modelName string, es []entry, re
 		metric: after.Valid, metric + "_before": before.Valid,
 		"corrections_" + metric: after.Corrections, "corrections_" + metric + "_before": before.Corrections,
 		"tolerance": s.cfg.Tolerance, "corrections": float64(rec.Corrections), "corrections_holdout": float64(rec.Holdout),
+		"corrections_better": float64(pairs.Better), "corrections_worse": float64(pairs.Worse), "gate_p": pairs.P(),
 	}
 	outcome := OutcomeRejected
 	if pass {

@@ -354,20 +354,25 @@ func TestCorrectionsImproveAndArePromoted(t *testing.T) {
 		t.Skip("trains a model (-short)")
 	}
 	e := newEnv(t)
-	r := e.start(e.config())
-	cs := invertedCorrections(t, 24, 5)
+	// Enough held-out corrections for the gate's sign test to be able to
+	// tell (the deployed model gets about half of the inverted images
+	// right by chance, so only the other half can improve).
+	cfg := e.config()
+	cfg.MinCorrections, cfg.HoldoutPercent = 48, 35
+	r := e.start(cfg)
+	cs := invertedCorrections(t, 48, 5)
 	e.publish(cs)
 	e.publish(cs[:3]) // retried submits: stored once (Msg-Id)
 	rec := e.waitRun(4 * time.Minute)
-	t.Logf("record: %+v before=%+v after=%+v", rec, *rec.Before, *rec.After)
-	if rec.Corrections+rec.Holdout != 24 || rec.Skipped != 0 {
-		t.Errorf("corrections used (got train=%d holdout=%d skipped=%d, want 24 in all, none skipped)", rec.Corrections, rec.Holdout, rec.Skipped)
+	t.Logf("record: %+v before=%+v after=%+v pairs=%+v", rec, *rec.Before, *rec.After, rec.Pairs)
+	if rec.Corrections+rec.Holdout != 48 || rec.Skipped != 0 {
+		t.Errorf("corrections used (got train=%d holdout=%d skipped=%d, want 48 in all, none skipped)", rec.Corrections, rec.Holdout, rec.Skipped)
 	}
 	if rec.Outcome != OutcomePromoted || rec.Candidate != "v0002" || rec.Parent != "v0001" {
 		t.Fatalf("outcome %s candidate %s parent %s (want promoted v0002 from v0001): %s", rec.Outcome, rec.Candidate, rec.Parent, rec.Reason)
 	}
-	if !(rec.After.Corrections > rec.Before.Corrections) {
-		t.Errorf("held-out corrections accuracy did not rise: %v -> %v", rec.Before.Corrections, rec.After.Corrections)
+	if !(rec.After.Corrections > rec.Before.Corrections) || rec.Pairs == nil || rec.Pairs.P() > rec.Significance || rec.Significance != 0.05 {
+		t.Errorf("held-out corrections accuracy did not rise significantly: %v -> %v, pairs %+v, significance %v", rec.Before.Corrections, rec.After.Corrections, rec.Pairs, rec.Significance)
 	}
 	ptr, man, err := e.store.ServingManifest(e.ctx, "bars")
 	if err != nil {
@@ -385,8 +390,8 @@ func TestCorrectionsImproveAndArePromoted(t *testing.T) {
 	if got := counter(r.reg, "vireo_retrain_runs_total", "promoted"); got != 1 {
 		t.Errorf("runs_total{promoted} (got=%v, want=1)", got)
 	}
-	if got := counter(r.reg, "vireo_retrain_corrections_total", "accepted"); got != 24 {
-		t.Errorf("corrections_total{accepted} (got=%v, want=24: duplicates stored once)", got)
+	if got := counter(r.reg, "vireo_retrain_corrections_total", "accepted"); got != 48 {
+		t.Errorf("corrections_total{accepted} (got=%v, want=48: duplicates stored once)", got)
 	}
 	// What Prometheus scrapes parses as its text format, names follow its
 	// conventions, and the counters moved.
