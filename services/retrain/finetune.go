@@ -60,7 +60,7 @@ type Record struct {
 	// and Significance the sign test's threshold the gate used.
 	Pairs        *Paired `json:"pairs,omitempty"`
 	Significance float64 `json:"significance"`
-	LastSeq          uint64  `json:"last_seq"`
+	LastSeq      uint64  `json:"last_seq"`
 }
 
 // taskMetric is the metric the gate compares and whether higher is better.
