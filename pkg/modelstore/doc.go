@@ -7,8 +7,11 @@
 //   - Object Store MODEL_FILES (schema.Subjects.ModelFilesStore): objects
 //     "<model>/<version>/model.onnx" and "<model>/<version>/manifest.json"
 //     (a pkg/model Manifest whose model_digest is the SHA-256 of the ONNX
-//     bytes). The manifest is written last, so a version whose manifest
-//     exists is complete.
+//     bytes). Optional extra files of the version (Push's files: the
+//     training plots "losses.png" and "lr.png") are objects
+//     "<model>/<version>/<name>" beside them, read with File and listed in
+//     Version.Files. The manifest is written last, so a version whose
+//     manifest exists is complete.
 //   - KV bucket MODELS (schema.Subjects.ModelsKV): key "<model>", value a
 //     JSON Pointer {model, version, previous, reason, at}. Every change of
 //     the serving version is a new revision; the bucket keeps the last

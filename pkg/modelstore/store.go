@@ -35,6 +35,28 @@ const (
 	ManifestObject = model.ManifestFile // "manifest.json"
 )
 
+// Extra files a version may carry beside model.onnx and manifest.json:
+// the training plots `vireo train` writes (pkg/train's LossPlotFile and
+// LRPlotFile) and the retrain service renders for its candidates.
+const (
+	LossPlotObject = "losses.png"
+	LRPlotObject   = "lr.png"
+)
+
+// Bounds on a version's extra files.
+const (
+	MaxFiles       = 16      // extra files per version
+	MaxFileBytes   = 8 << 20 // bytes per extra file
+	MaxFileNameLen = 64      // bytes per extra file name
+)
+
+// File is an extra file of a version (Push), stored as the object
+// "<model>/<version>/<name>".
+type File struct {
+	Name string
+	Data []byte
+}
+
 // MaxReasonLen bounds Pointer.Reason.
 const MaxReasonLen = 1024
 
@@ -154,6 +176,48 @@ func checkVersion(v string) error {
 	return nil
 }
 
+// checkFileName accepts an extra file's name: 1..MaxFileNameLen bytes of
+// [A-Za-z0-9_.-], not starting with '.', and not one of the version's own
+// objects.
+func checkFileName(name string) error {
+	if name == "" || len(name) > MaxFileNameLen {
+		return fmt.Errorf("%w: file name length (got=%d, want 1..%d)", ErrInvalid, len(name), MaxFileNameLen)
+	}
+	if name == ONNXObject || name == ManifestObject {
+		return fmt.Errorf("%w: file name %q is the version's own object (want another name)", ErrInvalid, name)
+	}
+	if name[0] == '.' {
+		return fmt.Errorf("%w: file name %q starts with '.'", ErrInvalid, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return fmt.Errorf("%w: file name %q has %q at byte %d (want only [A-Za-z0-9_.-])", ErrInvalid, name, c, i)
+		}
+	}
+	return nil
+}
+
+func checkFiles(files []File) error {
+	if len(files) > MaxFiles {
+		return fmt.Errorf("%w: %d extra files (want<=%d)", ErrInvalid, len(files), MaxFiles)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		if err := checkFileName(f.Name); err != nil {
+			return err
+		}
+		if seen[f.Name] {
+			return fmt.Errorf("%w: extra file %q given twice", ErrInvalid, f.Name)
+		}
+		seen[f.Name] = true
+		if len(f.Data) == 0 || len(f.Data) > MaxFileBytes {
+			return fmt.Errorf("%w: extra file %q size (got=%d bytes, want 1..%d)", ErrInvalid, f.Name, len(f.Data), MaxFileBytes)
+		}
+	}
+	return nil
+}
+
 func objectName(modelName, version, file string) string {
 	return modelName + "/" + version + "/" + file
 }
@@ -178,11 +242,17 @@ func CompareVersions(a, b string) int {
 // Push validates and stores a new version of modelName and returns its
 // version. The manifest gets Name = modelName, the assigned Version and
 // the ONNX digest; it must validate (model.Manifest.Validate) and the ONNX
-// bytes must decode and agree with it (model.CheckGraph). Push does not
-// change the serving version (see Promote).
-func (s *Store) Push(ctx context.Context, modelName string, onnxBytes []byte, m model.Manifest) (string, error) {
+// bytes must decode and agree with it (model.CheckGraph). files are
+// optional extra objects of the version (the training plots
+// LossPlotObject and LRPlotObject, at most MaxFiles of at most
+// MaxFileBytes each), stored before the manifest. Push does not change
+// the serving version (see Promote).
+func (s *Store) Push(ctx context.Context, modelName string, onnxBytes []byte, m model.Manifest, files ...File) (string, error) {
 	if err := checkModel(modelName); err != nil {
 		return "", err
+	}
+	if err := checkFiles(files); err != nil {
+		return "", fmt.Errorf("model %s: %w", modelName, err)
 	}
 	if len(onnxBytes) == 0 {
 		return "", fmt.Errorf("%w: model %s: empty ONNX bytes", ErrInvalid, modelName)
@@ -222,6 +292,11 @@ func (s *Store) Push(ctx context.Context, modelName string, onnxBytes []byte, m 
 	}
 	if _, err := s.obj.PutBytes(ctx, objectName(modelName, version, ONNXObject), onnxBytes); err != nil {
 		return "", fmt.Errorf("modelstore: put %s %s: %w", modelName, version, err)
+	}
+	for _, f := range files {
+		if _, err := s.obj.PutBytes(ctx, objectName(modelName, version, f.Name), f.Data); err != nil {
+			return "", fmt.Errorf("modelstore: put %s %s %s: %w", modelName, version, f.Name, err)
+		}
 	}
 	if _, err := s.obj.PutBytes(ctx, objectName(modelName, version, ManifestObject), js); err != nil {
 		return "", fmt.Errorf("modelstore: put %s %s manifest: %w", modelName, version, err)
@@ -305,6 +380,30 @@ func (s *Store) manifest(ctx context.Context, modelName, version string) (model.
 		return model.Manifest{}, fmt.Errorf("%w: %s/%s holds the manifest of (got=%s/%s, want=%s/%s)", ErrInvalid, modelName, version, m.Name, m.Version, modelName, version)
 	}
 	return m, nil
+}
+
+// File returns an extra file of a stored version (see Push); ErrNotFound
+// when the version has no file of that name.
+func (s *Store) File(ctx context.Context, modelName, version, name string) ([]byte, error) {
+	if err := checkModel(modelName); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(version); err != nil {
+		return nil, err
+	}
+	if err := checkFileName(name); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	b, err := s.obj.GetBytes(ctx, objectName(modelName, version, name))
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("%w: model %s version %s has no file %s", ErrNotFound, modelName, version, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("modelstore: get %s %s %s: %w", modelName, version, name, err)
+	}
+	return b, nil
 }
 
 // Get returns a stored version's ONNX bytes and manifest, the bytes
@@ -486,6 +585,8 @@ type Version struct {
 	Bytes    uint64         `json:"bytes"` // size of model.onnx
 	Serving  bool           `json:"serving"`
 	Served   []Served       `json:"served,omitempty"`
+	// Files are the names of the version's extra files (Push), sorted.
+	Files []string `json:"files,omitempty"`
 }
 
 // Versions returns every stored version of modelName, oldest first, with
@@ -502,6 +603,7 @@ func (s *Store) Versions(ctx context.Context, modelName string) ([]Version, erro
 		return nil, err
 	}
 	sizes := map[string]uint64{}
+	files := map[string][]string{}
 	var versions []string
 	for _, in := range infos {
 		mn, v, file, ok := splitObject(in.Name)
@@ -513,6 +615,8 @@ func (s *Store) Versions(ctx context.Context, modelName string) ([]Version, erro
 			sizes[v] = in.Size
 		case ManifestObject:
 			versions = append(versions, v)
+		default:
+			files[v] = append(files[v], file)
 		}
 	}
 	if len(versions) == 0 {
@@ -531,7 +635,8 @@ func (s *Store) Versions(ctx context.Context, modelName string) ([]Version, erro
 			return nil, err
 		}
 		idx[v] = len(out)
-		out = append(out, Version{Version: v, Manifest: m, Bytes: sizes[v]})
+		slices.Sort(files[v])
+		out = append(out, Version{Version: v, Manifest: m, Bytes: sizes[v], Files: files[v]})
 	}
 	for i, p := range hist {
 		j, ok := idx[p.Version]
