@@ -324,13 +324,22 @@ func stack(imgs ...*image.RGBA) *image.RGBA {
 	return out
 }
 
-// writePNG encodes img and writes it atomically to path.
-func writePNG(path string, img image.Image) error {
+// encodePNG encodes img as PNG bytes.
+func encodePNG(img image.Image) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
-		return fmt.Errorf("train: encode %s: %w", path, err)
+		return nil, fmt.Errorf("train: encode PNG: %w", err)
 	}
-	return writeAtomic(path, buf.Bytes())
+	return buf.Bytes(), nil
+}
+
+// writePNG encodes img and writes it atomically to path.
+func writePNG(path string, img image.Image) error {
+	b, err := encodePNG(img)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, path)
+	}
+	return writeAtomic(path, b)
 }
 
 // writeAtomic writes b to a temporary file beside path, syncs it, renames

@@ -1,6 +1,9 @@
 package train
 
-import "fmt"
+import (
+	"fmt"
+	"image"
+)
 
 // Recorder keeps what happened during training, as fastai's learn.recorder:
 // per step the head group's rate, the momentum, the raw and smoothed loss;
@@ -38,6 +41,23 @@ func iters(n int) []float64 {
 // step (raw, light, and smoothed) and the validation loss at each epoch's
 // end, against steps.
 func (r *Recorder) PlotLosses(path string) error {
+	return writePNG(path, r.lossesImage())
+}
+
+// LossesPNG is PlotLosses's image as PNG bytes (what the retrain service
+// stores with a candidate version).
+func (r *Recorder) LossesPNG() ([]byte, error) { return encodePNG(r.lossesImage()) }
+
+// PlotLR writes fastai's plot_lr(show_moms=True) as a PNG: the head
+// group's learning rate per step above the momentum per step.
+func (r *Recorder) PlotLR(path string) error {
+	return writePNG(path, r.lrImage())
+}
+
+// LRPNG is PlotLR's image as PNG bytes.
+func (r *Recorder) LRPNG() ([]byte, error) { return encodePNG(r.lrImage()) }
+
+func (r *Recorder) lossesImage() image.Image {
 	x := iters(len(r.Losses))
 	var vx, vy []float64
 	var marks []marker
@@ -53,18 +73,16 @@ func (r *Recorder) PlotLosses(path string) error {
 		{name: "train", x: x, y: r.Smoothed, col: colBlue},
 		{name: "valid", x: vx, y: vy, col: colOrange, dots: true},
 	}}
-	return writePNG(path, c.render(800, 480))
+	return c.render(800, 480)
 }
 
-// PlotLR writes fastai's plot_lr(show_moms=True) as a PNG: the head
-// group's learning rate per step above the momentum per step.
-func (r *Recorder) PlotLR(path string) error {
+func (r *Recorder) lrImage() image.Image {
 	x := iters(len(r.LRs))
 	a := chart{title: "learning rate (last layer group)", xlabel: "iterations", ylabel: "learning rate",
 		series: []series{{x: x, y: r.LRs, col: colBlue}}}
 	b := chart{title: "momentum (adamw beta1)", xlabel: "iterations", ylabel: "momentum",
 		series: []series{{x: x, y: r.Moms, col: colOrange}}}
-	return writePNG(path, stack(a.render(800, 320), b.render(800, 320)))
+	return stack(a.render(800, 320), b.render(800, 320))
 }
 
 // Plot writes the LR finder's curve as a PNG: raw and smoothed loss
