@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,8 +29,10 @@ func init() {
 const modelsUsage = `usage: vireo models <command> [flags]
   list                    models with their serving version
   push [--if-missing] [--no-promote] [--name N] DIR
-                          push a model directory (model.onnx + manifest.json),
-                          or every such directory inside DIR, and make it serve
+                          push a model directory (model.onnx + manifest.json,
+                          and the training plots losses.png and lr.png when
+                          there), or every such directory inside DIR, and
+                          make it serve
   versions MODEL          stored versions, their metrics and when each served
   rollback MODEL [--to V] serve the previous (or the named) version again
 common flags: --nats URL [VIREO_NATS_URL], --prefix P, --replicas N [VIREO_REPLICAS], --json`
@@ -243,7 +246,11 @@ func modelsPush(ctx context.Context, store *modelstore.Store, dir, name string, 
 				return fmt.Errorf("models push: %w", err)
 			}
 		}
-		v, err := store.Push(ctx, n, onnxBytes, m)
+		files, err := plotFiles(d)
+		if err != nil {
+			return fmt.Errorf("models push: %w", err)
+		}
+		v, err := store.Push(ctx, n, onnxBytes, m, files...)
 		if err != nil {
 			return fmt.Errorf("models push %s: %w", d, err)
 		}
@@ -272,6 +279,35 @@ func modelsPush(ctx context.Context, store *modelstore.Store, dir, name string, 
 	return nil
 }
 
+// plotFiles reads the training plots `vireo train` writes beside the
+// model (losses.png, lr.png), those that are there, as the version's
+// extra files: each must be a PNG of at most modelstore.MaxFileBytes.
+func plotFiles(dir string) ([]modelstore.File, error) {
+	var out []modelstore.File
+	for _, name := range []string{modelstore.LossPlotObject, modelstore.LRPlotObject} {
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() || fi.Size() > modelstore.MaxFileBytes {
+			return nil, fmt.Errorf("%s: not a regular file of at most %d bytes (got %d bytes, mode %v)", p, modelstore.MaxFileBytes, fi.Size(), fi.Mode())
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
+			return nil, fmt.Errorf("%s is not a PNG", p)
+		}
+		out = append(out, modelstore.File{Name: name, Data: b})
+	}
+	return out, nil
+}
+
 func modelsVersions(ctx context.Context, store *modelstore.Store, name string, stdout io.Writer, asJSON bool) error {
 	vs, err := store.Versions(ctx, name)
 	if err != nil {
@@ -281,7 +317,7 @@ func modelsVersions(ctx context.Context, store *modelstore.Store, name string, s
 		return json.NewEncoder(stdout).Encode(vs)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tSERVING\tCREATED\tPARENT\tARCH\tMETRICS\tSERVED")
+	fmt.Fprintln(tw, "VERSION\tSERVING\tCREATED\tPARENT\tARCH\tMETRICS\tPLOTS\tSERVED")
 	for _, v := range vs {
 		serving := ""
 		if v.Serving {
@@ -299,8 +335,8 @@ func modelsVersions(ctx context.Context, store *modelstore.Store, name string, s
 			}
 			served = append(served, fmt.Sprintf("%s..%s (%s)", s.From.Format(time.RFC3339), until, s.Reason))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Version, dash(serving), v.Manifest.CreatedAt.Format(time.RFC3339),
-			dash(v.Manifest.ParentVersion), v.Manifest.Arch, dash(strings.Join(metrics, " ")), dash(strings.Join(served, "; ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Version, dash(serving), v.Manifest.CreatedAt.Format(time.RFC3339),
+			dash(v.Manifest.ParentVersion), v.Manifest.Arch, dash(strings.Join(metrics, " ")), dash(strings.Join(v.Files, ",")), dash(strings.Join(served, "; ")))
 	}
 	return tw.Flush()
 }

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"image"
+	"image/png"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -61,6 +64,15 @@ func TestModelsCommand(t *testing.T) {
 	root := t.TempDir()
 	saveTinyModel(t, filepath.Join(root, "one"), "people", 1)
 	saveTinyModel(t, filepath.Join(root, "two"), "faces", 2)
+	var plot bytes.Buffer // people has training plots, faces none
+	if err := png.Encode(&plot, image.NewGray(image.Rect(0, 0, 4, 3))); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"losses.png", "lr.png"} {
+		if err := os.WriteFile(filepath.Join(root, "one", f), plot.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx := context.Background()
 	vireo := func(args ...string) (string, error) {
 		var out, errOut bytes.Buffer
@@ -118,6 +130,20 @@ func TestModelsCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "accuracy=0.5") {
 		t.Fatalf("versions without metrics:\n%s", out)
+	}
+	if strings.Count(out, "losses.png,lr.png") != 2 {
+		t.Fatalf("versions of people: want both pushes with their plots:\n%s", out)
+	}
+	if out, err = vireo("versions", "faces"); err != nil || strings.Contains(out, ".png") {
+		t.Fatalf("versions of faces (pushed without plots): %v\n%s", err, out)
+	}
+	notPNG := t.TempDir()
+	saveTinyModel(t, notPNG, "people", 1)
+	if err := os.WriteFile(filepath.Join(notPNG, "lr.png"), []byte("a text file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vireo("push", notPNG); err == nil || !strings.Contains(err.Error(), "not a PNG") {
+		t.Fatalf("push of a directory whose lr.png is not a PNG: %v (want refused)", err)
 	}
 
 	for _, c := range []struct {

@@ -22,6 +22,7 @@ type Models interface {
 	ServingManifest(ctx context.Context, modelName string) (modelstore.Pointer, model.Manifest, error)
 	List(ctx context.Context) ([]string, error)
 	Versions(ctx context.Context, modelName string) ([]modelstore.Version, error)
+	File(ctx context.Context, modelName, version, name string) ([]byte, error)
 }
 
 var _ Models = (*modelstore.Store)(nil)

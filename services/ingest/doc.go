@@ -20,6 +20,9 @@
 //	POST   /v1/models/{model}/predict[?source=<name>]  JPEG/PNG body -> JSON schema.Result
 //	GET    /v1/models                                   [ModelInfo]
 //	GET    /v1/models/{model}/versions                  [modelstore.Version]
+//	GET    /v1/models/{model}/versions/{version}/plots/{loss|lr}.png
+//	                                                    a version's training plot (PNG;
+//	                                                    404 plot_not_found when none)
 //	POST   /v1/sources  {id?, url, model, fps | every_n} -> 201 SourceInfo
 //	GET    /v1/sources                                  [SourceInfo]
 //	DELETE /v1/sources/{id}                             204
@@ -60,7 +63,8 @@
 // unsupported_format (415), truncated_image, invalid_image, invalid_model,
 // invalid_source, missing_model, model_not_found (404), busy (429, more
 // than MaxInFlight predictions), timeout (504), invalid_json,
-// invalid_registration, source_exists (409), source_not_found (404).
+// invalid_registration, source_exists (409), source_not_found (404),
+// invalid_version, unknown_plot and plot_not_found (404).
 //
 // # Sources
 //

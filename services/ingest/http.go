@@ -28,12 +28,13 @@ const DefaultHTTPSource = "http"
 // same way.
 func (s *service) routes(mux *http.ServeMux) {
 	for pattern, h := range map[string]func(http.ResponseWriter, *http.Request) *apiError{
-		"POST /v1/models/{model}/predict": s.handlePredict,
-		"GET /v1/models":                  s.handleModels,
-		"GET /v1/models/{model}/versions": s.handleVersions,
-		"POST /v1/sources":                s.handleCreateSource,
-		"GET /v1/sources":                 s.handleListSources,
-		"DELETE /v1/sources/{id}":         s.handleDeleteSource,
+		"POST /v1/models/{model}/predict":                        s.handlePredict,
+		"GET /v1/models":                                         s.handleModels,
+		"GET /v1/models/{model}/versions":                        s.handleVersions,
+		"GET /v1/models/{model}/versions/{version}/plots/{plot}": s.handlePlot,
+		"POST /v1/sources":                                       s.handleCreateSource,
+		"GET /v1/sources":                                        s.handleListSources,
+		"DELETE /v1/sources/{id}":                                s.handleDeleteSource,
 	} {
 		mux.HandleFunc(pattern, s.wrap(pattern, h))
 	}
@@ -169,6 +170,47 @@ func (s *service) handleVersions(w http.ResponseWriter, r *http.Request) *apiErr
 		return &apiError{status: http.StatusServiceUnavailable, reason: "model_store", model: modelName, err: err}
 	}
 	return writeJSON(w, http.StatusOK, vs)
+}
+
+// plotObjects maps the plot names of GET .../plots/{plot} to the model
+// store's objects.
+var plotObjects = map[string]string{
+	"loss.png": modelstore.LossPlotObject,
+	"lr.png":   modelstore.LRPlotObject,
+}
+
+// handlePlot: GET /v1/models/{model}/versions/{version}/plots/{loss|lr}.png
+// answers a version's training plot (stored with it by `vireo models
+// push` of a `vireo train` folder, or by the retrain service); 404
+// plot_not_found when the version has none.
+func (s *service) handlePlot(w http.ResponseWriter, r *http.Request) *apiError {
+	modelName, version, plot := r.PathValue("model"), r.PathValue("version"), r.PathValue("plot")
+	fail := func(status int, reason string, err error) *apiError {
+		return &apiError{status: status, reason: reason, model: modelName, err: err}
+	}
+	if err := schema.ValidateModel(modelName); err != nil {
+		return fail(http.StatusBadRequest, "invalid_model", err)
+	}
+	if err := schema.ValidateName("version", version); err != nil {
+		return fail(http.StatusBadRequest, "invalid_version", err)
+	}
+	obj, ok := plotObjects[plot]
+	if !ok {
+		return fail(http.StatusNotFound, "unknown_plot", fmt.Errorf("ingest: plot %q (want loss.png or lr.png)", plot))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	b, err := s.models.File(ctx, modelName, version, obj)
+	if errors.Is(err, modelstore.ErrNotFound) {
+		return fail(http.StatusNotFound, "plot_not_found", fmt.Errorf("ingest: model %s version %s has no training plot %s (none was recorded for this version)", modelName, version, plot))
+	}
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, "model_store", err)
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "max-age=3600") // a version's files never change
+	_, _ = w.Write(b)
+	return nil
 }
 
 // SourceInfo is one entry of GET /v1/sources (and the answer of POST).
