@@ -369,7 +369,7 @@ func (s *service) fineTune(ctx context.Context, modelName string, es []entry, re
 		outcome = OutcomePromoted
 	}
 	cm.Notes = fmt.Sprintf("retrain (%s) from %s on %d corrections (%d held out) + %d replay items: %s: %s", rec.Trigger, ptr.Version, rec.Corrections, rec.Holdout, rec.Replay, outcome, reason)
-	v, err := s.store.Push(ctx, modelName, cb, cm)
+	v, err := s.store.Push(ctx, modelName, cb, cm, trainingPlots(&l.Rec, s.log)...)
 	if err != nil {
 		return fmt.Errorf("retrain: push candidate: %w", err)
 	}

@@ -1,13 +1,16 @@
 package retrain
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/png"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -432,6 +435,20 @@ func TestWrongCorrectionsAreRejected(t *testing.T) {
 	vs, err := e.store.Versions(e.ctx, "bars")
 	if err != nil || len(vs) != 2 || vs[1].Serving || !strings.Contains(vs[1].Manifest.Notes, "rejected") {
 		t.Fatalf("versions: %v %+v (want the candidate stored, not serving, its notes saying rejected)", err, vs)
+	}
+	// The run's loss and learning-rate plots are stored with the candidate.
+	if !slices.Equal(vs[1].Files, []string{modelstore.LossPlotObject, modelstore.LRPlotObject}) {
+		t.Fatalf("candidate files %q (want its training plots)", vs[1].Files)
+	}
+	for _, name := range vs[1].Files {
+		b, err := e.store.File(e.ctx, "bars", rec.Candidate, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(bytes.NewReader(b))
+		if err != nil || cfg.Width != 800 {
+			t.Errorf("candidate's %s: %v, width %d (want an 800 px wide PNG)", name, err, cfg.Width)
+		}
 	}
 }
 
