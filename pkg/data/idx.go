@@ -87,15 +87,23 @@ func decodeIDX(r io.Reader) (*IDX, error) {
 			return nil, fmt.Errorf("declared size too large (got>%d bytes, want<=%d)", total, maxIDXBytes)
 		}
 	}
-	data := make([]byte, total)
-	if n, err := io.ReadFull(r, data); err != nil {
-		return nil, fmt.Errorf("truncated data (got=%d bytes, want=%d): %v", n, total, err)
+	// Read what is there (up to one byte past the declared size) rather
+	// than allocating the declared size up front: a 16-byte file may
+	// declare a gigabyte.
+	var buf bytes.Buffer
+	if n, ok := r.(interface{ Len() int }); ok {
+		buf.Grow(int(min(int64(n.Len()), total+1)))
 	}
-	var extra [1]byte
-	if n, _ := r.Read(extra[:]); n > 0 {
+	if _, err := buf.ReadFrom(io.LimitReader(r, total+1)); err != nil {
+		return nil, fmt.Errorf("read data: %v", err)
+	}
+	switch n := int64(buf.Len()); {
+	case n < total:
+		return nil, fmt.Errorf("truncated data (got=%d bytes, want=%d)", n, total)
+	case n > total:
 		return nil, fmt.Errorf("trailing bytes after %d bytes of data", total)
 	}
-	return &IDX{Dims: dims, Data: data}, nil
+	return &IDX{Dims: dims, Data: buf.Bytes()}, nil
 }
 
 // EncodeIDX writes an IDX file of unsigned bytes.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -93,6 +94,9 @@ func TestReadIDXImagesMismatch(t *testing.T) {
 func FuzzDecodeIDX(f *testing.F) {
 	f.Add(idxBytes(f, []int{2, 3}, []byte{1, 2, 3, 4, 5, 6}))
 	f.Add([]byte{0, 0, 8, 1, 0, 0, 0, 1, 9})
+	// Declares 924 MB and holds none: once allocated up front, which
+	// stalled the fuzz workers in make test.
+	f.Add([]byte("\x00\x00\b\x017\x15\x00\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		idx, err := DecodeIDX(b)
 		if err != nil {
@@ -109,4 +113,23 @@ func FuzzDecodeIDX(f *testing.F) {
 			t.Fatalf("dims %v but %d bytes", idx.Dims, len(idx.Data))
 		}
 	})
+}
+
+// TestIDXHugeDeclaredSize: a header that declares far more data than the
+// file holds is refused as truncated without allocating the declared size.
+func TestIDXHugeDeclaredSize(t *testing.T) {
+	b := []byte{0, 0, 8, 2, 0, 0, 0x7f, 0xff, 0, 0, 0x7f, 0xff, 1, 2, 3}
+	var err error
+	allocs := testing.AllocsPerRun(5, func() { _, err = DecodeIDX(b) })
+	if !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("got %v, want a truncated-data ErrData", err)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	_, _ = DecodeIDX(b)
+	runtime.ReadMemStats(&ms)
+	if got := ms.TotalAlloc - before; got > 1<<20 {
+		t.Errorf("decoding a 15-byte file that declares %d bytes allocated %d bytes (%v allocs)", 0x7fff*0x7fff, got, allocs)
+	}
 }
