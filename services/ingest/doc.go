@@ -50,7 +50,9 @@
 // the declared size against MaxWidth/MaxHeight/MaxPixels from the header
 // alone, so a decompression bomb is refused (413 image_too_large) before
 // OpenCV sees a byte; then video.DecodeImage decodes and resizes to the
-// model's input. The frame is published with JetStream (ack awaited) as a
+// model's input (one grey channel, OpenCV's BGR2GRAY weights, for a
+// one-channel model such as the bundled fashion models; other channel
+// counts are 422 unsupported_model). The frame is published with JetStream (ack awaited) as a
 // one-frame Arrow batch on <p>.frames.<model>, Nats-Msg-Id
 // schema.MsgID(source, seq) where seq is a strictly increasing nanosecond
 // clock, and header schema.HeaderReply naming a fresh inbox; infer answers
