@@ -159,8 +159,9 @@ func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
 //	dx[n,g] = col2im(W_g^T * dY[n,g])
 //	db[m] = sum_{n,oy,ox} dy[n][m][oy][ox]
 //
-// (as shifted GEMMs where the forward uses them; depthwise convolutions by
-// the direct kernel). Nil gradients are skipped.
+// over blocks of images side by side (conv_backward.go: few large GEMMs,
+// and a weight gradient that does not depend on thread timing);
+// depthwise convolutions by the direct kernel. Nil gradients are skipped.
 func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
 	const op = "conv2d_backward"
 	out, q, err := conv2DPlan(op, x, w, p)
@@ -187,10 +188,10 @@ func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.Con
 		return nil
 	}
 	if d[1] != nil {
-		c.weightGrad(q, d[1], d[3], d[4])
+		c.weightGradCols(q, d[1], d[3], d[4])
 	}
 	if d[0] != nil {
-		c.backwardImage(q, d[0], d[3], d[5], nil)
+		c.backwardImageCols(q, d[0], d[3], d[5], nil)
 	}
 	return nil
 }
@@ -291,7 +292,7 @@ func (c *CPU) ConvTranspose2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p ke
 		c.biasGrad(d[2], d[3], q.n, out[1], out[2]*out[3])
 	}
 	if d[1] != nil {
-		c.weightGrad(q, d[1], d[4], d[3])
+		c.weightGradCols(q, d[1], d[4], d[3])
 	}
 	if d[0] != nil {
 		c.forwardCols(q, d[0], d[3], d[5], nil)
