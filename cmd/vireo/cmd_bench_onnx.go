@@ -70,6 +70,7 @@ func benchONNX(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	vsORT := fs.Bool("vs-ort", false, "also run ONNX Runtime on the original file in the same process, interleaved (needs a vireo built with -tags ort)")
 	layout := fs.String("input-layout", "auto", "the model's input layout: auto, nchw or nhwc")
 	fs.Bool("json", false, "print one JSON object (the only format)")
+	profile := fs.Int("profile", 0, "also time every kernel over --reps runs and write the median time per op type and the N slowest nodes to stderr (0: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -107,6 +108,11 @@ func benchONNX(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 		res.VireoMS = median(times)
+	}
+	if *profile > 0 {
+		if err := profileONNX(ob, *reps, *profile, stderr); err != nil {
+			return err
+		}
 	}
 	return json.NewEncoder(stdout).Encode(res)
 }

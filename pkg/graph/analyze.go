@@ -209,10 +209,13 @@ func (a *analysis) node(n *Node) error {
 		}
 		ins[i] = v
 	}
-	if n.Domain != "" && n.Domain != "ai.onnx" {
+	table := opTable
+	if n.Domain == fusedDomain {
+		table = fusedOps
+	} else if n.Domain != "" && n.Domain != "ai.onnx" {
 		return nodeErr(n, ErrUnsupported, "unsupported op domain %q", n.Domain)
 	}
-	fn, ok := opTable[n.Op]
+	fn, ok := table[n.Op]
 	if !ok {
 		return nodeErr(n, ErrUnsupported, "unsupported op %q", n.Op)
 	}

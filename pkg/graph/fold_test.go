@@ -34,8 +34,9 @@ func TestFoldConvBatchNorm(t *testing.T) {
 		t.Fatal("FoldConvBatchNorm changed the original graph")
 	}
 	be := newCPU(t, 1)
-	pf := compile(t, b.g, be, Options{})
-	pu := compile(t, b.g, be, Options{NoFold: true})
+	// NoFuse: the folded Conv's Relu would fuse too (FuseConvEpilogues).
+	pf := compile(t, b.g, be, Options{NoFuse: true})
+	pu := compile(t, b.g, be, Options{NoFold: true, NoFuse: true})
 	if pf.Stats().Steps != pu.Stats().Steps-1 {
 		t.Fatalf("steps folded %d, unfolded %d (want one fewer)", pf.Stats().Steps, pu.Stats().Steps)
 	}

@@ -73,35 +73,42 @@ func (w *window) resolve(hw []int) {
 }
 
 func opConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
+	plan, _, err := convPlanOf(n, ins, at)
+	return plan, err
+}
+
+// convPlanOf is opConv's plan and the resolved convolution params.
+func convPlanOf(n *Node, ins []*value, at *attrs) (*opPlan, kernels.ConvParams, error) {
+	var p kernels.ConvParams
 	if err := wantInputs(n, ins, 2, 3); err != nil {
-		return nil, err
+		return nil, p, err
 	}
 	x, w := ins[0], ins[1]
 	if err := want2D(n, x); err != nil {
-		return nil, err
+		return nil, p, err
 	}
 	if err := wantRank(n, w, "weight", 4); err != nil {
-		return nil, err
+		return nil, p, err
 	}
 	win, err := readWindow(n, at, w.shape[2:], true)
 	if err != nil {
-		return nil, err
+		return nil, p, err
 	}
 	group := int(at.int("group", 1))
 	if group <= 0 || x.shape[1]%group != 0 || w.shape[0]%group != 0 {
-		return nil, nodeErr(n, ErrInvalid, "group %d for %d input and %d output channels", group, x.shape[1], w.shape[0])
+		return nil, p, nodeErr(n, ErrInvalid, "group %d for %d input and %d output channels", group, x.shape[1], w.shape[0])
 	}
 	if w.shape[1]*group != x.shape[1] {
-		return nil, nodeErr(n, kernels.ErrShape, "weight %v: got %d input channels per group, want %d (input %v, group %d)", w.shape, w.shape[1], x.shape[1]/group, x.shape, group)
+		return nil, p, nodeErr(n, kernels.ErrShape, "weight %v: got %d input channels per group, want %d (input %v, group %d)", w.shape, w.shape[1], x.shape[1]/group, x.shape, group)
 	}
 	if len(ins) > 2 && ins[2] != nil && !equalInts(ins[2].shape, []int{w.shape[0]}) {
-		return nil, nodeErr(n, kernels.ErrShape, "bias %v (want [%d])", ins[2].shape, w.shape[0])
+		return nil, p, nodeErr(n, kernels.ErrShape, "bias %v (want [%d])", ins[2].shape, w.shape[0])
 	}
 	win.resolve(x.shape[2:])
-	p := kernels.ConvParams{Strides: win.strides, Pads: win.pads, Dilations: win.dils, Group: group}
+	p = kernels.ConvParams{Strides: win.strides, Pads: win.pads, Dilations: win.dils, Group: group}
 	out, err := kernels.Conv2DOutShape(x.shape, w.shape, p)
 	if err != nil {
-		return nil, nodeWrap(n, err)
+		return nil, p, nodeWrap(n, err)
 	}
 	plan := simple(out)
 	plan.diff = []int{0, 1, 2}
@@ -121,7 +128,7 @@ func opConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		dx, dw, db, dy, b := gin[0], gin[1], ginAt(gin, 2), gout[0], c.b
 		return func() error { return b.Conv2DBackward(dx, dw, db, dy, xt, wt, p) }, nil
 	}
-	return plan, nil
+	return plan, p, nil
 }
 
 func ginAt(gin []*kernels.Tensor, i int) *kernels.Tensor {

@@ -20,6 +20,10 @@ type Options struct {
 	// NoFold disables Conv+BatchNormalization folding (folding is on by
 	// default for inference, never for training).
 	NoFold bool
+	// NoFuse disables the fusion of Conv -> Add -> activation chains
+	// into one kernel (FuseConvEpilogues; on by default for inference on
+	// a backend that implements kernels.FusedConvOps, never for training).
+	NoFuse bool
 	// InputGrads makes Backward also compute the gradients of the graph's
 	// (non-initializer) inputs, read with Program.Grad (training only).
 	InputGrads bool
@@ -93,6 +97,15 @@ func Compile(g *Graph, b kernels.Backend, opt Options) (*Program, error) {
 		var err error
 		if work, err = FoldConvBatchNorm(g); err != nil {
 			return nil, err
+		}
+	}
+	if fb, ok := b.(kernels.FusedConvOps); ok && !opt.Training && !opt.NoFuse {
+		// Shapes decide which Adds are residuals; a graph whose shapes
+		// do not resolve is left as is (analyze reports why).
+		if shapes, err := InferShapes(work, opt.InputShapes); err == nil {
+			if work, _, err = FuseConvEpilogues(work, shapes, fb.FusedActOK); err != nil {
+				return nil, err
+			}
 		}
 	}
 	a, err := analyze(work, opt)
@@ -349,20 +362,8 @@ func (p *Program) Run(inputs ...*kernels.Tensor) ([]*kernels.Tensor, error) {
 	if p.closed {
 		return nil, fmt.Errorf("%w: Run after Close", ErrState)
 	}
-	if len(inputs) != len(p.a.inputs) {
-		return nil, fmt.Errorf("%w: %d inputs (want %d)", ErrInvalid, len(inputs), len(p.a.inputs))
-	}
-	for i, v := range p.a.inputs {
-		in := inputs[i]
-		if in == nil {
-			return nil, fmt.Errorf("%w: input %q is nil", ErrInvalid, v.name)
-		}
-		if !in.Shape.Equal(v.t.Shape) {
-			return nil, fmt.Errorf("%w: input %q has shape %v (want %v)", kernels.ErrShape, v.name, in.Shape, v.t.Shape)
-		}
-		if err := p.b.Copy(v.t, in); err != nil {
-			return nil, fmt.Errorf("graph: input %q: %w", v.name, err)
-		}
+	if err := p.copyInputs(inputs); err != nil {
+		return nil, err
 	}
 	p.runs++
 	p.seed = splitmix(p.runs)
@@ -376,6 +377,27 @@ func (p *Program) Run(inputs ...*kernels.Tensor) ([]*kernels.Tensor, error) {
 	}
 	p.ran = true
 	return p.outs, nil
+}
+
+// copyInputs checks the inputs against the compiled shapes and copies
+// them into the program's input tensors.
+func (p *Program) copyInputs(inputs []*kernels.Tensor) error {
+	if len(inputs) != len(p.a.inputs) {
+		return fmt.Errorf("%w: %d inputs (want %d)", ErrInvalid, len(inputs), len(p.a.inputs))
+	}
+	for i, v := range p.a.inputs {
+		in := inputs[i]
+		if in == nil {
+			return fmt.Errorf("%w: input %q is nil", ErrInvalid, v.name)
+		}
+		if !in.Shape.Equal(v.t.Shape) {
+			return fmt.Errorf("%w: input %q has shape %v (want %v)", kernels.ErrShape, v.name, in.Shape, v.t.Shape)
+		}
+		if err := p.b.Copy(v.t, in); err != nil {
+			return fmt.Errorf("graph: input %q: %w", v.name, err)
+		}
+	}
+	return nil
 }
 
 func splitmix(x uint64) uint64 {

@@ -57,6 +57,9 @@ func (c *CPU) binaryArgs(op string, cc, a, b *kernels.Tensor, bop kernels.Binary
 
 // binRow computes c[i] = a[i*la] op b[i*lb] for i < len(c); la, lb are 0 or 1.
 func binRow(op kernels.BinaryOp, c, a, b []float32, la, lb int) {
+	if binRowC(op, c, a, b, la, lb) { // vectorised (fast_c.go)
+		return
+	}
 	switch {
 	case la == 1 && lb == 1:
 		a, b = a[:len(c)], b[:len(c)]

@@ -131,8 +131,30 @@ func (c *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
 	if err != nil {
 		return err
 	}
+	if maxPool2(p, ah, aw) {
+		parallelFor(c, ys[0]*ys[1], planeGrain(ah.in*aw.in+ah.out*aw.out), maxPool2Planes{x: xd, y: yd, h: ah.in, w: aw.in, oh: ah.out, ow: aw.out})
+		return nil
+	}
 	parallelFor(c, ys[0]*ys[1], planeGrain(ah.in*aw.in+ah.out*aw.out), poolPlanes{x: xd, y: yd, p: p, ah: ah, aw: aw})
 	return nil
+}
+
+// maxPool2 reports whether p is a 2x2 stride-2 max pool whose windows all
+// lie inside the input (no padding, no dilation, no partial ceil-mode
+// window): the common downsampling, done by maxPool2C.
+func maxPool2(p kernels.PoolParams, ah, aw *poolAxis) bool {
+	return p.Kind == kernels.PoolMax && p.Kernel == [2]int{2, 2} && p.Strides == [2]int{2, 2} &&
+		p.Dilations == [2]int{1, 1} && p.Pads == [4]int{} && 2*ah.out <= ah.in && 2*aw.out <= aw.in
+}
+
+// maxPool2Planes is Pool2D's loop over planes [lo,hi) for maxPool2.
+type maxPool2Planes struct {
+	x, y         []float32
+	h, w, oh, ow int
+}
+
+func (b *maxPool2Planes) run(lo, hi int) {
+	maxPool2C(b.y[lo*b.oh*b.ow:hi*b.oh*b.ow], b.x[lo*b.h*b.w:hi*b.h*b.w], hi-lo, b.h, b.w, b.oh, b.ow)
 }
 
 // poolPlanes is Pool2D's loop over planes [lo,hi).
@@ -425,11 +447,9 @@ func (b *globalPlanes) run(lo, hi int) {
 			b.y[pl] = m
 			continue
 		}
-		var s float64
-		for _, v := range xp {
-			s += float64(v)
-		}
-		b.y[pl] = float32(s / float64(size))
+		var s [1]float64
+		planeSumsC(s[:], xp, size)
+		b.y[pl] = float32(s[0] / float64(size))
 	}
 }
 

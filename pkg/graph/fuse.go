@@ -1,0 +1,236 @@
+package graph
+
+import (
+	"vireo/pkg/kernels"
+)
+
+// fusedDomain is the op domain of the nodes FuseConvEpilogues writes. It is
+// internal to Compile: no ONNX file can name it (the importer accepts only
+// the default domain), and analyze takes its ops from fusedOps only.
+const fusedDomain = "vireo.fused"
+
+// fusedOps are the analysers of fusedDomain's ops.
+var fusedOps = map[string]opFunc{
+	"Conv": opFusedConv,
+}
+
+// Attributes a fused Conv carries on top of Conv's.
+const (
+	attrFusedAct   = "vireo_act"
+	attrFusedAlpha = "vireo_act_alpha"
+	attrFusedBeta  = "vireo_act_beta"
+)
+
+// fusableActs maps the activation ops a fused Conv can absorb to their
+// kinds.
+var fusableActs = map[string]kernels.ActKind{
+	"Relu": kernels.ActRelu, "LeakyRelu": kernels.ActLeakyRelu, "Sigmoid": kernels.ActSigmoid,
+	"HardSigmoid": kernels.ActHardSigmoid, "HardSwish": kernels.ActHardSwish, "Clip": kernels.ActClip,
+}
+
+// FuseConvEpilogues returns a copy of g in which each 2-D Conv followed by
+// an Add of a tensor of the Conv output's shape (a residual), by one of
+// the activations Relu, LeakyRelu, Sigmoid, HardSigmoid, HardSwish or Clip
+// (constant bounds), or by an Add then such an activation, is one fused
+// node computing
+//
+//	y = act((conv(x, w) + b) + res)
+//
+// through kernels.FusedConvOps (the same arithmetic in the same order as
+// the separate nodes). A step is absorbed only when the value before it
+// is read by that node alone and is not a graph output. shapes are the
+// value shapes (InferShapes); actOK says which activations the backend
+// fuses. It returns g itself when nothing fuses, and the number of nodes
+// absorbed. For inference: the fused nodes have no backward.
+func FuseConvEpilogues(g *Graph, shapes map[string][]int, actOK func(kernels.ActKind) bool) (*Graph, int, error) {
+	order, err := Sort(g)
+	if err != nil {
+		return nil, 0, err
+	}
+	uses := map[string]int{}
+	consumer := map[string]*Node{}
+	for _, n := range order {
+		for _, in := range n.Inputs {
+			if in != "" {
+				uses[in]++
+				consumer[in] = n
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		uses[o.Name] += 2 // never absorbed
+	}
+	// single is the only reader of value v (nil when v has several, or is
+	// a graph output).
+	single := func(v string) *Node {
+		if uses[v] != 1 {
+			return nil
+		}
+		return consumer[v]
+	}
+	dropped := map[*Node]bool{}
+	replaced := map[*Node]*Node{}
+	absorbed := 0
+	for _, conv := range order {
+		if conv.Op != "Conv" || (conv.Domain != "" && conv.Domain != "ai.onnx") || dropped[conv] ||
+			len(conv.Inputs) < 2 || len(conv.Outputs) != 1 || len(shapes[conv.Inputs[0]]) != 4 {
+			continue
+		}
+		out := conv.Outputs[0]
+		res := ""
+		var chain []*Node
+		if n := single(out); n != nil && !dropped[n] && n.Op == "Add" && n.Domain == "" && len(n.Inputs) == 2 && len(n.Outputs) == 1 &&
+			n.Inputs[0] != n.Inputs[1] {
+			other := n.Inputs[0]
+			if other == out {
+				other = n.Inputs[1]
+			}
+			if other != "" && equalInts(shapes[other], shapes[out]) && equalInts(shapes[n.Outputs[0]], shapes[out]) {
+				res = other
+				chain = append(chain, n)
+				out = n.Outputs[0]
+			}
+		}
+		act := kernels.Act{Kind: kernels.ActIdentity}
+		if n := single(out); n != nil && !dropped[n] && n.Domain == "" && len(n.Outputs) == 1 {
+			if a, ok := fusableAct(g, n); ok && actOK(a.Kind) {
+				act = a
+				chain = append(chain, n)
+				out = n.Outputs[0]
+			}
+		}
+		if len(chain) == 0 {
+			continue
+		}
+		f := &Node{Name: conv.Name, Op: "Conv", Domain: fusedDomain, Outputs: []string{out}, Attrs: map[string]Attr{}}
+		for k, v := range conv.Attrs {
+			f.Attrs[k] = v
+		}
+		f.Attrs[attrFusedAct] = Attr{Kind: AttrInt, Int: int64(act.Kind)}
+		f.Attrs[attrFusedAlpha] = Attr{Kind: AttrFloat, Float: act.Alpha}
+		f.Attrs[attrFusedBeta] = Attr{Kind: AttrFloat, Float: act.Beta}
+		b := ""
+		if len(conv.Inputs) > 2 {
+			b = conv.Inputs[2]
+		}
+		f.Inputs = []string{conv.Inputs[0], conv.Inputs[1], b, res}
+		replaced[conv] = f
+		for _, n := range chain {
+			dropped[n] = true
+		}
+		absorbed += len(chain)
+	}
+	if absorbed == 0 {
+		return g, 0, nil
+	}
+	out := *g
+	out.Nodes = make([]*Node, 0, len(g.Nodes)-absorbed)
+	for _, n := range g.Nodes {
+		if dropped[n] {
+			continue
+		}
+		if r := replaced[n]; r != nil {
+			n = r
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	return &out, absorbed, nil
+}
+
+// fusableAct is n as a fused activation (ok=false when n is not one of
+// fusableActs or its params are not constants).
+func fusableAct(g *Graph, n *Node) (kernels.Act, bool) {
+	kind, ok := fusableActs[n.Op]
+	if !ok || len(n.Inputs) == 0 {
+		return kernels.Act{}, false
+	}
+	a := kernels.Act{Kind: kind}
+	attrF := func(name string, def float32) (float32, bool) {
+		at, ok := n.Attrs[name]
+		if !ok {
+			return def, true
+		}
+		return at.Float, at.Kind == AttrFloat
+	}
+	switch kind {
+	case kernels.ActLeakyRelu:
+		a.Alpha, ok = attrF("alpha", 0.01)
+	case kernels.ActHardSigmoid:
+		var ok2 bool
+		a.Alpha, ok = attrF("alpha", 0.2)
+		a.Beta, ok2 = attrF("beta", 0.5)
+		ok = ok && ok2
+	case kernels.ActClip:
+		var ok2 bool
+		a.Alpha, ok = attrF("min", -maxFloat32)
+		a.Beta, ok2 = attrF("max", maxFloat32)
+		ok = ok && ok2
+		for i, dst := range []*float32{&a.Alpha, &a.Beta} {
+			if len(n.Inputs) > i+1 && n.Inputs[i+1] != "" {
+				t := floatInit(g, n.Inputs[i+1])
+				if t == nil || len(t.Float) != 1 {
+					return a, false
+				}
+				*dst = t.Float[0]
+			}
+		}
+	default:
+		ok = len(n.Attrs) == 0
+	}
+	if len(n.Inputs) > 1 && kind != kernels.ActClip {
+		return a, false
+	}
+	return a, ok
+}
+
+// opFusedConv is a fused Conv: Conv's inputs and attributes, a residual
+// as input 3 ("" for none) and the activation in attributes.
+func opFusedConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
+	if err := wantInputs(n, ins, 2, 4); err != nil {
+		return nil, err
+	}
+	plan, p, err := convPlanOf(n, ins[:min(len(ins), 3)], at)
+	if err != nil {
+		return nil, err
+	}
+	act := kernels.Act{
+		Kind:  kernels.ActKind(at.int(attrFusedAct, int64(kernels.ActIdentity))),
+		Alpha: at.float(attrFusedAlpha, 0),
+		Beta:  at.float(attrFusedBeta, 0),
+	}
+	if len(ins) > 3 && ins[3] != nil && !equalInts(ins[3].shape, plan.outShapes[0]) {
+		return nil, nodeErr(n, kernels.ErrShape, "residual %v (want %v)", ins[3].shape, plan.outShapes[0])
+	}
+	plan.diff = nil
+	plan.bwd = nil
+	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
+		xt, wt, bt, err := in3(c, s)
+		if err != nil {
+			return nil, err
+		}
+		rt, err := c.in(s, 3)
+		if err != nil {
+			return nil, err
+		}
+		y, b := s.outs[0].t, c.b
+		if fb, ok := b.(kernels.FusedConvOps); ok && fb.FusedActOK(act.Kind) {
+			return func() error { return fb.Conv2DFused(y, xt, wt, bt, rt, p, act) }, nil
+		}
+		// A backend without the fused kernel: the three ops in turn.
+		return func() error {
+			if err := b.Conv2D(y, xt, wt, bt, p); err != nil {
+				return err
+			}
+			if rt != nil {
+				if err := b.Binary(y, y, rt, kernels.OpAdd); err != nil {
+					return err
+				}
+			}
+			if act.Kind == kernels.ActIdentity {
+				return nil
+			}
+			return b.Activation(y, y, act)
+		}, nil
+	}
+	return plan, nil
+}

@@ -1,0 +1,114 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"vireo/pkg/kernels"
+	"vireo/pkg/kernels/kernelstest"
+)
+
+// fuseGraph is a graph with every fusable shape and the ones that must
+// not fuse: a residual block Conv -> Add -> Relu (depthwise then 1x1), a
+// Conv -> HardSwish, a Conv -> Clip with constant bounds, Add of two Convs
+// (only one absorbs it), a Conv read twice (nothing to absorb), a Conv
+// feeding a graph output (kept), a broadcasting Add (not a residual) and
+// a Tanh (not fusable).
+func fuseGraph(r *rand.Rand) *builder {
+	b := newBuilder().input("x", 2, 4, 9, 9)
+	b.init("dw", randVals(r, 4*25, -0.5, 0.5), 4, 1, 5, 5).init("dw_b", randVals(r, 4, -0.5, 0.5), 4)
+	b.node("Conv", in("x", "dw", "dw_b"), in("d"), map[string]Attr{"group": aInt(4), "pads": aInts(2, 2, 2, 2)})
+	b.init("pw", randVals(r, 4*4, -0.5, 0.5), 4, 4, 1, 1).init("pw_b", randVals(r, 4, -0.5, 0.5), 4)
+	b.node("Conv", in("d", "pw", "pw_b"), in("p"), nil)
+	b.node("Add", in("p", "x"), in("s"), nil)
+	b.node("Relu", in("s"), in("a"), nil)
+	b.init("c3", randVals(r, 6*4*9, -0.5, 0.5), 6, 4, 3, 3)
+	b.node("Conv", in("a", "c3"), in("h0"), map[string]Attr{"pads": aInts(1, 1, 1, 1)})
+	b.node("HardSwish", in("h0"), in("h"), nil)
+	b.init("c4", randVals(r, 6*6, -0.5, 0.5), 6, 6, 1, 1).init("lo", []float32{-0.25}).init("hi", []float32{0.5})
+	b.node("Conv", in("h", "c4"), in("k0"), nil)
+	b.node("Clip", in("k0", "lo", "hi"), in("k"), nil)
+	b.init("c5", randVals(r, 6*6, -0.5, 0.5), 6, 6, 1, 1).init("c6", randVals(r, 6*6, -0.5, 0.5), 6, 6, 1, 1)
+	b.node("Conv", in("k", "c5"), in("e5"), nil)
+	b.node("Conv", in("k", "c6"), in("e6"), nil)
+	b.node("Add", in("e5", "e6"), in("e"), nil)
+	b.node("Conv", in("e", "c5"), in("t0"), nil) // read twice: not absorbed
+	b.node("Relu", in("t0"), in("t1"), nil)
+	b.node("Sigmoid", in("t0"), in("t2"), nil)
+	b.node("Add", in("t1", "t2"), in("t"), nil)
+	b.init("c7", randVals(r, 6*6, -0.5, 0.5), 6, 6, 1, 1).init("chan", randVals(r, 6, -0.5, 0.5), 1, 6, 1, 1)
+	b.node("Conv", in("t", "c7"), in("o"), nil) // a graph output: kept
+	b.node("Add", in("o", "chan"), in("u0"), nil)
+	b.node("Tanh", in("u0"), in("u"), nil)
+	b.output("u", "o")
+	return b
+}
+
+// TestFuseConvEpilogues: the fused program gives the unfused program's
+// outputs within float rounding, on 1 and 2 threads, with the expected
+// nodes absorbed and steps saved.
+func TestFuseConvEpilogues(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	b := fuseGraph(r)
+	shapes, err := InferShapes(b.g, nil)
+	must(t, err)
+	fused, n, err := FuseConvEpilogues(b.g, shapes, func(kernels.ActKind) bool { return true })
+	must(t, err)
+	// Add+Relu, HardSwish, Clip, one Add of two Convs.
+	if n != 5 || len(fused.Nodes) != len(b.g.Nodes)-5 {
+		t.Fatalf("absorbed %d nodes, %d -> %d nodes (want 5 absorbed)", n, len(b.g.Nodes), len(fused.Nodes))
+	}
+	for _, nd := range fused.Nodes {
+		if nd.Domain == fusedDomain {
+			t.Logf("fused %s: inputs %v -> %v act %d", nd.Name, nd.Inputs, nd.Outputs, nd.Attrs[attrFusedAct].Int)
+		}
+	}
+	x := hostTensor(randVals(r, 2*4*81, -1, 1), 2, 4, 9, 9)
+	for _, threads := range []int{1, 2} {
+		be := newCPU(t, threads)
+		pf := compile(t, b.g, be, Options{})
+		pu := compile(t, b.g, be, Options{NoFuse: true})
+		if pf.Stats().Steps != pu.Stats().Steps-5 {
+			t.Fatalf("threads %d: steps fused %d, unfused %d (want 5 fewer)", threads, pf.Stats().Steps, pu.Stats().Steps)
+		}
+		of, err := pf.Run(x)
+		must(t, err)
+		ou, err := pu.Run(x)
+		must(t, err)
+		for i := range of {
+			kernelstest.AssertClose(t, fmt.Sprintf("threads %d output %d", threads, i), download(t, be, of[i]), download(t, be, ou[i]), kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+		}
+		// A backend without kernels.FusedConvOps runs the fused nodes as
+		// the three ops in turn.
+		pp := compile(t, fused, plainBackend{be}, Options{})
+		op, err := pp.Run(x)
+		must(t, err)
+		for i := range op {
+			kernelstest.AssertClose(t, fmt.Sprintf("threads %d output %d, plain backend", threads, i), download(t, be, op[i]), download(t, be, ou[i]), kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+		}
+		// Training programs never fuse (the fused node has no backward).
+		pt := compile(t, b.g, be, Options{Training: true})
+		if pt.Stats().Steps != pu.Stats().Steps {
+			t.Errorf("threads %d: training program has %d steps (want the unfused %d)", threads, pt.Stats().Steps, pu.Stats().Steps)
+		}
+	}
+}
+
+// plainBackend hides the optional interfaces of the backend it wraps.
+type plainBackend struct{ kernels.Backend }
+
+// TestFusedDomainIsInternal: a graph that names the fused domain itself
+// with a bad residual is refused with a shape error, not run.
+func TestFusedDomainIsInternal(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	b := newBuilder().input("x", 1, 2, 4, 4).input("res", 1, 3, 4, 4)
+	b.init("w", randVals(r, 2*2, -1, 1), 2, 2, 1, 1)
+	b.g.Nodes = append(b.g.Nodes, &Node{Op: "Conv", Domain: fusedDomain, Inputs: in("x", "w", "", "res"), Outputs: in("y")})
+	b.output("y")
+	_, err := Compile(b.g, newCPU(t, 1), Options{})
+	if !errors.Is(err, kernels.ErrShape) {
+		t.Fatalf("err = %v (want ErrShape)", err)
+	}
+}

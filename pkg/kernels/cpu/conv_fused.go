@@ -1,0 +1,279 @@
+package cpu
+
+import (
+	"fmt"
+	"unsafe"
+
+	"vireo/pkg/kernels"
+)
+
+// FusedActOK implements kernels.FusedConvOps: the activations the fused
+// epilogue computes in C (Relu, LeakyRelu, Sigmoid, HardSigmoid,
+// HardSwish, Clip, and none).
+func (c *CPU) FusedActOK(k kernels.ActKind) bool {
+	_, ok := actCode(kernels.Act{Kind: k})
+	return ok
+}
+
+// Conv2DFused implements kernels.FusedConvOps:
+//
+//	y = act((conv(x, w) + b) + res)
+//
+// equal to Conv2D, then Binary(OpAdd) with res, then Activation. The
+// epilogue runs on each task's block of y right after its GEMM (or its
+// depthwise planes), while the block is in cache: the same paths as
+// Conv2D (depthwise direct kernel, shifted GEMMs, im2col or plain GEMMs
+// for pointwise kernels, the latter cut into L2-sized column chunks).
+func (c *CPU) Conv2DFused(y, x, w, b, res *kernels.Tensor, p kernels.ConvParams, act kernels.Act) error {
+	const op = "conv2d_fused"
+	code, ok := actCode(act)
+	if !ok {
+		return fmt.Errorf("%w: %s: activation kind %d", kernels.ErrUnsupported, op, act.Kind)
+	}
+	e, err := c.conv2DEntry(op, x, w, p)
+	if err != nil {
+		return err
+	}
+	q := e.q
+	if err := kernels.CheckShape(op+": y", y, e.out); err != nil {
+		return err
+	}
+	if b != nil {
+		if err := kernels.CheckShape(op+": b", b, e.bias); err != nil {
+			return err
+		}
+	}
+	if res != nil {
+		if err := kernels.CheckShape(op+": res", res, e.out); err != nil {
+			return err
+		}
+	}
+	d, err := convOperands(op, []string{"y", "x", "w", "b", "res"}, y, x, w, b, res)
+	if err != nil {
+		return err
+	}
+	if overlaps(d[0], d[1]) || overlaps(d[0], d[4]) {
+		return fmt.Errorf("%w: %s: y shares storage with x or res", kernels.ErrParam, op)
+	}
+	ep := convEpi{res: d[4], code: code, act: act}
+	switch {
+	case q.depthwise():
+		c.depthwiseFused(q, d[0], d[1], d[2], d[3], ep)
+	case q.shiftable():
+		c.shiftFused(q, d[0], d[1], d[2], d[3], ep)
+	default:
+		c.colsFused(q, d[0], d[1], d[2], d[3], ep)
+	}
+	return nil
+}
+
+// overlaps reports whether two non-empty slices share memory.
+func overlaps(a, b []float32) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return a0 < b0+uintptr(4*len(b)) && b0 < a0+uintptr(4*len(a))
+}
+
+// convEpi is the part of the epilogue after the bias: the residual (y's
+// layout, or nil) and the activation.
+type convEpi struct {
+	res  []float32
+	code int32
+	act  kernels.Act
+}
+
+// apply runs the epilogue on rows x cols of y starting at off (row
+// stride ld), with the bias rows given (or nil).
+func (e *convEpi) apply(y []float32, off, rows, cols, ld int, bias []float32) {
+	var res []float32
+	if e.res != nil {
+		res = e.res[off:]
+	}
+	if bias == nil && res == nil && e.act.Kind == kernels.ActIdentity {
+		return
+	}
+	epilogue(y[off:], rows, cols, ld, bias, res, ld, e.code, e.act)
+}
+
+// depthwiseFused is depthwiseForward (bias added by the direct kernel)
+// with the residual and activation applied to each task's planes.
+func (c *CPU) depthwiseFused(q *convPlan, y, x, w, b []float32, ep convEpi) {
+	g := &q.geo
+	planes := q.n * q.groups * q.outer
+	x = x[:q.n*q.groups*g.h*g.w]
+	y = y[:planes*q.p()]
+	w = w[:q.groups*q.outer*g.kh*g.kw]
+	var bp = fptr(nil)
+	if b != nil {
+		bp = fptr(b[:q.groups*q.outer])
+	}
+	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
+	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
+	inner := depthwiseFwd{c: c, cg: g.cgeom(), groups: q.groups, outer: q.outer, x: x, w: w, y: y, bp: bp, padLen: hp * wp}
+	parallelFor(c, planes, 4, depthwiseFusedRun{inner: inner, ep: ep, p: q.p()})
+}
+
+// depthwiseFusedRun is depthwiseFused's loop over output planes [lo,hi).
+type depthwiseFusedRun struct {
+	inner depthwiseFwd
+	ep    convEpi
+	p     int
+}
+
+func (b *depthwiseFusedRun) run(lo, hi int) {
+	b.inner.run(lo, hi)
+	b.ep.apply(b.inner.y, lo*b.p, hi-lo, b.p, b.p, nil)
+}
+
+// colsFused is forwardCols with the epilogue: tasks of (n, g, chunk of
+// positions); pointwise kernels are cut into column chunks too, so each
+// GEMM's output block is still in cache for the epilogue.
+func (c *CPU) colsFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi) {
+	P := q.p()
+	var np int
+	if q.geo.pointwise() {
+		np = max(gemmAlign, colBudget/(q.k()+q.outer)/gemmAlign*gemmAlign)
+		if items := q.n * q.groups; items*((P+np-1)/np) < c.threads {
+			per := (c.threads + items - 1) / items
+			np = ((P+per-1)/per + gemmAlign - 1) / gemmAlign * gemmAlign
+		}
+		np = min(max(np, 1), P)
+	} else {
+		np = q.chunk(c.threads, colBudget)
+	}
+	nc := (P + np - 1) / np
+	items := q.n * q.groups
+	dynamicFor(c, items*nc, c.taskBlock(items, nc), colsFusedWork{c: c, q: q, grid: grid, img: img, wt: wt, bias: bias, np: np, nc: nc, ep: ep})
+}
+
+// colsFusedWork is colsFused's per-thread loop over claimed tasks.
+type colsFusedWork struct {
+	c                   *CPU
+	q                   *convPlan
+	grid, img, wt, bias []float32
+	np, nc              int
+	ep                  convEpi
+}
+
+func (b *colsFusedWork) work(cl *claimer) {
+	q, grid, img, wt, np, nc := b.q, b.grid, b.img, b.wt, b.np, b.nc
+	P, K := q.p(), q.k()
+	pw := q.geo.pointwise()
+	var col *[]float32
+	var src colSource
+	if !pw {
+		col = b.c.getScratch(K * np)
+		defer b.c.putScratch(col)
+		src = newColSource(b.c, q, img)
+		defer src.release()
+	}
+	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
+		for t := lo; t < hi; t++ {
+			ch, ng := t%nc, t/nc
+			g, n := ng%q.groups, ng/q.groups
+			p0 := ch * np
+			w := min(np, P-p0)
+			io, goff := q.imgOff(n, g), q.gridOff(n, g)
+			a := wt[g*q.outer*K:]
+			if pw {
+				sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
+			} else {
+				src.fill(n, g, *col, p0, w)
+				sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
+			}
+			var bs []float32
+			if b.bias != nil {
+				bs = b.bias[g*q.outer:]
+			}
+			b.ep.apply(grid, goff+p0, q.outer, w, P, bs)
+		}
+	}
+}
+
+// shiftFused is forwardShift with the epilogue applied to each task's
+// cropped block.
+func (c *CPU) shiftFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi) {
+	l := q.shiftLayout()
+	taps := c.getScratch(len(wt))
+	defer c.putScratch(taps)
+	q.tapWeights(wt, *taps)
+	cw := q.shiftChunk(c.threads, l.np)
+	nc := (l.np + cw - 1) / cw
+	items := q.n * q.groups
+	dynamicFor(c, items*nc, c.taskBlock(items, nc), shiftFusedWork{c: c, q: q, l: l, grid: grid, img: img, taps: *taps, bias: bias, cw: cw, nc: nc, ep: ep})
+}
+
+// shiftFusedWork is shiftFused's per-thread loop over claimed tasks.
+type shiftFusedWork struct {
+	c                     *CPU
+	q                     *convPlan
+	l                     shiftLayout
+	grid, img, taps, bias []float32
+	cw, nc                int
+	ep                    convEpi
+}
+
+func (b *shiftFusedWork) work(cl *claimer) {
+	q, grid, img, cw, nc := b.q, b.grid, b.img, b.cw, b.nc
+	g := &q.geo
+	l := &b.l
+	wp, np := l.wq, l.np
+	kk := g.kh * g.kw
+	P := q.p()
+	pad := b.c.getScratch(g.c * l.cstride)
+	defer b.c.putScratch(pad)
+	ybuf := b.c.getScratch(q.outer * cw)
+	defer b.c.putScratch(ybuf)
+	// crop maps a position of the padded-width grid to the first output
+	// position at or after it.
+	crop := func(p int) int {
+		oy, ox := p/wp, p%wp
+		return oy*g.ow + min(ox, g.ow)
+	}
+	key := -1
+	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
+		for t := lo; t < hi; t++ {
+			ch, ng := t%nc, t/nc
+			gr, n := ng%q.groups, ng/q.groups
+			if ng != key {
+				q.padPlane(img[q.imgOff(n, gr):], *pad, l)
+				key = ng
+			}
+			p0 := ch * cw
+			w := min(cw, np-p0)
+			for tap := 0; tap < kk; tap++ {
+				off := l.off(g, tap)
+				beta := float32(1)
+				if tap == 0 {
+					beta = 0
+				}
+				sgemm(false, false, q.outer, w, g.c, 1, b.taps[(gr*kk+tap)*q.outer*g.c:], g.c,
+					(*pad)[off+p0:], l.cstride, beta, *ybuf, w)
+			}
+			// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
+			goff := q.gridOff(n, gr)
+			for m := 0; m < q.outer; m++ {
+				src := (*ybuf)[m*w : (m+1)*w]
+				dst := grid[goff+m*P : goff+(m+1)*P]
+				for p := p0; p < p0+w; {
+					oy := p / wp
+					ox := p - oy*wp
+					end := min(p0+w, oy*wp+wp)
+					if ox < g.ow {
+						seg := min(end, oy*wp+g.ow) - p
+						copy(dst[oy*g.ow+ox:oy*g.ow+ox+seg], src[p-p0:p-p0+seg])
+					}
+					p = end
+				}
+			}
+			q0, q1 := crop(p0), crop(p0+w)
+			var bs []float32
+			if b.bias != nil {
+				bs = b.bias[gr*q.outer:]
+			}
+			b.ep.apply(grid, goff+q0, q.outer, q1-q0, P, bs)
+		}
+	}
+}

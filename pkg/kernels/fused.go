@@ -1,0 +1,20 @@
+package kernels
+
+// FusedConvOps is an optional extension of a Backend for inference: a 2-D
+// convolution with its epilogue (bias, a residual addition and an
+// activation) applied while the output is still in cache, instead of a
+// Conv2D, a Binary add and an Activation each sweeping the whole tensor.
+// The graph compiler fuses Conv -> Add -> activation chains when the
+// backend implements it (see graph.FuseConvEpilogues).
+type FusedConvOps interface {
+	// Conv2DFused computes
+	//
+	//	y = act((conv(x, w) + b) + res)
+	//
+	// with Conv2D's shapes; b and res (y's shape) may be nil, act.Kind may
+	// be ActIdentity. y must not share storage with x or res.
+	// FusedActOK says which activation kinds it takes.
+	Conv2DFused(y, x, w, b, res *Tensor, p ConvParams, act Act) error
+	// FusedActOK reports whether Conv2DFused takes activation kind k.
+	FusedActOK(k ActKind) bool
+}
