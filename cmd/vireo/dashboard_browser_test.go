@@ -435,6 +435,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		if n != 2 {
 			return fmt.Errorf("%d version rows for things, want 2", n)
 		}
+		// These versions were pushed without training plots: the page
+		// says so instead of showing broken images.
+		var noPlots string
+		wd.js(&noPlots, `const p = document.querySelector('#plots-things'); return p && !p.querySelector('img') && p.querySelector('.no-plots') ? p.dataset.version + ': ' + p.querySelector('.no-plots').textContent : '';`)
+		if noPlots != v2+": no training plots recorded for this version" {
+			return fmt.Errorf("plots panel of things says %q (want %s: no training plots recorded for this version)", noPlots, v2)
+		}
 		return nil
 	})
 	wd.screenshot(shots, "3-models-before-rollback.png")

@@ -38,6 +38,21 @@
 // reconnects by itself (and the page re-opens it with a backoff when the
 // browser gives up).
 //
+// # The page
+//
+// Live view: one card per (model, source) with the latest frame and its
+// overlay, labels with scores and the threshold, stats, and "This is
+// wrong", which opens the correction dialog (pick the label(s), paint the
+// mask with a class brush, drag a point) posting to ingest's corrections
+// API. Models view: per model its versions (lineage, manifest metrics,
+// serving periods, promote/rollback), the training plots of a chosen
+// version from GET /v1/models/{model}/versions/{version}/plots/{loss,lr}.png
+// ("no training plots recorded for this version" when it has none), and
+// the retrain status from GET /v1/models/{model}/retrain (state, stage,
+// epoch/epochs, batch/batches, the last run's outcome) with "Retrain now"
+// (POST). The status is fetched when the view renders and polled once a
+// second only while a run is queued or running and the view is shown.
+//
 // # Ownership, bounds and shutdown
 //
 // Run owns the NATS subscriptions and the stats ticker; NATS callbacks

@@ -30,6 +30,8 @@ const state = {
   models: new Map(),   // model -> {serving, task, labels, versions: Map(version -> manifest)}
   drops: {},           // source -> frames dropped (stats events)
   published: {},       // source -> frames published (stats events)
+  plotSel: new Map(),  // model -> version whose training plots the models view shows
+  retrain: new Map(),  // model -> {status, error, timer, gen}: retrain status, polled while a run is active
 };
 
 // ---------- server-sent events, reconnecting by themselves ----------
@@ -228,6 +230,20 @@ async function drawOverlay(canvas, res, frame, manifest, edit, hidden) {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(maskCanvas(mask, edit ? null : hidden), 0, 0, w, h);
   }
+  if (edit && edit.points && edit.moved && res.points) {
+    // Where the model put each point: dashed, with a line to the correction.
+    ctx.save();
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = 'rgba(255,255,255,0.85)';
+    const r0 = Math.max(5, w / 90);
+    res.points.forEach((q, i) => {
+      ctx.beginPath(); ctx.arc(q.x, q.y, r0, 0, 2 * Math.PI); ctx.stroke();
+      const to = edit.points[i];
+      if (to) { ctx.beginPath(); ctx.moveTo(q.x, q.y); ctx.lineTo(to.x, to.y); ctx.stroke(); }
+    });
+    ctx.restore();
+  }
   const pts = edit && edit.points ? edit.points : res.points;
   if (pts) {
     const r = Math.max(5, w / 90);
@@ -373,6 +389,7 @@ async function renderModels() {
         cards.push(modelCard(m, versions));
       }
       root.replaceChildren(...cards);
+      for (const m of list) paintRetrain(m.model); // statuses that came while the cards were built
       if (!list.length) root.replaceChildren(el('p', { class: 'hint', text: 'No models in the store.' }));
     } catch (e) {
       root.replaceChildren(el('p', { class: 'status err', text: String(e) }));
@@ -405,9 +422,14 @@ function modelCard(m, versions) {
     btn.disabled = false;
     renderModels();
   };
+  // The version whose training plots show: the one picked, else the
+  // serving one, else the newest.
+  let sel = versions.find((v) => v.version === state.plotSel.get(m.model)) ||
+    versions.find((v) => v.serving) || versions[versions.length - 1];
+  const plots = el('div', { class: 'plots', id: `plots-${m.model}` });
   const rows = versions.slice().reverse().map((v) => {
     const serving = v.serving;
-    const buttons = el('td');
+    const buttons = el('td', { class: 'buttons' });
     if (serving) {
       const rb = el('button', { class: 'rollback', text: 'Roll back' });
       rb.addEventListener('click', () => act(rb, async () => {
@@ -423,6 +445,13 @@ function modelCard(m, versions) {
       }));
       buttons.append(pb);
     }
+    const plotBtn = el('button', { class: 'plots-btn', text: 'Plots', 'data-version': v.version, title: 'show this version\'s training plots' });
+    plotBtn.addEventListener('click', () => {
+      state.plotSel.set(m.model, v.version);
+      sel = v;
+      renderPlots(plots, m.model, v);
+    });
+    buttons.append(' ', plotBtn);
     const served = (v.served || []).map((s) => `${new Date(s.from).toLocaleString()}${s.until ? ' – ' + new Date(s.until).toLocaleString() : ' – now'} (${s.reason})`).join('; ');
     return el('tr', { class: serving ? 'serving' : '', 'data-version': v.version },
       el('td', {}, el('span', { class: 'version', text: v.version }), ' ', serving ? el('span', { class: 'badge', text: 'serving' }) : ''),
@@ -432,17 +461,106 @@ function modelCard(m, versions) {
       el('td', { text: served }),
       buttons);
   });
+  if (sel) renderPlots(plots, m.model, sel);
   const retrain = el('button', { class: 'retrain-btn', text: 'Retrain now' });
   retrain.addEventListener('click', () => act(retrain, async () => {
     const out = await post(`/v1/models/${m.model}/retrain`, {});
-    return `retrain: ${JSON.stringify(out)}`;
+    retrainState(m.model).status = out; // queued or running: polled until it ends
+    return `retrain ${out.state || 'requested'}`;
   }));
-  return el('div', { class: 'model-card', id: `model-${m.model}`, 'data-serving': m.serving || '' },
+  const rt = el('div', { class: 'retrain-status', id: `retrain-${m.model}` });
+  const card = el('div', { class: 'model-card', id: `model-${m.model}`, 'data-serving': m.serving || '' },
     el('h3', {}, el('span', { text: m.model }), el('span', { class: 'meta', text: `${m.task || ''} · serving ${m.serving || 'none'}` }), retrain),
+    rt,
     el('table', {},
       el('thead', {}, el('tr', {}, ...['version', 'parent', 'created', 'metrics', 'served', ''].map((h) => el('th', { text: h })))),
       el('tbody', {}, ...rows)),
-    status);
+    status, plots);
+  paintRetrain(m.model, rt);
+  refreshRetrain(m.model);
+  return card;
+}
+
+// renderPlots shows a version's training plots (stored with it by `vireo
+// models push` of a `vireo train` folder or by the retrain service).
+const PLOTS = [['losses.png', 'loss', 'training and validation loss'], ['lr.png', 'lr', 'learning rate and momentum']];
+function renderPlots(panel, model, v) {
+  const files = v.files || [];
+  const kids = [el('h4', { text: `Training plots of ${v.version}` })];
+  const figs = PLOTS.filter(([f]) => files.includes(f)).map(([, name, title]) => el('figure', {},
+    el('img', { class: `plot plot-${name}`, alt: `${title} of ${model} ${v.version}`, src: `/v1/models/${model}/versions/${v.version}/plots/${name}.png` }),
+    el('figcaption', { text: title })));
+  if (figs.length) kids.push(el('div', { class: 'figs' }, ...figs));
+  else kids.push(el('p', { class: 'hint no-plots', text: 'no training plots recorded for this version' }));
+  panel.dataset.version = v.version;
+  panel.replaceChildren(...kids);
+  panel.closest('.model-card')?.querySelectorAll('tr[data-version]').forEach((tr) => tr.classList.toggle('plotted', tr.dataset.version === v.version));
+}
+
+// ---------- retrain status (polled only while a run is queued or running) ----------
+const RETRAIN_POLL_MS = 1000;
+function retrainState(model) {
+  let r = state.retrain.get(model);
+  if (!r) { r = { status: null, error: '', timer: null, gen: 0 }; state.retrain.set(model, r); }
+  return r;
+}
+const retrainActive = (st) => !!st && (st.state === 'running' || st.state === 'queued');
+const modelsVisible = () => !$('#view-models').classList.contains('hidden');
+
+async function refreshRetrain(model) {
+  const r = retrainState(model);
+  clearTimeout(r.timer);
+  r.timer = null;
+  const gen = ++r.gen; // a newer refresh supersedes this one
+  const was = retrainActive(r.status);
+  let st = null, err = '';
+  try {
+    const resp = await fetch(`/v1/models/${model}/retrain`);
+    const body = await resp.json().catch(() => ({}));
+    if (resp.ok) st = body;
+    else err = body.error || `HTTP ${resp.status}`;
+  } catch (e) {
+    err = String(e.message || e);
+  }
+  if (gen !== r.gen) return;
+  r.status = st;
+  r.error = err;
+  paintRetrain(model);
+  if (retrainActive(st) && modelsVisible()) r.timer = setTimeout(() => refreshRetrain(model), RETRAIN_POLL_MS);
+  if (was && !retrainActive(st)) renderModels(); // the run ended: its candidate is a new version
+}
+
+function stopRetrainPolls() {
+  for (const r of state.retrain.values()) { clearTimeout(r.timer); r.timer = null; r.gen++; }
+}
+
+function paintRetrain(model, box = document.getElementById(`retrain-${model}`)) {
+  if (!box) return;
+  const r = retrainState(model);
+  const st = r.status;
+  if (!st) {
+    box.dataset.state = r.error ? 'unavailable' : '';
+    box.replaceChildren(el('span', { class: r.error ? 'status err' : 'hint', text: r.error ? `retrain: unavailable (${r.error})` : 'retrain: …' }));
+    return;
+  }
+  Object.assign(box.dataset, { state: st.state, stage: st.stage || '', epoch: st.epoch || 0, epochs: st.epochs || 0, batch: st.batch || 0, batches: st.batches || 0 });
+  const parts = [`retrain: ${st.state}`];
+  if (st.stage) parts.push(st.stage.replace('_', ' '));
+  if (st.epochs) parts.push(`epoch ${st.epoch}/${st.epochs}`);
+  if (st.batches) parts.push(`batch ${st.batch}/${st.batches}`);
+  const kids = [el('div', { class: 'rt-line', text: parts.join(' · ') })];
+  if (retrainActive(st)) {
+    const frac = st.epochs && st.batches ? ((st.epoch - 1) + st.batch / st.batches) / st.epochs : 0;
+    kids.push(el('div', { class: 'progress', title: `${Math.round(frac * 100)}% of this stage` },
+      el('div', { class: 'fill', style: `width:${(frac * 100).toFixed(1)}%` })));
+  }
+  kids.push(el('div', { class: 'rt-counts', text: `${st.corrections} corrections kept, ${st.pending} new (a run starts at ${st.trigger})` }));
+  if (st.last) {
+    const l = st.last;
+    const what = l.candidate ? `candidate ${l.candidate} from ${l.parent}` : (l.parent ? `from ${l.parent}` : '');
+    kids.push(el('div', { class: `rt-last ${l.outcome}`, text: `last run (${l.trigger}, ${new Date(l.finished).toLocaleString()}): ${l.outcome}${what ? ' · ' + what : ''} — ${l.reason}` }));
+  }
+  box.replaceChildren(...kids);
 }
 
 // ---------- corrections ----------
@@ -451,7 +569,7 @@ let corr = null; // {card snapshot, edit state}
 function openCorrection(c) {
   if (!c.shown) return;
   const { res, frame, manifest } = c.shown;
-  corr = { res, frame, manifest, edit: {}, painting: false, brush: 0, cls: 0 };
+  corr = { res, frame, manifest, edit: {}, painting: null, brush: 0, cls: 0 };
   $('#correct').dataset.seq = String(res.seq); // which frame the dialog corrects
   $('#correct').classList.remove('hidden');
   $('#correct-meta').textContent = `${res.model} ${res.model_version} · source ${res.source} · seq ${res.seq} · ${res.task}`;
@@ -507,15 +625,23 @@ function canvasPoint(ev) {
   return { x: (ev.clientX - r.left) * cv.width / r.width, y: (ev.clientY - r.top) * cv.height / r.height };
 }
 
-function paintAt(p) {
+// paintAt paints a round brush of the chosen class into the mask at p
+// (canvas pixels), and along the segment from `from` when given, so a fast
+// stroke leaves no gaps between pointer events.
+function paintAt(p, from) {
   const m = corr.edit.mask;
   if (!m) return;
   const cv = $('#correct-canvas');
-  const mx = Math.floor(p.x * m.w / cv.width), my = Math.floor(p.y * m.h / cv.height);
+  const sx = m.w / cv.width, sy = m.h / cv.height;
   const rad = +($('#brush-size') ? $('#brush-size').value : 4);
-  for (let y = Math.max(0, my - rad); y <= Math.min(m.h - 1, my + rad); y++) {
-    for (let x = Math.max(0, mx - rad); x <= Math.min(m.w - 1, mx + rad); x++) {
-      if ((x - mx) ** 2 + (y - my) ** 2 <= rad * rad) m.ids[y * m.w + x] = corr.cls;
+  const a = from || p;
+  const steps = Math.max(1, Math.ceil(Math.hypot((p.x - a.x) * sx, (p.y - a.y) * sy)));
+  for (let k = 0; k <= steps; k++) {
+    const mx = Math.floor((a.x + (p.x - a.x) * k / steps) * sx), my = Math.floor((a.y + (p.y - a.y) * k / steps) * sy);
+    for (let y = Math.max(0, my - rad); y <= Math.min(m.h - 1, my + rad); y++) {
+      for (let x = Math.max(0, mx - rad); x <= Math.min(m.w - 1, mx + rad); x++) {
+        if ((x - mx) ** 2 + (y - my) ** 2 <= rad * rad) m.ids[y * m.w + x] = corr.cls;
+      }
     }
   }
   corr.edit.painted = true;
@@ -539,7 +665,7 @@ function setupCorrectionCanvas() {
       corr.edit.moved = true;
       redrawCorrection();
     } else if (corr.res.task === 'segmentation') {
-      corr.painting = true;
+      corr.painting = p;
       paintAt(p);
       redrawCorrection();
     }
@@ -549,9 +675,9 @@ function setupCorrectionCanvas() {
     if (!corr) return;
     const p = canvasPoint(ev);
     if (drag >= 0) { corr.edit.points[drag] = p; redrawCorrection(); }
-    else if (corr.painting) { paintAt(p); redrawCorrection(); }
+    else if (corr.painting) { paintAt(p, corr.painting); corr.painting = p; redrawCorrection(); }
   });
-  const up = () => { drag = -1; if (corr) corr.painting = false; };
+  const up = () => { drag = -1; if (corr) corr.painting = null; };
   cv.addEventListener('pointerup', up);
   cv.addEventListener('pointercancel', up);
 }
@@ -656,6 +782,7 @@ function showView(name) {
   $('#view-live').classList.toggle('hidden', name !== 'live');
   $('#view-models').classList.toggle('hidden', name !== 'models');
   if (name === 'models') renderModels();
+  else stopRetrainPolls();
   if (location.hash !== '#' + name) history.replaceState(null, '', '#' + name);
 }
 document.querySelectorAll('.tab').forEach((t) => t.addEventListener('click', () => showView(t.dataset.view)));
