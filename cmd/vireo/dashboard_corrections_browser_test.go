@@ -417,3 +417,114 @@ func decodeGrey(t *testing.T, b []byte) *image.Gray {
 	}
 	return g
 }
+
+// TestDashboardRetrainProgressInBrowser (make test-long, or
+// VIREO_BROWSER_LONG=1; it fine-tunes a model) clicks "Retrain now" on
+// the bundled megamind-face after posting corrections through the API,
+// and follows the run on the page: the retrain status shows the run with
+// its stage and epoch/batch progress while it trains, then its outcome;
+// the candidate appears as a new version whose loss and learning-rate
+// plots (rendered by the retrain service) load.
+func TestDashboardRetrainProgressInBrowser(t *testing.T) {
+	if os.Getenv("VIREO_BROWSER_LONG") == "" && os.Getenv("VIREO_BROWSER_REQUIRED") == "" {
+		t.Skip("fine-tunes megamind-face under the browser (about a minute): runs under make test-long or with VIREO_BROWSER_LONG=1")
+	}
+	root := os.Getenv("VIREO_DATA")
+	if root == "" {
+		root = filepath.Join("..", "..", "data")
+	}
+	root, _ = filepath.Abs(root)
+	if _, err := os.Stat(filepath.Join(root, "megamind-face", "dataset.json")); err != nil {
+		t.Skipf("prepared dataset megamind-face missing (%v): run make data", err)
+	}
+	models, _ := filepath.Abs(filepath.Join("..", "..", "models"))
+	if _, err := os.Stat(filepath.Join(models, "megamind-face", "manifest.json")); err != nil {
+		t.Skipf("bundled model megamind-face missing (%v): run make models", err)
+	}
+	wd := startBrowser(t)
+	shots := artifactsDir(t)
+	u := startUpStack(t, models, "--data-root", root, "--retrain-after", "1000") // only the button starts a run
+
+	// 24 corrections (a quarter are held out by their hash): small noise
+	// images with a point each.
+	for i := range 24 {
+		img := image.NewRGBA(image.Rect(0, 0, 96, 72))
+		for j := range img.Pix {
+			img.Pix[j] = byte((j*7919 + i*104729) >> 3)
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]any{"model_version": "v0001", "task": "regression", "image": buf.Bytes(),
+			"points": []map[string]float64{{"x": float64(20 + i*2), "y": float64(30 + i)}}, "labeler": fmt.Sprintf("test-%d", i)})
+		u.post(t, "/v1/models/megamind-face/corrections", "", body)
+	}
+
+	wd.open(u.base + "/#models")
+	waitFor(t, 20*time.Second, "megamind-face in the models view", func() error {
+		var st string
+		wd.js(&st, `const b = document.getElementById('retrain-megamind-face'); return b ? b.dataset.state : '';`)
+		if st != "idle" {
+			return fmt.Errorf("retrain state %q", st)
+		}
+		return nil
+	})
+	wd.click("#model-megamind-face button.retrain-btn")
+	type progress struct {
+		State, Stage, Last                string
+		Epoch, Epochs, Batch, Batches, Vs int
+	}
+	var seen []progress
+	shot := false
+	deadline := time.Now().Add(5 * time.Minute)
+	var p progress
+	for {
+		wd.js(&p, `const b = document.getElementById('retrain-megamind-face'); if (!b) return {State: ''};
+			const d = b.dataset, l = b.querySelector('.rt-last');
+			return {State: d.state || '', Stage: d.stage || '', Epoch: +d.epoch || 0, Epochs: +d.epochs || 0, Batch: +d.batch || 0, Batches: +d.batches || 0,
+				Last: l ? l.textContent : '', Vs: document.querySelectorAll('#model-megamind-face tr[data-version]').length};`)
+		if len(seen) == 0 || seen[len(seen)-1] != p {
+			seen = append(seen, p)
+		}
+		if !shot && strings.HasPrefix(p.Stage, "training") && p.Batches > 0 {
+			wd.js(nil, `document.getElementById('model-megamind-face').scrollIntoView();`)
+			wd.screenshot(shots, "r1-retrain-progress.png")
+			shot = true
+		}
+		if p.State == "idle" && p.Vs == 2 && len(seen) > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retrain did not end on the page within 5 min; seen %+v", seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("retrain states seen on the page: %+v", seen)
+	var running, training bool
+	for _, s := range seen {
+		running = running || s.State == "running"
+		if strings.HasPrefix(s.Stage, "training") && s.Epochs > 0 && s.Batches > 0 && s.Batch >= 1 && s.Batch <= s.Batches && s.Epoch >= 1 && s.Epoch <= s.Epochs {
+			training = true
+		}
+	}
+	if !running || !training {
+		t.Fatalf("page never showed the run training with epoch/batch progress: %+v", seen)
+	}
+	if !strings.Contains(p.Last, "candidate v0002 from v0001") || strings.Contains(p.Last, "failed") {
+		t.Fatalf("last run on the page %q: want a candidate v0002 from v0001", p.Last)
+	}
+	wd.click(`#model-megamind-face button.plots-btn[data-version="v0002"]`)
+	waitFor(t, 20*time.Second, "the candidate's training plots", func() error {
+		var w struct{ Version, Loss, LR string }
+		wd.js(&w, `const pl = document.getElementById('plots-megamind-face'); const n = (s) => { const i = pl.querySelector(s); return i && i.complete ? String(i.naturalWidth) : ''; };
+			return {Version: pl.dataset.version, Loss: n('img.plot-loss'), LR: n('img.plot-lr')};`)
+		if w.Version != "v0002" || w.Loss != "800" || w.LR != "800" {
+			return fmt.Errorf("plots panel %+v: want v0002's two 800 px plots", w)
+		}
+		return nil
+	})
+	wd.js(nil, `document.getElementById('plots-megamind-face').scrollIntoView();`)
+	wd.screenshot(shots, "r2-retrain-candidate-plots.png")
+	t.Logf("last run: %s", p.Last)
+}
