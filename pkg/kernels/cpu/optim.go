@@ -137,20 +137,18 @@ func (c *CPU) AdamWStep(param, grad, m, v *kernels.Tensor, p kernels.AdamWParams
 	stepSize := float32(float64(p.LR) / bc1)
 	invSqrtBC2 := float32(1 / math.Sqrt(bc2))
 	decay := float32(1 - float64(p.LR)*float64(p.WeightDecay))
-	b1, b2, eps := p.Beta1, p.Beta2, p.Eps
-	c.parallel(len(pd), optimGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := gd[i]
-			mi := b1*md[i] + (1-b1)*g
-			vi := b2*vd[i] + (1-b2)*g*g
-			md[i], vd[i] = mi, vi
-			den := float32(math.Sqrt(float64(vi)))*invSqrtBC2 + eps
-			if den == 0 { // Eps 0 and no gradient yet: no Adam term (not 0/0)
-				pd[i] *= decay
-				continue
-			}
-			pd[i] = pd[i]*decay - stepSize*mi/den
-		}
-	})
+	// In C (optim_c.go), vectorised, per element:
+	//	g := gd[i]
+	//	mi := b1*md[i] + (1-b1)*g
+	//	vi := b2*vd[i] + (1-b2)*g*g
+	//	md[i], vd[i] = mi, vi
+	//	den := float32(math.Sqrt(float64(vi)))*invSqrtBC2 + eps
+	//	if den == 0 { // Eps 0 and no gradient yet: no Adam term (not 0/0)
+	//		pd[i] *= decay
+	//	} else {
+	//		pd[i] = pd[i]*decay - stepSize*mi/den
+	//	}
+	parallelFor(c, len(pd), optimGrain, adamwRange{p: pd, g: gd[:len(pd)], m: md[:len(pd)], v: vd[:len(pd)],
+		b1: p.Beta1, b2: p.Beta2, eps: p.Eps, stepSize: stepSize, invSqrtBC2: invSqrtBC2, decay: decay})
 	return nil
 }
