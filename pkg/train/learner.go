@@ -577,8 +577,13 @@ func (l *Learner) Validate(ctx context.Context, ds data.Dataset) (float64, *Metr
 func (l *Learner) ValidateEach(ctx context.Context, ds data.Dataset, metric string) (float64, *Metrics, []float64, error) {
 	var each []float64
 	var bad error
+	one, err := l.metricsFor(ds)
+	if err != nil {
+		return 0, nil, nil, err
+	}
 	loss, met, err := l.validate(ctx, ds, func(out, y []float32) {
-		m := l.newMetrics()
+		m := *one
+		m.Reset()
 		if err := m.Add(out, y, 1); err != nil && bad == nil {
 			bad = err
 		}
@@ -611,7 +616,10 @@ func (l *Learner) validate(ctx context.Context, ds data.Dataset, item func(out, 
 		return 0, nil, fmt.Errorf("train: compile for validation: %w", err)
 	}
 	defer inf.Close()
-	met := l.newMetrics()
+	met, err := l.metricsFor(ds)
+	if err != nil {
+		return 0, nil, err
+	}
 	bs, err := l.pass(ctx, ds, false, 0)
 	if err != nil {
 		return 0, nil, err
@@ -687,6 +695,21 @@ func (l *Learner) validate(ctx context.Context, ds data.Dataset, item func(out, 
 		return 0, nil, fmt.Errorf("%w: validation set is empty", ErrData)
 	}
 	return lossSum / float64(items), met, nil
+}
+
+// metricsFor is newMetrics for scoring ds: point_error as Evaluate
+// scores it, in the aspect of ds's original images, not the square the
+// model sees.
+func (l *Learner) metricsFor(ds data.Dataset) (*Metrics, error) {
+	met := l.newMetrics()
+	if l.cfg.Meta.Task == data.Regress && ds.Len() > 0 {
+		it, err := ds.Get(0)
+		if err != nil {
+			return nil, err
+		}
+		met.Aspect = float64(it.Height) / float64(it.Width)
+	}
+	return met, nil
 }
 
 func (l *Learner) newMetrics() *Metrics {
