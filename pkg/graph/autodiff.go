@@ -6,21 +6,48 @@ import (
 	"vireo/pkg/kernels"
 )
 
-// buildBackward plans reverse-mode autodiff over the sorted steps. Every
-// value that depends on a parameter (or, with InputGrads, an input) gets a
-// gradient buffer; views share their source's gradient storage. Which
-// backward writes first into a storage is static, so it overwrites and
-// later contributions go through a scratch buffer and Axpy.
+// buildBackward sets up reverse-mode autodiff once: it collects the
+// parameters and running statistics, plans Backward with nothing frozen
+// (so every parameter gets its gradient buffer) and lists Params.
 func (p *Program) buildBackward(c *buildCtx) error {
 	a := p.a
 	for _, v := range a.vals {
 		if v.param {
-			v.needGrad = true
 			if _, err := p.tensorOf(v); err != nil {
 				return err
 			}
 			p.paramVals = append(p.paramVals, v)
 		}
+	}
+	for _, s := range a.steps {
+		if s.node.Op == "BatchNormalization" && len(s.plan.extras) == 2 {
+			p.runStats = append(p.runStats, s.ins[3], s.ins[4])
+		}
+	}
+	if err := p.planBackward(c); err != nil {
+		return err
+	}
+	p.sortedParams()
+	return nil
+}
+
+// planBackward plans reverse-mode autodiff over the sorted steps. Every
+// value that depends on a parameter that is not frozen (or, with
+// InputGrads, on an input) gets a gradient buffer; views share their
+// source's gradient storage. A backward step runs only for the inputs
+// that need a gradient (a conv whose weights are frozen and whose input
+// needs none, e.g. a frozen stem, runs nothing; with its weights frozen
+// only its input gradient). Which backward writes first into a storage is
+// static, so it overwrites and later contributions go through a scratch
+// buffer and Axpy. Buffers of an earlier plan are reused: planning again
+// (SetFrozen) allocates only what no earlier plan had.
+func (p *Program) planBackward(c *buildCtx) error {
+	a := p.a
+	for _, v := range a.vals {
+		v.needGrad = false
+	}
+	for _, v := range p.paramVals {
+		v.needGrad = !p.frozen[v]
 	}
 	if p.opt.InputGrads {
 		for _, v := range a.inputs {
@@ -28,9 +55,6 @@ func (p *Program) buildBackward(c *buildCtx) error {
 		}
 	}
 	for _, s := range a.steps {
-		if s.node.Op == "BatchNormalization" && len(s.plan.extras) == 2 {
-			p.runStats = append(p.runStats, s.ins[3], s.ins[4])
-		}
 		need := false
 		for _, d := range s.plan.diff {
 			if d < len(s.ins) && s.ins[d] != nil && s.ins[d].needGrad {
@@ -90,18 +114,18 @@ func (p *Program) buildBackward(c *buildCtx) error {
 			}
 		}
 	}
-	p.sortedParams()
 
 	// Pass 1: decide, per backward step, which gradients are written
 	// directly and which are accumulated; size the scratch buffers.
 	init := map[*value]bool{}
+	var outGrads []outGrad
 	for _, v := range p.outVals {
 		if v.needGrad {
 			r := v.root()
-			p.outGrads = append(p.outGrads, outGrad{v: v, first: !init[r]})
+			outGrads = append(outGrads, outGrad{v: v, first: !init[r]})
 			init[r] = true
 		} else {
-			p.outGrads = append(p.outGrads, outGrad{v: v})
+			outGrads = append(outGrads, outGrad{v: v})
 		}
 	}
 	type site struct {
@@ -151,8 +175,14 @@ func (p *Program) buildBackward(c *buildCtx) error {
 		}
 		sites = append(sites, st)
 	}
-	scratch := map[int]*kernels.Tensor{}
+	if p.bwdScratch == nil {
+		p.bwdScratch = map[int]*kernels.Tensor{}
+	}
+	scratch := p.bwdScratch
 	for d, n := range scratchSize {
+		if t := scratch[d]; t != nil && t.Numel() >= n {
+			continue
+		}
 		t, err := p.alloc([]int{n})
 		if err != nil {
 			return err
@@ -161,6 +191,7 @@ func (p *Program) buildBackward(c *buildCtx) error {
 	}
 	// Pass 2: closures.
 	b := p.b
+	var bwd []func() error
 	for _, st := range sites {
 		s := st.s
 		gin := make([]*kernels.Tensor, len(s.ins))
@@ -190,7 +221,7 @@ func (p *Program) buildBackward(c *buildCtx) error {
 			return fmt.Errorf("graph: backward of %s: %w", nodeLabel(s.node), err)
 		}
 		zero, node := st.zero, s.node
-		p.bwd = append(p.bwd, func() error {
+		bwd = append(bwd, func() error {
 			for _, z := range zero {
 				if err := b.Fill(z, 0); err != nil {
 					return err
@@ -216,7 +247,7 @@ func (p *Program) buildBackward(c *buildCtx) error {
 		}
 	}
 	if len(unreached) > 0 {
-		p.bwd = append(p.bwd, func() error {
+		bwd = append(bwd, func() error {
 			for _, g := range unreached {
 				if err := b.Fill(g, 0); err != nil {
 					return err
@@ -225,6 +256,7 @@ func (p *Program) buildBackward(c *buildCtx) error {
 			return nil
 		})
 	}
+	p.bwd, p.outGrads = bwd, outGrads
 	return nil
 }
 

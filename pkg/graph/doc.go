@@ -41,7 +41,11 @@
 // through a scratch buffer and Axpy, an order decided at compile time.
 // Gradients flow only into values that depend on a trainable parameter (a
 // float initializer in a differentiable input slot) or, with
-// Options.InputGrads, on a graph input. SyncToGraph copies parameters and
+// Options.InputGrads, on a graph input. SetFrozen freezes parameters
+// (fastai's freeze): Backward then skips every kernel, or part of one,
+// that only frozen parameters needed, such as a frozen body's weight
+// gradients. Dropout's n-th Run draws mask n; SetRuns lets a recompiled
+// program continue the sequence. SyncToGraph copies parameters and
 // running statistics back into the Graph for saving.
 //
 // # Ownership

@@ -75,6 +75,10 @@ type Program struct {
 	runStats  []*value // BatchNormalization running statistics
 	outGrads  []outGrad
 	bwd       []func() error
+	// frozen parameters get no gradient (SetFrozen); bwdScratch are the
+	// accumulation buffers of Backward by input slot, kept across plans.
+	frozen     map[*value]bool
+	bwdScratch map[int]*kernels.Tensor
 }
 
 // outGrad says how Backward seeds the gradient of one graph output.
