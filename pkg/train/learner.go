@@ -183,6 +183,9 @@ type Learner struct {
 	group    map[string]int
 	bn       map[string]bool
 	frozenTo int
+	// applied is the frozenTo the program's Backward is planned for
+	// (applyFreeze).
+	applied int
 	opt      map[string]*optState
 
 	// Per-size buffers.
@@ -358,7 +361,9 @@ func (l *Learner) compile(s int) error {
 	if l.model.Task == arch.TaskSegment && l.model.Stride > 0 && s%l.model.Stride != 0 {
 		return fmt.Errorf("%w: size %d for %s (want a multiple of %d)", ErrConfig, s, l.model.Arch, l.model.Stride)
 	}
+	var runs uint64 // Dropout continues its mask sequence
 	if l.prog != nil {
+		runs = l.prog.Runs()
 		l.prog.Close()
 		l.prog = nil
 	}
@@ -371,7 +376,8 @@ func (l *Learner) compile(s int) error {
 	if err != nil {
 		return fmt.Errorf("train: compile %s at %dx%d: %w", l.model.Arch, s, s, err)
 	}
-	l.prog, l.size = prog, s
+	prog.SetRuns(runs)
+	l.prog, l.size, l.applied = prog, s, 0
 	alloc := func(sh kernels.Shape) *kernels.Tensor {
 		if err != nil {
 			return nil
@@ -456,6 +462,9 @@ func (l *Learner) checkBatch(bt *data.Batch, full bool) error {
 // rates lrs and momentum mom. It returns the batch loss before the update.
 func (l *Learner) step(bt *data.Batch, lrs []float64, mom float64) (float64, error) {
 	if err := l.checkBatch(bt, true); err != nil {
+		return 0, err
+	}
+	if err := l.applyFreeze(); err != nil {
 		return 0, err
 	}
 	if err := l.b.Upload(l.x, bt.X); err != nil {
