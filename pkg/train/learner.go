@@ -186,7 +186,7 @@ type Learner struct {
 	// applied is the frozenTo the program's Backward is planned for
 	// (applyFreeze).
 	applied int
-	opt      map[string]*optState
+	opt     map[string]*optState
 
 	// Per-size buffers.
 	x, target, weight, lossT, dy *kernels.Tensor
