@@ -554,7 +554,7 @@ function paintRetrain(model, box = document.getElementById(`retrain-${model}`)) 
     kids.push(el('div', { class: 'progress', title: `${Math.round(frac * 100)}% of this stage` },
       el('div', { class: 'fill', style: `width:${(frac * 100).toFixed(1)}%` })));
   }
-  kids.push(el('div', { class: 'rt-counts', text: `${st.corrections} corrections kept, ${st.pending} new (a run starts at ${st.trigger})` }));
+  kids.push(el('div', { class: 'rt-counts', text: `${st.corrections} ${st.corrections === 1 ? 'correction' : 'corrections'} kept, ${st.pending} new (a run starts at ${st.trigger})` }));
   if (st.last) {
     const l = st.last;
     const what = l.candidate ? `candidate ${l.candidate} from ${l.parent}` : (l.parent ? `from ${l.parent}` : '');
