@@ -124,8 +124,9 @@ func (q *convPlan) depthwise() bool { return q.geo.c == 1 && q.groups > 1 }
 // C/G >= 32 as kH*kW accumulating GEMMs on shifted views of a zero-padded
 // (and, for strides, phase-split) copy of the image (conv_shift.go), else
 // as W_g (M/G x K) times im2col columns in L2-sized chunks; a 1x1
-// stride-1 unpadded kernel is one plain GEMM on x; depthwise convolutions
-// use a direct kernel.
+// stride-1 unpadded kernel is plain GEMMs on x (in column chunks);
+// depthwise convolutions use a direct kernel. The forward GEMMs are
+// gemmNN (AVX-512 when the CPU has it, else OpenBLAS); see convForward.
 func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
 	const op = "conv2d"
 	e, err := c.conv2DEntry(op, x, w, p)
@@ -145,11 +146,7 @@ func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
 	if err != nil {
 		return err
 	}
-	if q.depthwise() {
-		c.depthwiseForward(q, d[0], d[1], d[2], d[3])
-		return nil
-	}
-	c.forwardCols(q, d[0], d[1], d[2], d[3])
+	c.convForward(q, d[0], d[1], d[2], d[3], convEpi{}) // conv_fused.go
 	return nil
 }
 

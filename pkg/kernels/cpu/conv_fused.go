@@ -55,16 +55,21 @@ func (c *CPU) Conv2DFused(y, x, w, b, res *kernels.Tensor, p kernels.ConvParams,
 	if overlaps(d[0], d[1]) || overlaps(d[0], d[4]) {
 		return fmt.Errorf("%w: %s: y shares storage with x or res", kernels.ErrParam, op)
 	}
-	ep := convEpi{res: d[4], code: code, act: act}
+	c.convForward(q, d[0], d[1], d[2], d[3], convEpi{res: d[4], code: code, act: act})
+	return nil
+}
+
+// convForward is the inference convolution y = epilogue(conv(x, w) + b)
+// (Conv2D with an identity epilogue, Conv2DFused).
+func (c *CPU) convForward(q *convPlan, y, x, w, b []float32, ep convEpi) {
 	switch {
 	case q.depthwise():
-		c.depthwiseFused(q, d[0], d[1], d[2], d[3], ep)
+		c.depthwiseFused(q, y, x, w, b, ep)
 	case q.shiftable():
-		c.shiftFused(q, d[0], d[1], d[2], d[3], ep)
+		c.shiftFused(q, y, x, w, b, ep)
 	default:
-		c.colsFused(q, d[0], d[1], d[2], d[3], ep)
+		c.colsFused(q, y, x, w, b, ep)
 	}
-	return nil
 }
 
 // overlaps reports whether two non-empty slices share memory.
@@ -161,6 +166,8 @@ func (b *colsFusedWork) work(cl *claimer) {
 	q, grid, img, wt, np, nc := b.q, b.grid, b.img, b.wt, b.np, b.nc
 	P, K := q.p(), q.k()
 	pw := q.geo.pointwise()
+	panel := b.c.getScratch(gemmPanel(K))
+	defer b.c.putScratch(panel)
 	var col *[]float32
 	var src colSource
 	if !pw {
@@ -178,10 +185,10 @@ func (b *colsFusedWork) work(cl *claimer) {
 			io, goff := q.imgOff(n, g), q.gridOff(n, g)
 			a := wt[g*q.outer*K:]
 			if pw {
-				sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
+				gemmNN(q.outer, w, K, a, K, img[io+p0:], P, 0, grid[goff+p0:], P, *panel)
 			} else {
 				src.fill(n, g, *col, p0, w)
-				sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
+				gemmNN(q.outer, w, K, a, K, *col, w, 0, grid[goff+p0:], P, *panel)
 			}
 			var bs []float32
 			if b.bias != nil {
@@ -226,6 +233,8 @@ func (b *shiftFusedWork) work(cl *claimer) {
 	defer b.c.putScratch(pad)
 	ybuf := b.c.getScratch(q.outer * cw)
 	defer b.c.putScratch(ybuf)
+	panel := b.c.getScratch(gemmPanel(g.c))
+	defer b.c.putScratch(panel)
 	// crop maps a position of the padded-width grid to the first output
 	// position at or after it.
 	crop := func(p int) int {
@@ -249,8 +258,8 @@ func (b *shiftFusedWork) work(cl *claimer) {
 				if tap == 0 {
 					beta = 0
 				}
-				sgemm(false, false, q.outer, w, g.c, 1, b.taps[(gr*kk+tap)*q.outer*g.c:], g.c,
-					(*pad)[off+p0:], l.cstride, beta, *ybuf, w)
+				gemmNN(q.outer, w, g.c, b.taps[(gr*kk+tap)*q.outer*g.c:], g.c,
+					(*pad)[off+p0:], l.cstride, beta, *ybuf, w, *panel)
 			}
 			// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
 			goff := q.gridOff(n, gr)

@@ -88,6 +88,9 @@ func (c *CPU) padCheck(op string, big, small *kernels.Tensor, p kernels.PadParam
 // Pad implements kernels.LayoutOps (ONNX Pad, any rank): y[I] = x[J] with
 // J[i] = tabs[i][I[i]] from padTables, or p.Value where any J[i] is -1.
 func (c *CPU) Pad(y, x *kernels.Tensor, p kernels.PadParams) error {
+	if c.padBlocks(y, x, p) { // one constant-padded axis: block copies (pad_fast.go)
+		return nil
+	}
 	xd, yd, tabs, err := c.padCheck("pad", y, x, p, false)
 	if err != nil || len(yd) == 0 {
 		return err
