@@ -57,6 +57,10 @@ type Config struct {
 	// stay within the consumer's schema.InferMaxReqBytes.
 	PullMaxMessages int `json:"pull_max_messages"`
 	PullMaxBytes    int `json:"pull_max_bytes"`
+	// MaxInFlight is how many computed batches may be publishing their
+	// results (awaiting the stream's acks) while the next batch runs; their
+	// messages are acked when their publishes are.
+	MaxInFlight int `json:"max_in_flight"`
 
 	// NakDelay is the redelivery delay after a transient failure.
 	NakDelay time.Duration `json:"nak_delay"`
@@ -97,6 +101,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PullMaxBytes == 0 {
 		c.PullMaxBytes = 2 * schema.FramesMaxMsgSize
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 2
 	}
 	if c.NakDelay == 0 {
 		c.NakDelay = time.Second
@@ -150,6 +157,8 @@ func (c Config) Validate() error {
 		return bad("pull_max_messages", c.PullMaxMessages, fmt.Sprintf("1..%d (the consumer's max request batch)", schema.InferMaxBatch))
 	case c.PullMaxBytes < schema.FramesMaxMsgSize || c.PullMaxBytes > schema.InferMaxReqBytes:
 		return bad("pull_max_bytes", c.PullMaxBytes, fmt.Sprintf("%d..%d", schema.FramesMaxMsgSize, schema.InferMaxReqBytes))
+	case c.MaxInFlight < 1 || c.MaxInFlight > 64:
+		return bad("max_in_flight", c.MaxInFlight, "1..64")
 	case c.NakDelay <= 0:
 		return bad("nak_delay", c.NakDelay, "> 0")
 	case c.ProgressEvery <= 0 || c.ProgressEvery >= schema.InferAckWait:

@@ -36,6 +36,7 @@ func TestConfigValidate(t *testing.T) {
 		"pull messages":        func(c *Config) { c.PullMaxMessages = 1000 },
 		"pull bytes too small": func(c *Config) { c.PullMaxBytes = 1 << 20 },
 		"progress >= ack wait": func(c *Config) { c.ProgressEvery = time.Hour },
+		"max in flight":        func(c *Config) { c.MaxInFlight = 65 },
 		"preferred size":       func(c *Config) { c.PreferredSizes = []int{64} },
 	} {
 		c := Config{}

@@ -30,11 +30,30 @@
 // A worker per model owns a durable pull consumer (schema.InferConsumer,
 // shared by every replica, so replicas split the work), a pkg/batch
 // Batcher and the serving predict.Predictor. Its loop selects on the next
-// message, the batcher's deadline timer, a newly loaded version, an
-// InProgress ticker and ctx, and runs due batches itself: no goroutine per
-// batch. Bytes in flight are bounded: the client buffers at most
-// PullMaxMessages messages, each pull asks for at most PullMaxBytes, and
-// the loop stops taking messages while MaxQueued frames wait.
+// message, a batch whose results are out, the batcher's deadline timer, a
+// newly loaded version, an InProgress ticker and ctx, and runs due batches
+// itself: no goroutine per batch. Bytes in flight are bounded: the client
+// buffers at most PullMaxMessages messages, each pull asks for at most
+// PullMaxBytes, the consumer's callback hands over at most PullMaxMessages
+// more (a buffered channel, so messages arrive while a batch runs), the
+// loop stops taking messages while MaxQueued frames wait, and the server
+// holds back deliveries past schema.InferMaxAckPend unacked messages.
+// Before forming a batch the loop takes every message already handed over
+// (up to MaxQueued frames): at saturation the next batch is full, not
+// whatever arrived in the first MaxDelay after the last one.
+//
+// # Publish stage
+//
+// Publishing overlaps compute. After predict, the loop hands the batch to
+// the publish stage (publish.go; two goroutines the worker owns and joins)
+// and forms the next batch. The sender encodes and publishes the results
+// and kept frames asynchronously; the acker awaits their acks in batch
+// order (PublishTimeout) and hands the batch back; the loop then acks or
+// gives back its messages. At most MaxInFlight batches are between
+// predict and settle; the loop waits for the oldest before handing over
+// one more. A message is still acked only after the result of every one of
+// its frames is acked by the stream (its frames may span batches: it is
+// settled when the last is back).
 //
 // For each message: DecodeFrames (malformed Arrow, another model's batch
 // or frames of the wrong input size are poison: Term, and a JSON
@@ -45,12 +64,12 @@
 // (a redelivered frame's result is stored once by the RESULTS stream's
 // duplicate window), the JSON to the message's Vireo-Reply subject when
 // set, and the batch as an Arrow result batch on <p>.results.arrow.<model>
-// (not deduplicated: analytics may see a redelivered frame twice); then
-// the publish acks are awaited, the input frame of every published result
-// is kept (below), and each message whose frames are all published is
-// acked. A failure (predict, publish) gives the messages of
-// the batch back with NakWithDelay; after schema.InferMaxDeliver
-// deliveries a message is terminated with reason max_deliver.
+// (not deduplicated: analytics may see a redelivered frame twice), and
+// the input frame of every result is kept (below); then the publish acks
+// are awaited and each message whose frames are all published is acked.
+// A failure (predict, publish) gives the messages of the batch back with
+// NakWithDelay; after schema.InferMaxDeliver deliveries a message is
+// terminated with reason max_deliver.
 //
 // # Model versions
 //
@@ -66,9 +85,10 @@
 // # Shutdown
 //
 // When ctx is done the worker stops consuming (messages buffered in the
-// client are given back with Nak), runs and publishes the frames already
-// queued within DrainTimeout, gives back anything left, and joins its
-// loader; Run returns after every worker has.
+// client or handed over but not taken are given back with Nak), runs and
+// publishes the frames already queued within DrainTimeout, settles the
+// batches in the publish stage, gives back anything left, and joins its
+// publish stage and loader; Run returns after every worker has.
 //
 // # Metrics
 //

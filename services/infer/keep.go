@@ -15,47 +15,49 @@ import (
 // (errors_total{reason="keep"}).
 const ReasonKeep = "keep"
 
-// keep stores the input frame of every published result as a one-frame
+// keep stores the input frame of every result of a job as a one-frame
 // Arrow batch on <p>.kept.<model>.<source>.<seq> (FRAMES_KEEP, kept for
 // Config.KeepWindow), so a correction naming (source, seq) can get its
-// pixels back. It runs after publish and before the messages are acked,
-// for the frames whose results were published (not in failed), and waits
-// for the stream's acks so a frame whose result was acked is kept.
+// pixels back. The sender publishes the kept frames right after the
+// results, and the acker awaits both before the messages are acked, so a
+// frame whose result was acked is kept. (A frame whose result failed may
+// be kept too: its message is redelivered, and the kept copy, stored
+// under the same Nats-Msg-Id, is deduplicated.)
 //
 // Keeping is best effort: a frame that cannot be kept is logged and
 // counted, and its message is still acked (its result was published; a
 // correction naming it gets a clear "frame not kept" error at intake).
-func (w *worker) keep(ctx context.Context, refs []ref, results []schema.Result, failed map[*msgState]error) {
+func (w *worker) keep(j *pubJob) {
 	if w.cfg.NoKeep {
 		return
 	}
-	var futs []jetstream.PubAckFuture
-	bad := 0
-	for i, r := range refs {
-		if failed[r.st] != nil || r.st.done {
+	j.keeps = make([]jetstream.PubAckFuture, 0, len(j.frames))
+	for i, f := range j.frames {
+		if _, failed := j.failed[j.refs[i].st]; failed {
 			continue
 		}
-		f := r.st.fb.Frame(r.i)
-		if err := w.keepOne(f, results[i].ModelVersion, &futs); err != nil {
-			bad++
+		if err := w.keepOne(f, j.results[i].ModelVersion, &j.keeps); err != nil {
+			j.bad++
 			w.log.Warn().Err(err).Str("source", f.Source).Uint64("seq", f.Seq).Msg("keep frame")
 		}
 	}
-	// Bounded, and not cut short when ctx ends meanwhile (as in publish).
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PublishTimeout)
-	defer cancel()
-	for _, f := range futs {
+}
+
+// awaitKept waits for the kept frames' acks (within ctx, the job's
+// publish bound) and counts the frames not kept.
+func (w *worker) awaitKept(ctx context.Context, j *pubJob) {
+	for _, f := range j.keeps {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			bad++
+			j.bad++
 			w.log.Warn().Err(err).Str("subject", f.Msg().Subject).Msg("keep frame")
-		case <-pctx.Done():
-			bad++
+		case <-ctx.Done():
+			j.bad++
 		}
 	}
-	if bad > 0 {
-		w.s.met.errors.WithLabelValues(w.model, ReasonKeep).Add(float64(bad))
+	if j.bad > 0 {
+		w.s.met.errors.WithLabelValues(w.model, ReasonKeep).Add(float64(j.bad))
 	}
 }
 

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow/memory"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -64,6 +62,12 @@ type worker struct {
 	in       chan jetstream.Msg
 	stopping chan struct{}
 
+	// The publish stage (publish.go): computed batches go out on toSend,
+	// come back settled on sent; inflight counts the batches in between.
+	toSend   chan *pubJob
+	sent     chan *pubJob
+	inflight int
+
 	modelCheck, consumerCheck string
 }
 
@@ -73,8 +77,10 @@ func newWorker(s *service, model string) *worker {
 		log:           s.log.With().Str("model", model).Logger(),
 		mem:           memory.NewGoAllocator(),
 		held:          map[*msgState]struct{}{},
-		in:            make(chan jetstream.Msg),
+		in:            make(chan jetstream.Msg, s.cfg.PullMaxMessages),
 		stopping:      make(chan struct{}),
+		toSend:        make(chan *pubJob, s.cfg.MaxInFlight),
+		sent:          make(chan *pubJob, s.cfg.MaxInFlight),
 		modelCheck:    "infer-model:" + model,
 		consumerCheck: "infer-consumer:" + model,
 	}
@@ -109,7 +115,10 @@ func (w *worker) run(ctx context.Context) error {
 	loaded := make(chan *predict.Predictor)
 	var lwg sync.WaitGroup
 	lwg.Go(func() { w.loader(loadCtx, watcher, loaded) })
+	pub := w.startPublish()
 	defer func() {
+		w.awaitInFlight() // nothing in flight after a shutdown; a safety net for early returns
+		pub.stop()
 		stopLoad()
 		watcher.Stop()
 		lwg.Wait()
@@ -183,6 +192,8 @@ func (w *worker) run(ctx context.Context) error {
 			return nil
 		case m := <-inC:
 			w.accept(m)
+		case j := <-w.sent:
+			w.settleJob(j)
 		case p := <-loaded:
 			w.swap(p) // between batches: the loop runs batches itself
 		case <-timerC:
@@ -190,7 +201,32 @@ func (w *worker) run(ctx context.Context) error {
 			w.progress(now)
 		}
 		timer.Stop()
+		w.takeReady()
 		w.flush(ctx, false)
+	}
+}
+
+// takeReady settles the batches whose results are out and takes the
+// messages already waiting (without blocking, up to MaxQueued frames), so
+// a batch formed now is as full as the backlog allows: at saturation the
+// messages that arrived while the last batch ran fill the next one.
+func (w *worker) takeReady() {
+	for {
+		select {
+		case j := <-w.sent:
+			w.settleJob(j)
+			continue
+		default:
+		}
+		if w.b.Len() >= w.cfg.MaxQueued {
+			return
+		}
+		select {
+		case m := <-w.in:
+			w.accept(m)
+		default:
+			return
+		}
 	}
 }
 
@@ -328,6 +364,9 @@ func (w *worker) flush(ctx context.Context, force bool) {
 			return
 		}
 		w.runBatch(ctx, items, trigger(before, w.b.Stats()))
+		if !force {
+			w.takeReady()
+		}
 	}
 }
 
@@ -378,114 +417,38 @@ func (w *worker) runBatch(ctx context.Context, items []batch.Item[ref], trig str
 	}
 	w.s.met.batches.WithLabelValues(w.model, trig).Inc()
 	w.s.met.size.WithLabelValues(w.model).Observe(float64(len(frames)))
+	// The results go out while the next batch runs: the publish stage
+	// encodes and sends them and the kept frames, awaits their acks and
+	// hands the job back on w.sent, where the loop settles its messages.
+	for w.inflight >= w.cfg.MaxInFlight {
+		w.settleJob(<-w.sent)
+	}
+	w.inflight++
+	w.toSend <- &pubJob{refs: refs, frames: frames, results: results}
+}
 
-	failed := w.publish(ctx, refs, results)
-	w.keep(ctx, refs, results, failed)
+// settleJob acks or gives back the messages of a batch whose publishing is
+// over (every frame's result acked by the stream, or failed).
+func (w *worker) settleJob(j *pubJob) {
+	w.inflight--
 	now := time.Now()
-	for i, r := range refs {
-		if err := failed[r.st]; err != nil {
+	for i, r := range j.refs {
+		if err := j.failed[r.st]; err != nil {
 			w.retry(r.st, err)
 		} else {
 			w.s.met.frames.WithLabelValues(w.model).Inc()
-			w.s.met.latency.WithLabelValues(w.model, results[i].Source).Observe(now.Sub(results[i].TS).Seconds())
+			w.s.met.latency.WithLabelValues(w.model, j.results[i].Source).Observe(now.Sub(j.results[i].TS).Seconds())
 		}
 		r.st.pending--
 		w.settle(r.st)
 	}
 }
 
-// publish sends each result as JSON on <p>.results.<model>.<source> (and to
-// the message's reply subject) and the batch as Arrow on
-// <p>.results.arrow.<model>, then waits for the JetStream acks. It returns
-// the messages whose results could not all be published.
-func (w *worker) publish(ctx context.Context, refs []ref, results []schema.Result) map[*msgState]error {
-	failed := map[*msgState]error{}
-	type pending struct {
-		f  jetstream.PubAckFuture
-		st *msgState // nil: the Arrow batch, which concerns every message
+// awaitInFlight settles every batch still in the publish stage.
+func (w *worker) awaitInFlight() {
+	for w.inflight > 0 {
+		w.settleJob(<-w.sent)
 	}
-	var futs []pending
-	for i := range results {
-		r := &results[i]
-		st := refs[i].st
-		if r.LatencyMS = ms(time.Since(r.TS)); r.LatencyMS < 0 {
-			r.LatencyMS = 0
-		}
-		data, err := json.Marshal(r)
-		if err != nil {
-			failed[st] = err
-			continue
-		}
-		subj, err := w.s.subj.Results(w.model, r.Source)
-		if err != nil {
-			failed[st] = err
-			continue
-		}
-		m := nats.NewMsg(subj)
-		m.Data = data
-		m.Header.Set(jetstream.MsgIDHeader, r.Source+"/"+strconv.FormatUint(r.Seq, 10)+"/"+r.ModelVersion)
-		f, err := w.s.js.PublishMsgAsync(m)
-		if err != nil {
-			failed[st] = fmt.Errorf("publish %s: %w", subj, err)
-			continue
-		}
-		futs = append(futs, pending{f, st})
-		if st.reply != "" {
-			if err := w.s.deps.NC.Publish(st.reply, data); err != nil {
-				w.log.Warn().Err(err).Str("subject", st.reply).Msg("reply")
-			}
-		}
-	}
-	if arrowBytes, err := schema.EncodeResults(w.mem, w.model, results); err != nil {
-		w.log.Error().Err(err).Msg("encode arrow results")
-		for _, r := range refs {
-			failed[r.st] = err
-		}
-	} else {
-		subj, _ := w.s.subj.ResultsArrow(w.model)
-		m := nats.NewMsg(subj)
-		m.Data = arrowBytes
-		m.Header.Set(schema.HeaderSchemaVersion, strconv.Itoa(schema.Version))
-		if f, err := w.s.js.PublishMsgAsync(m); err != nil {
-			for _, r := range refs {
-				failed[r.st] = err
-			}
-		} else {
-			futs = append(futs, pending{f, nil})
-		}
-	}
-	// The results are out: wait for their acks (bounded) even when ctx
-	// ends meanwhile (shutdown), so the batch is acked, not given back and
-	// run again after a restart.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PublishTimeout)
-	defer cancel()
-	for _, p := range futs {
-		var err error
-		select {
-		case <-p.f.Ok():
-		case err = <-p.f.Err():
-		case <-pctx.Done():
-			err = fmt.Errorf("publish ack: %w", pctx.Err())
-		}
-		if err == nil {
-			continue
-		}
-		if p.st != nil {
-			failed[p.st] = err
-		} else {
-			for _, r := range refs {
-				failed[r.st] = err
-			}
-		}
-	}
-	if len(failed) > 0 {
-		w.s.met.errors.WithLabelValues(w.model, ReasonPublish).Inc()
-		for _, err := range failed {
-			w.log.Warn().Err(err).Int("messages", len(failed)).Msg("publish failed; messages given back")
-			break
-		}
-	}
-	return failed
 }
 
 // settle acks st when all its frames are through and nothing failed, and
@@ -576,10 +539,20 @@ func (w *worker) shutdown(cc jetstream.ConsumeContext) {
 		cc.Stop()
 		w.log.Warn().Msg("consumer did not drain in time")
 	}
+	// Messages handed over but not taken yet go back at once.
+	for taken := false; !taken; {
+		select {
+		case m := <-w.in:
+			_ = m.Nak()
+		default:
+			taken = true
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.DrainTimeout)
 	defer cancel()
 	queued := w.b.Len()
 	w.flush(ctx, true)
+	w.awaitInFlight()
 	for st := range w.held {
 		w.retry(st, errors.New("infer: shutting down"))
 		st.pending = 0
