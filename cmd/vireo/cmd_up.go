@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +43,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxDelay := fs.Duration("max-delay", 5*time.Millisecond, "how long a frame may wait for a fuller batch")
 	dataRootFlag := fs.String("data-root", dataRoot(), "prepared datasets for retraining (vireo data prepare) [VIREO_DATA]")
 	minCorr := fs.Int("retrain-after", envInt("VIREO_RETRAIN_AFTER", 20), "new corrections of a model that trigger a retrain [VIREO_RETRAIN_AFTER]")
+	retrainConfig := fs.String("retrain-config", envOr("VIREO_RETRAIN_CONFIG", ""), "JSON file of retrain settings (services/retrain Config fields: lr, replay_items, correction_weight, ...) over the defaults; --data-root and --retrain-after set data_root and min_corrections [VIREO_RETRAIN_CONFIG]")
 	logFormat := fs.String("log-format", envOr("VIREO_LOG_FORMAT", "console"), "log format: console or json [VIREO_LOG_FORMAT]")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -54,6 +57,16 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	subj, err := schema.NewSubjects(*prefix)
 	if err != nil {
 		return usagef("up: --prefix: %v", err)
+	}
+	var rcfg retrain.Config
+	if *retrainConfig != "" {
+		if rcfg, err = readRetrainConfig(*retrainConfig); err != nil {
+			return err
+		}
+	}
+	rcfg.Prefix, rcfg.NoProvision, rcfg.DataRoot, rcfg.MinCorrections = *prefix, true, *dataRootFlag, *minCorr
+	if err := rcfg.Check(); err != nil {
+		return usagef("up: retrain settings: %v", err)
 	}
 	log := serviceLogger(*logFormat, stderr)
 
@@ -99,7 +112,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	icfg := infer.Config{Prefix: *prefix, MaxBatch: *maxBatch, MaxDelay: *maxDelay, BackendImpl: be, NoProvision: true}
 	fcfg := frames.Config{Prefix: *prefix, NoProvision: true}
 	gcfg := ingest.Config{Prefix: *prefix, Addr: *addr, NoProvision: true}
-	rcfg := retrain.Config{Prefix: *prefix, NoProvision: true, DataRoot: *dataRootFlag, MinCorrections: *minCorr, BackendImpl: be}
+	rcfg.BackendImpl = be
 
 	fmt.Fprintf(stdout, "vireo up\n  NATS     %s\n  HTTP     http://%s/ (API, dashboard)\n  metrics  http://%s/metrics\n  data     %s\n", srv.ClientURL(), *addr, *addr, *dataDir)
 
@@ -129,6 +142,21 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info().Msg("services stopped; draining NATS")
 	_ = nc.Drain()
 	return errors.Join(errs...)
+}
+
+// readRetrainConfig reads a JSON retrain.Config (unknown fields refused).
+func readRetrainConfig(path string) (retrain.Config, error) {
+	var c retrain.Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, usagef("up: --retrain-config: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, usagef("up: --retrain-config %s: %v", path, err)
+	}
+	return c, nil
 }
 
 // pushBundled pushes each model folder under dir (model.onnx +
