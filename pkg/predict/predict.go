@@ -84,6 +84,8 @@ type Predictor struct {
 	outShape []int // output shape at batch 1
 	pix      []byte
 	out      []float32
+	mask     []uint8    // segmentation: one frame's class ids, reused
+	png      pngBuffers // segmentation: the PNG encoder's buffers, reused
 	closed   bool
 	now      func() time.Time
 }
@@ -446,11 +448,14 @@ func (p *Predictor) result(f *schema.Frame, y []float32, i int, now time.Time) (
 		}
 	case schema.TaskSegmentation:
 		k, h, w := p.outShape[1], p.outShape[2], p.outShape[3]
-		var mask []uint8
-		mask, r.ClassFraction = ArgmaxMask(row, k, h, w)
+		if cap(p.mask) < h*w {
+			p.mask = make([]uint8, h*w)
+		}
+		mask := p.mask[:h*w]
+		r.ClassFraction = argmaxMaskInto(mask, row, k, h, w)
 		r.Width, r.Height = w, h
 		r.Classes = append([]string(nil), p.m.Labels...)
-		if r.MaskPNG, err = MaskPNG(mask, w, h); err != nil {
+		if r.MaskPNG, err = maskPNG(mask, w, h, &p.png); err != nil {
 			return schema.Result{}, err
 		}
 	case schema.TaskRegression:
@@ -522,8 +527,13 @@ func Sigmoid(logits []float32) []float64 {
 // each pixel (the first maximum, row-major H*W) and each class's share of
 // the pixels.
 func ArgmaxMask(scores []float32, k, h, w int) ([]uint8, []float64) {
+	mask := make([]uint8, h*w)
+	return mask, argmaxMaskInto(mask, scores, k, h, w)
+}
+
+// argmaxMaskInto is ArgmaxMask writing the class ids into mask (h*w).
+func argmaxMaskInto(mask []uint8, scores []float32, k, h, w int) []float64 {
 	hw := h * w
-	mask := make([]uint8, hw)
 	counts := make([]int, k)
 	for px := 0; px < hw; px++ {
 		best, bv := 0, scores[px]
@@ -539,22 +549,42 @@ func ArgmaxMask(scores []float32, k, h, w int) ([]uint8, []float64) {
 	for c, n := range counts {
 		frac[c] = float64(n) / float64(hw)
 	}
-	return mask, frac
+	return frac
 }
 
 // MaskPNG encodes a class-id mask (h*w, row-major) as an 8-bit grey PNG.
 func MaskPNG(mask []uint8, w, h int) ([]byte, error) {
+	return maskPNG(mask, w, h, nil)
+}
+
+// maskPNG is MaskPNG reusing the encoder's buffers (its zlib writer is
+// ~0.7 MB to set up: allocating one per frame cost as much CPU as the
+// compression) when pool is not nil.
+func maskPNG(mask []uint8, w, h int, pool png.EncoderBufferPool) ([]byte, error) {
 	if len(mask) != w*h {
 		return nil, fmt.Errorf("%w: mask (got=%d pixels, want=%dx%d)", ErrOutput, len(mask), w, h)
 	}
 	img := &image.Gray{Pix: mask, Stride: w, Rect: image.Rect(0, 0, w, h)}
 	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	buf.Grow(w*h/8 + 128)
+	enc := png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: pool}
 	if err := enc.Encode(&buf, img); err != nil {
 		return nil, fmt.Errorf("predict: encode mask: %w", err)
 	}
 	return buf.Bytes(), nil
 }
+
+// pngBuffers keeps one PNG encoder buffer for a Predictor (whose Run is
+// serialised, so one is enough); it implements png.EncoderBufferPool.
+type pngBuffers struct{ b *png.EncoderBuffer }
+
+func (p *pngBuffers) Get() *png.EncoderBuffer {
+	b := p.b
+	p.b = nil
+	return b
+}
+
+func (p *pngBuffers) Put(b *png.EncoderBuffer) { p.b = b }
 
 // Points turns x0,y0,x1,y1,... in [-1,1] into pixels of a frame of size
 // ow x oh: x = (v+1)/2*ow, y = (v+1)/2*oh.

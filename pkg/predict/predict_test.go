@@ -420,3 +420,35 @@ func same(t *testing.T, i int, a, b schema.Result) {
 		}
 	}
 }
+
+// BenchmarkMaskPNG encodes a 160x160 two-class mask (vtest-people's
+// output) with a fresh encoder per call and with the Predictor's reused
+// buffers.
+func BenchmarkMaskPNG(b *testing.B) {
+	const w, h = 160, 160
+	mask := make([]uint8, w*h)
+	for i := range mask {
+		if (i%w-80)*(i%w-80)+(i/w-80)*(i/w-80) < 40*40 {
+			mask[i] = 1
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		pool *pngBuffers
+	}{{"fresh", nil}, {"reused", &pngBuffers{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if bc.pool == nil {
+					_, err = MaskPNG(mask, w, h)
+				} else {
+					_, err = maskPNG(mask, w, h, bc.pool)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
