@@ -156,7 +156,14 @@ func (c *CPU) weightGradCols(q *convPlan, dwt, grid, img []float32) {
 				if p > 0 {
 					acc = *accs[p]
 				}
-				clear(acc)
+				// A part's first task overwrites its group's block
+				// (beta 0); with several groups, blocks of groups the
+				// part never visits must read zero.
+				var beta float32
+				if q.groups > 1 {
+					clear(acc)
+					beta = 1
+				}
 				for t := p * tasks / parts; t < (p+1)*tasks/parts; t++ {
 					k := q.bwTask(s, t)
 					b, ldb := q.columns(k, img, *col)
@@ -165,7 +172,8 @@ func (c *CPU) weightGradCols(q *convPlan, dwt, grid, img []float32) {
 						gb = *buf
 					}
 					a, lda := q.gridCols(k, grid, gb)
-					sgemm(false, true, q.outer, K, k.cols, 1, a, lda, b, ldb, 1, acc[k.g*q.outer*K:], K)
+					sgemm(false, true, q.outer, K, k.cols, 1, a, lda, b, ldb, beta, acc[k.g*q.outer*K:], K)
+					beta = 1
 				}
 			}
 		}
