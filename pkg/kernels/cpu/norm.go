@@ -65,81 +65,6 @@ func (q *bnPlanes) run(lo, hi int) {
 	}
 }
 
-// bnStats computes per-channel batch mean and biased variance in float64
-// (two passes: the mean, then squared deviations, so a large offset does
-// not cancel digits), parallel over channels.
-func (c *CPU) bnStats(xd []float32, n, ch, s int, mean, varc []float64) {
-	c.parallel(ch, 1, func(lo, hi int) {
-		for k := lo; k < hi; k++ {
-			var sum float64
-			for i := range n {
-				sum += sum64(xd[(i*ch+k)*s : (i*ch+k+1)*s])
-			}
-			m := sum / float64(n*s)
-			var sq float64
-			for i := range n {
-				sq += sqDev64(xd[(i*ch+k)*s:(i*ch+k+1)*s], m)
-			}
-			mean[k], varc[k] = m, sq/float64(n*s)
-		}
-	})
-}
-
-// sum64 is sum(x) in float64, with four accumulators so the adds do not
-// wait on each other.
-func sum64(x []float32) float64 {
-	var a0, a1, a2, a3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a0 += float64(x[i])
-		a1 += float64(x[i+1])
-		a2 += float64(x[i+2])
-		a3 += float64(x[i+3])
-	}
-	for ; i < len(x); i++ {
-		a0 += float64(x[i])
-	}
-	return (a0 + a1) + (a2 + a3)
-}
-
-// sqDev64 is sum((x-m)^2) in float64, four accumulators.
-func sqDev64(x []float32, m float64) float64 {
-	var a0, a1, a2, a3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		d0, d1, d2, d3 := float64(x[i])-m, float64(x[i+1])-m, float64(x[i+2])-m, float64(x[i+3])-m
-		a0 += d0 * d0
-		a1 += d1 * d1
-		a2 += d2 * d2
-		a3 += d3 * d3
-	}
-	for ; i < len(x); i++ {
-		d := float64(x[i]) - m
-		a0 += d * d
-	}
-	return (a0 + a1) + (a2 + a3)
-}
-
-// dotDev64 returns sum(g) and sum(g*(x-m)) in float64, two accumulators
-// each.
-func dotDev64(g, x []float32, m float64) (sg, sgx float64) {
-	var g0, g1, p0, p1 float64
-	x = x[:len(g)]
-	i := 0
-	for ; i+2 <= len(g); i += 2 {
-		a, b := float64(g[i]), float64(g[i+1])
-		g0 += a
-		g1 += b
-		p0 += a * (float64(x[i]) - m)
-		p1 += b * (float64(x[i+1]) - m)
-	}
-	for ; i < len(g); i++ {
-		g0 += float64(g[i])
-		p0 += float64(g[i]) * (float64(x[i]) - m)
-	}
-	return g0 + g1, p0 + p1
-}
-
 // BatchNormTraining implements kernels.NormOps: normalise with the batch
 // mean and biased variance, save mean and 1/sqrt(var+eps), and update the
 // running statistics with the unbiased variance (ONNX/PyTorch).
@@ -158,33 +83,45 @@ func (c *CPU) BatchNormTraining(y, x, scale, bias, runMean, runVar, saveMean, sa
 	if n*s < 2 {
 		return fmt.Errorf("%w: batchnorm training: %d values per channel in x %v (want >= 2)", kernels.ErrShape, n*s, x.Shape)
 	}
-	xd, yd := d[0], d[1]
-	mean, varc := make([]float64, ch), make([]float64, ch)
-	c.bnStats(xd, n, ch, s, mean, varc)
-	m := float64(n * s)
-	for k := range ch {
-		inv := 1 / math.Sqrt(varc[k]+float64(eps))
-		saveMean.Data[k], saveInvStd.Data[k] = float32(mean[k]), float32(inv)
-		if runMean != nil {
-			runMean.Data[k] = runMean.Data[k]*momentum + float32(mean[k])*(1-momentum)
-		}
-		if runVar != nil {
-			runVar.Data[k] = runVar.Data[k]*momentum + float32(varc[k]*m/(m-1))*(1-momentum)
-		}
-	}
-	sc, bi, sm, si := scale.Data, bias.Data, saveMean.Data, saveInvStd.Data
-	c.parallel(n*ch, planeGrain(s), func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			k := p % ch
-			a := sc[k] * si[k]
-			b := bi[k] - sm[k]*a
-			xs, ys := xd[p*s:(p+1)*s], yd[p*s:(p+1)*s]
-			for i, v := range xs {
-				ys[i] = v*a + b
-			}
-		}
-	})
+	// Per channel k (C, bnChannel), in parallel over channels:
+	//	mean, var: float64, two passes (the mean, then squared deviations,
+	//	so a large offset does not cancel digits)
+	//	save mean, 1/sqrt(var+eps); update the running statistics
+	//	y = x*a + b with a = scale*invstd, b = bias - mean*a (float32)
+	parallelFor(c, ch, 1, bnTrain{g: bnChannel{n: n, ch: ch, s: s}, x: d[0], y: d[1], sc: scale.Data, bi: bias.Data,
+		sm: saveMean.Data, si: saveInvStd.Data, rm: dataOrNil(runMean), rv: dataOrNil(runVar), eps: eps, mom: momentum})
 	return nil
+}
+
+func dataOrNil(t *kernels.Tensor) []float32 {
+	if t == nil {
+		return nil
+	}
+	return t.Data
+}
+
+// bnTrain is BatchNormTraining's loop over channels [lo,hi).
+type bnTrain struct {
+	g                            bnChannel
+	x, y, sc, bi, sm, si, rm, rv []float32
+	eps, mom                     float32
+}
+
+func (b *bnTrain) run(lo, hi int) {
+	m := float64(b.g.n * b.g.s)
+	for k := lo; k < hi; k++ {
+		mean, varc := b.g.stats(b.x, k)
+		inv := 1 / math.Sqrt(varc+float64(b.eps))
+		b.sm[k], b.si[k] = float32(mean), float32(inv)
+		if b.rm != nil {
+			b.rm[k] = b.rm[k]*b.mom + float32(mean)*(1-b.mom)
+		}
+		if b.rv != nil {
+			b.rv[k] = b.rv[k]*b.mom + float32(varc*m/(m-1))*(1-b.mom)
+		}
+		a := b.sc[k] * b.si[k]
+		b.g.affine(b.x, b.y, k, a, b.bi[k]-b.sm[k]*a)
+	}
 }
 
 // BatchNormBackward implements kernels.NormOps for the training-mode
@@ -214,16 +151,11 @@ func (c *CPU) BatchNormBackward(dx, dscale, dbias, dy, x, scale, saveMean, saveI
 	}
 	xd, dyd := d[0], d[1]
 	m := float64(n * s)
+	bc := bnChannel{n: n, ch: ch, s: s}
 	c.parallel(ch, 1, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			mu, inv := float64(saveMean.Data[k]), float64(saveInvStd.Data[k])
-			var sdy, sdyx float64
-			for i := range n {
-				off := (i*ch + k) * s
-				g, gx := dotDev64(dyd[off:off+s], xd[off:off+s], mu)
-				sdy += g
-				sdyx += gx
-			}
+			sdy, sdyx := bc.gradSums(dyd, xd, k, mu) // C: float64 sums in a fixed order
 			sdyx *= inv
 			if dbias != nil {
 				dbias.Data[k] = float32(sdy)
@@ -241,15 +173,7 @@ func (c *CPU) BatchNormBackward(dx, dscale, dbias, dy, x, scale, saveMean, saveI
 			a := float64(scale.Data[k]) * inv
 			bb := -a * inv * sdyx / m
 			c0 := -a*sdy/m - bb*mu
-			a32, b32, c32 := float32(a), float32(bb), float32(c0)
-			for i := range n {
-				off := (i*ch + k) * s
-				g, xs, o := dyd[off:off+s], xd[off:off+s], dx.Data[off:off+s]
-				xs, o = xs[:len(g)], o[:len(g)]
-				for j, v := range xs {
-					o[j] = a32*g[j] + b32*v + c32
-				}
-			}
+			bc.inputGrad(dyd, xd, dx.Data, k, float32(a), float32(bb), float32(c0))
 		}
 	})
 	return nil
