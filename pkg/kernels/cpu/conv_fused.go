@@ -72,6 +72,28 @@ func (c *CPU) convForward(q *convPlan, y, x, w, b []float32, ep convEpi) {
 	}
 }
 
+// convParallelFlops is the work (multiply-adds x 2) below which a
+// convolution runs on one thread: handing tasks to the other workers
+// costs a goroutine wake-up each (several microseconds, far more on a
+// loaded machine, where the joined goroutine may also resume on another
+// core with cold caches), more than such a convolution gains (~60 us of
+// work). The small tensors of models like BlazeFace are mostly below it.
+const convParallelFlops = 8e6
+
+// flops is the convolution's multiply-add count x 2.
+func (q *convPlan) flops() float64 {
+	return 2 * float64(q.n*q.groups*q.outer) * float64(q.k()) * float64(q.p())
+}
+
+// convBlock is the task block for dynamicFor over items*nc tasks: all of
+// them at once (one thread) for a small convolution, else taskBlock.
+func (c *CPU) convBlock(q *convPlan, items, nc int) int {
+	if q.flops() < convParallelFlops {
+		return items * nc
+	}
+	return c.taskBlock(items, nc)
+}
+
 // overlaps reports whether two non-empty slices share memory.
 func overlaps(a, b []float32) bool {
 	if len(a) == 0 || len(b) == 0 {
@@ -117,7 +139,11 @@ func (c *CPU) depthwiseFused(q *convPlan, y, x, w, b []float32, ep convEpi) {
 	hp := (g.oh-1)*g.sh + (g.kh-1)*g.dh + 1
 	wp := (g.ow-1)*g.sw + (g.kw-1)*g.dw + 1
 	inner := depthwiseFwd{c: c, cg: g.cgeom(), groups: q.groups, outer: q.outer, x: x, w: w, y: y, bp: bp, padLen: hp * wp}
-	parallelFor(c, planes, 4, depthwiseFusedRun{inner: inner, ep: ep, p: q.p()})
+	grain := 4
+	if q.flops() < convParallelFlops/2 { // direct kernel: fewer flops per second
+		grain = planes
+	}
+	parallelFor(c, planes, grain, depthwiseFusedRun{inner: inner, ep: ep, p: q.p()})
 }
 
 // depthwiseFusedRun is depthwiseFused's loop over output planes [lo,hi).
@@ -150,7 +176,7 @@ func (c *CPU) colsFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi) 
 	}
 	nc := (P + np - 1) / np
 	items := q.n * q.groups
-	dynamicFor(c, items*nc, c.taskBlock(items, nc), colsFusedWork{c: c, q: q, grid: grid, img: img, wt: wt, bias: bias, np: np, nc: nc, ep: ep})
+	dynamicFor(c, items*nc, c.convBlock(q, items, nc), colsFusedWork{c: c, q: q, grid: grid, img: img, wt: wt, bias: bias, np: np, nc: nc, ep: ep})
 }
 
 // colsFusedWork is colsFused's per-thread loop over claimed tasks.
@@ -203,23 +229,27 @@ func (b *colsFusedWork) work(cl *claimer) {
 // cropped block.
 func (c *CPU) shiftFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi) {
 	l := q.shiftLayout()
-	taps := c.getScratch(len(wt))
-	defer c.putScratch(taps)
-	q.tapWeights(wt, *taps)
+	var taps []float32
+	if !gemm512 || q.geo.kh*q.geo.kw > maxTaps { // per-tap GEMMs want (kh*kw x outer x c) weights
+		t := c.getScratch(len(wt))
+		defer c.putScratch(t)
+		q.tapWeights(wt, *t)
+		taps = *t
+	}
 	cw := q.shiftChunk(c.threads, l.np)
 	nc := (l.np + cw - 1) / cw
 	items := q.n * q.groups
-	dynamicFor(c, items*nc, c.taskBlock(items, nc), shiftFusedWork{c: c, q: q, l: l, grid: grid, img: img, taps: *taps, bias: bias, cw: cw, nc: nc, ep: ep})
+	dynamicFor(c, items*nc, c.convBlock(q, items, nc), shiftFusedWork{c: c, q: q, l: l, grid: grid, img: img, wt: wt, taps: taps, bias: bias, cw: cw, nc: nc, ep: ep})
 }
 
 // shiftFusedWork is shiftFused's per-thread loop over claimed tasks.
 type shiftFusedWork struct {
-	c                     *CPU
-	q                     *convPlan
-	l                     shiftLayout
-	grid, img, taps, bias []float32
-	cw, nc                int
-	ep                    convEpi
+	c                         *CPU
+	q                         *convPlan
+	l                         shiftLayout
+	grid, img, wt, taps, bias []float32
+	cw, nc                    int
+	ep                        convEpi
 }
 
 func (b *shiftFusedWork) work(cl *claimer) {
@@ -233,7 +263,19 @@ func (b *shiftFusedWork) work(cl *claimer) {
 	defer b.c.putScratch(pad)
 	ybuf := b.c.getScratch(q.outer * cw)
 	defer b.c.putScratch(ybuf)
-	panel := b.c.getScratch(gemmPanel(g.c))
+	// With AVX-512, one GEMM over taps x channels (K = c*kh*kw, the
+	// weights' own layout) whose B rows are the shifted views of the
+	// padded planes, packed straight from them: no per-tap partial sums.
+	allTaps := gemm512 && kk <= maxTaps
+	K := g.c
+	var toff [maxTaps]int64
+	if allTaps {
+		K = g.c * kk
+		for tap := 0; tap < kk; tap++ {
+			toff[tap] = int64(l.off(g, tap))
+		}
+	}
+	panel := b.c.getScratch(gemmPanel(K))
 	defer b.c.putScratch(panel)
 	// crop maps a position of the padded-width grid to the first output
 	// position at or after it.
@@ -252,14 +294,18 @@ func (b *shiftFusedWork) work(cl *claimer) {
 			}
 			p0 := ch * cw
 			w := min(cw, np-p0)
-			for tap := 0; tap < kk; tap++ {
-				off := l.off(g, tap)
-				beta := float32(1)
-				if tap == 0 {
-					beta = 0
+			if allTaps {
+				gemmOffs(q.outer, w, g.c, b.wt[gr*q.outer*K:], K, (*pad)[p0:], toff[:kk], l.cstride, *ybuf, w, *panel)
+			} else {
+				for tap := 0; tap < kk; tap++ {
+					off := l.off(g, tap)
+					beta := float32(1)
+					if tap == 0 {
+						beta = 0
+					}
+					gemmNN(q.outer, w, g.c, b.taps[(gr*kk+tap)*q.outer*g.c:], g.c,
+						(*pad)[off+p0:], l.cstride, beta, *ybuf, w, *panel)
 				}
-				gemmNN(q.outer, w, g.c, b.taps[(gr*kk+tap)*q.outer*g.c:], g.c,
-					(*pad)[off+p0:], l.cstride, beta, *ybuf, w, *panel)
 			}
 			// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
 			goff := q.gridOff(n, gr)

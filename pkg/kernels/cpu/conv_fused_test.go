@@ -29,6 +29,10 @@ func TestConv2DFused(t *testing.T) {
 		{kernels.Shape{1, 3, 33, 31}, kernels.Shape{8, 3, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Strides: [2]int{2, 2}}},
 		{kernels.Shape{1, 40, 30, 26}, kernels.Shape{12, 40, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
 		{kernels.Shape{2, 48, 13, 11}, kernels.Shape{16, 24, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 0, 1, 2}, Strides: [2]int{2, 1}, Group: 2}},
+		// Above convParallelFlops: split across threads.
+		{kernels.Shape{1, 48, 40, 40}, kernels.Shape{16, 48, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
+		{kernels.Shape{1, 64, 64, 64}, kernels.Shape{64, 1, 5, 5}, kernels.ConvParams{Pads: [4]int{2, 2, 2, 2}, Group: 64}},
+		{kernels.Shape{1, 4, 96, 96}, kernels.Shape{32, 4, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
 	}
 	acts := []kernels.Act{
 		{Kind: kernels.ActIdentity}, {Kind: kernels.ActRelu}, {Kind: kernels.ActLeakyRelu, Alpha: 0.1},
@@ -42,6 +46,10 @@ func TestConv2DFused(t *testing.T) {
 		}
 		defer c.Close()
 		for ci, tc := range cases {
+			if threads == 2 {
+				_, q, _ := conv2DPlan("test", &kernels.Tensor{Shape: tc.xs}, &kernels.Tensor{Shape: tc.ws}, tc.p)
+				t.Logf("case %d: %.1f MFLOP, split across threads: %v", ci, q.flops()/1e6, q.flops() >= convParallelFlops)
+			}
 			ys, err := kernels.Conv2DOutShape(tc.xs, tc.ws, tc.p)
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,8 @@ package cpu
 #cgo CFLAGS: -O3
 #cgo noescape vireo_gemm512
 #cgo nocallback vireo_gemm512
+#cgo noescape vireo_gemm512_offs
+#cgo nocallback vireo_gemm512_offs
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -87,6 +89,40 @@ void vireo_gemm512(long M, long N, long K, const float *A, long lda, const float
 	}
 }
 
+// vireo_gemm512_offs: C (M x N, ldc) = A (M x K, lda) * B with K =
+// chans*kk, where row k = ci*kk+tap of B is base + ci*cstride + toff[tap]
+// (N values): a convolution's shifted views of padded planes as one GEMM
+// over channels x taps, packed straight from the planes; bp is scratch of
+// K*32 floats.
+VG_TARGET
+void vireo_gemm512_offs(long M, long N, long chans, const float *A, long lda, const float *base, const long *toff, long kk,
+		long cstride, float *C, long ldc, float *bp) {
+	long K = chans * kk;
+	for (long n0 = 0; n0 < N; n0 += 32) {
+		long nw = N - n0 < 32 ? N - n0 : 32;
+		__mmask16 m0 = vg_mask(nw), m1 = vg_mask(nw - 16);
+		for (long k = 0; k < K; k++) {
+			const float *src = base + (k / kk) * cstride + toff[k % kk] + n0;
+			_mm512_storeu_ps(bp + k * 32, _mm512_maskz_loadu_ps(m0, src));
+			_mm512_storeu_ps(bp + k * 32 + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+		}
+		long i = 0;
+		for (; i + 8 <= M; i += 8)
+			vg_tile(8, K, A + i * lda, lda, bp, C + i * ldc + n0, ldc, m0, m1, 0);
+		const float *a = A + i * lda;
+		float *c = C + i * ldc + n0;
+		switch (M - i) {
+		case 7: vg_tile(7, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 6: vg_tile(6, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 5: vg_tile(5, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 4: vg_tile(4, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 3: vg_tile(3, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 2: vg_tile(2, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 1: vg_tile(1, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		}
+	}
+}
+
 static int vireo_gemm512_ok(void) {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx512f");
@@ -95,6 +131,42 @@ static int vireo_gemm512_ok(void) {
 #define VIREO_HAVE_GEMM512 0
 static void vireo_gemm512(long M, long N, long K, const float *A, long lda, const float *B, long ldb,
 		float *C, long ldc, int acc, float *bp) {}
+// vireo_gemm512_offs: C (M x N, ldc) = A (M x K, lda) * B with K =
+// chans*kk, where row k = ci*kk+tap of B is base + ci*cstride + toff[tap]
+// (N values): a convolution's shifted views of padded planes as one GEMM
+// over channels x taps, packed straight from the planes; bp is scratch of
+// K*32 floats.
+VG_TARGET
+void vireo_gemm512_offs(long M, long N, long chans, const float *A, long lda, const float *base, const long *toff, long kk,
+		long cstride, float *C, long ldc, float *bp) {
+	long K = chans * kk;
+	for (long n0 = 0; n0 < N; n0 += 32) {
+		long nw = N - n0 < 32 ? N - n0 : 32;
+		__mmask16 m0 = vg_mask(nw), m1 = vg_mask(nw - 16);
+		for (long k = 0; k < K; k++) {
+			const float *src = base + (k / kk) * cstride + toff[k % kk] + n0;
+			_mm512_storeu_ps(bp + k * 32, _mm512_maskz_loadu_ps(m0, src));
+			_mm512_storeu_ps(bp + k * 32 + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+		}
+		long i = 0;
+		for (; i + 8 <= M; i += 8)
+			vg_tile(8, K, A + i * lda, lda, bp, C + i * ldc + n0, ldc, m0, m1, 0);
+		const float *a = A + i * lda;
+		float *c = C + i * ldc + n0;
+		switch (M - i) {
+		case 7: vg_tile(7, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 6: vg_tile(6, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 5: vg_tile(5, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 4: vg_tile(4, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 3: vg_tile(3, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 2: vg_tile(2, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		case 1: vg_tile(1, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+		}
+	}
+}
+
+static void vireo_gemm512_offs(long M, long N, long chans, const float *A, long lda, const float *base, const long *toff, long kk,
+		long cstride, float *C, long ldc, float *bp) {}
 static int vireo_gemm512_ok(void) { return 0; }
 #endif
 */
@@ -131,6 +203,32 @@ func gemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float3
 	}
 	C.vireo_gemm512(C.long(m), C.long(n), C.long(k), gptr(a), C.long(lda), gptr(b), C.long(ldb),
 		gptr(c), C.long(ldc), C.int(acc), gptr(panel))
+}
+
+// maxTaps is the most kernel taps gemmOffs takes (7x7 and below).
+const maxTaps = 64
+
+// gemmOffs is, for gemm512 CPUs only, with K = chans*len(toff),
+//
+//	for i < m, j < n: c[i*ldc+j] = sum_{ci, t} a[i*lda+ci*len(toff)+t] * base[ci*cstride+toff[t]+j]
+//
+// (panel holds gemmPanel(K) floats; len(toff) <= maxTaps; the last row
+// of B is bounds-checked, the offsets grow with ci and the caller's
+// geometry keeps every tap's rows in range).
+func gemmOffs(m, n, chans int, a []float32, lda int, base []float32, toff []int64, cstride int, c []float32, ldc int, panel []float32) {
+	kk := len(toff)
+	k := chans * kk
+	if m == 0 || n == 0 || k == 0 {
+		return
+	}
+	_ = a[(m-1)*lda+k-1]
+	_ = c[(m-1)*ldc+n-1]
+	_ = panel[gemmPanel(k)-1]
+	for _, o := range toff {
+		_ = base[int64((chans-1)*cstride)+o+int64(n)-1]
+	}
+	C.vireo_gemm512_offs(C.long(m), C.long(n), C.long(chans), gptr(a), C.long(lda), gptr(base),
+		(*C.long)(unsafe.Pointer(unsafe.SliceData(toff))), C.long(kk), C.long(cstride), gptr(c), C.long(ldc), gptr(panel))
 }
 
 func gptr(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }

@@ -47,7 +47,8 @@ func (c *CPU) padBlocks(y, x *kernels.Tensor, p kernels.PadParams) bool {
 		outer *= d
 	}
 	pb, px, pe := p.Pads[j]*inner, x.Shape[j]*inner, p.Pads[r+j]*inner
-	parallelFor(c, outer, max(1, 65536/max(1, pb+px+pe)), padBlockRows{x: xd, y: yd, pb: pb, px: px, pe: pe, v: p.Value})
+	// Copies run at memory speed: split only past ~1 MB of output.
+	parallelFor(c, outer, max(1, (1<<18)/max(1, pb+px+pe)), padBlockRows{x: xd, y: yd, pb: pb, px: px, pe: pe, v: p.Value})
 	return true
 }
 

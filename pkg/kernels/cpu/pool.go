@@ -132,7 +132,8 @@ func (c *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
 		return err
 	}
 	if maxPool2(p, ah, aw) {
-		parallelFor(c, ys[0]*ys[1], planeGrain(ah.in*aw.in+ah.out*aw.out), maxPool2Planes{x: xd, y: yd, h: ah.in, w: aw.in, oh: ah.out, ow: aw.out})
+		// ~1 ns per input element: split only past ~256K of them.
+		parallelFor(c, ys[0]*ys[1], max(1, (1<<18)/max(1, ah.in*aw.in)), maxPool2Planes{x: xd, y: yd, h: ah.in, w: aw.in, oh: ah.out, ow: aw.out})
 		return nil
 	}
 	parallelFor(c, ys[0]*ys[1], planeGrain(ah.in*aw.in+ah.out*aw.out), poolPlanes{x: xd, y: yd, p: p, ah: ah, aw: aw})
