@@ -59,7 +59,10 @@ type Config struct {
 	PullMaxBytes    int `json:"pull_max_bytes"`
 	// MaxInFlight is how many computed batches may be publishing their
 	// results (awaiting the stream's acks) while the next batch runs; their
-	// messages are acked when their publishes are.
+	// messages are acked when their publishes are. A batch's acks wait for
+	// the stream's writes (with sync_interval always, an fsync per result
+	// and per kept frame), which at small batches can take longer than
+	// the next batch's compute: with 2 the loop stalled on them.
 	MaxInFlight int `json:"max_in_flight"`
 
 	// NakDelay is the redelivery delay after a transient failure.
@@ -103,7 +106,7 @@ func (c *Config) setDefaults() {
 		c.PullMaxBytes = 2 * schema.FramesMaxMsgSize
 	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 2
+		c.MaxInFlight = 4
 	}
 	if c.NakDelay == 0 {
 		c.NakDelay = time.Second
