@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,13 +54,18 @@ type pipelineBench struct {
 	everyN    int
 	everyN1   int
 	maxBatch  int
+	inFlight  int
 	engineFor time.Duration
 	latFor    time.Duration
 	rounds    int
 	noSync    bool
 	noKeep    bool
 	quick     bool
+	phases    map[string]bool
 }
+
+// Phases of bench pipeline (--phases); the engine is always measured.
+var pipelinePhases = []string{"decode", "pipeline", "latency", "batch1"}
 
 // pipelineReport is the one JSON object bench pipeline prints.
 type pipelineReport struct {
@@ -76,38 +82,61 @@ type pipelineReport struct {
 	PipelineFrames int     `json:"pipeline_frames"`
 	PipelineFPS    float64 `json:"pipeline_fps"`
 	MeanBatch      float64 `json:"pipeline_mean_batch"`
-	PipelineCores  float64 `json:"pipeline_cpu_cores"`
-	NoKeep         bool    `json:"no_keep"`
+	// Batches of the saturated run by the batcher's flush trigger.
+	Triggers      map[string]float64 `json:"pipeline_batch_triggers"`
+	PipelineCores float64            `json:"pipeline_cpu_cores"`
+	NoKeep        bool               `json:"no_keep"`
 	// Frames per second of process CPU time: on a shared machine the
 	// wall-clock rates depend on the share of the cores this process got.
 	PipelinePerCPU float64 `json:"pipeline_frames_per_cpu_s"`
 	EnginePerCPU   float64 `json:"engine_frames_per_cpu_s"`
-	EngineFPS      float64 `json:"engine_fps"`
-	PipelineRatio  float64 `json:"pipeline_vs_engine"`
-	PipelineFPS1   float64 `json:"pipeline_fps_batch1"`
-	EngineFPS1     float64 `json:"engine_fps_batch1"`
-	BatchGain      float64 `json:"batch_gain"`
-	EngineGain     float64 `json:"engine_batch_gain"`
-	RateAt50       float64 `json:"rate_at_50"`
-	RateAt90       float64 `json:"rate_at_90"`
-	P50At50        float64 `json:"p50_ms_at_50"`
-	P99At50        float64 `json:"p99_ms_at_50"`
-	P50At90        float64 `json:"p50_ms_at_90"`
-	P99At90        float64 `json:"p99_ms_at_90"`
-	P50            float64 `json:"p50_ms"`
-	P99            float64 `json:"p99_ms"`
-	DecodeFPS      float64 `json:"decode_fps"`
-	GocvFPS        float64 `json:"gocv_fps"`
-	DecodeRatio    float64 `json:"decode_vs_gocv"`
-	Seconds        float64 `json:"seconds"`
+	// PipelineCPURatio is pipeline_frames_per_cpu_s / engine_frames_per_cpu_s:
+	// the pipeline's rate against the engine's on the same CPU budget.
+	PipelineCPURatio float64 `json:"pipeline_vs_engine_per_cpu"`
+	EngineFPS        float64 `json:"engine_fps"`
+	PipelineRatio    float64 `json:"pipeline_vs_engine"`
+	PipelineFPS1     float64 `json:"pipeline_fps_batch1"`
+	EngineFPS1       float64 `json:"engine_fps_batch1"`
+	BatchGain        float64 `json:"batch_gain"`
+	EngineGain       float64 `json:"engine_batch_gain"`
+	RateAt50         float64 `json:"rate_at_50"`
+	RateAt90         float64 `json:"rate_at_90"`
+	P50At50          float64 `json:"p50_ms_at_50"`
+	P99At50          float64 `json:"p99_ms_at_50"`
+	P50At90          float64 `json:"p50_ms_at_90"`
+	P99At90          float64 `json:"p99_ms_at_90"`
+	P50              float64 `json:"p50_ms"`
+	P99              float64 `json:"p99_ms"`
+	DecodeFPS        float64 `json:"decode_fps"`
+	GocvFPS          float64 `json:"gocv_fps"`
+	DecodeRatio      float64 `json:"decode_vs_gocv"`
+	Seconds          float64 `json:"seconds"`
 }
+
+// benchPipelineModel is the default model: the bundled vtest-people
+// (a resnet18-unet@0.1875 person segmenter at 160x160, trained on the
+// very video the sources read). It is what `make demo` serves on
+// vtest.avi, so the pipeline is measured on the work it exists for; a
+// tiny untrained classifier (--model "") runs in ~1 ms per frame, less
+// than decoding the frame, and would measure the video decoder instead.
+const benchPipelineModel = "models/vtest-people"
 
 const pipelineHelp = `vireo bench pipeline: the whole pipeline in one process, side by side with its parts.
   pipeline_fps      results/s with --sources concurrent file sources (frames service -> Arrow
-                    batches on embedded JetStream -> infer's batcher -> model -> JSON results)
-  engine_fps        the same model through pkg/predict alone at --max-batch (mean of a run
-                    before and one after the pipeline run); pipeline_vs_engine is the ratio
-  batch_gain        pipeline_fps / pipeline_fps_batch1 (infer --max-batch 1), both saturated
+                    batches on embedded JetStream -> infer's batcher -> model -> JSON results),
+                    from registration to the last result
+  engine_fps        the same model through pkg/predict alone on full --max-batch batches of
+                    decoded frames (mean of a run before and one after the pipeline run), in
+                    the same process with the same --threads; pipeline_vs_engine is the ratio.
+                    The engine alone has every core; the pipeline's engine shares them with
+                    decoding --sources videos, NATS and encoding, so on a shared or small
+                    machine also read
+  pipeline_vs_engine_per_cpu  pipeline_frames_per_cpu_s / engine_frames_per_cpu_s: frames per
+                    second of process CPU time (user+system), i.e. both on the same CPU budget
+                    (the pipeline's includes the decoding and NATS it needs)
+  pipeline_mean_batch, pipeline_batch_triggers  infer's batches in the saturated run
+  batch_gain        pipeline_fps / pipeline_fps_batch1 (infer --max-batch 1), both saturated;
+                    engine_batch_gain is the same for the engine alone (the ceiling on a CPU)
   p50_ms_at_50 ...  capture-to-result latency of single-frame batches published at 50% and
                     90% of pipeline_fps (p50_ms, p99_ms: the 50% values)
   decode_fps        frames service decode+resize+publish of the video (every frame), against
@@ -119,7 +148,7 @@ func benchPipeline(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.Usage = func() { fmt.Fprintln(stderr, pipelineHelp); fs.PrintDefaults() }
 	bc := backendFlags(fs)
 	var o pipelineBench
-	fs.StringVar(&o.modelDir, "model", "", "model folder (model.onnx + manifest.json); empty: an untrained --arch model")
+	fs.StringVar(&o.modelDir, "model", benchPipelineModel, "model folder (model.onnx + manifest.json); empty: an untrained --arch model")
 	fs.StringVar(&o.archName, "arch", "resnet18@0.25", "architecture of the untrained model")
 	fs.StringVar(&o.task, "task", arch.TaskClassify, "task of the untrained model")
 	fs.IntVar(&o.size, "size", 64, "input size of the untrained model")
@@ -128,6 +157,7 @@ func benchPipeline(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.IntVar(&o.everyN, "every-n", 1, "sampling of each source in the batch-16 run")
 	fs.IntVar(&o.everyN1, "every-n-batch1", 2, "sampling of each source in the batch-1 run")
 	fs.IntVar(&o.maxBatch, "max-batch", 16, "infer's largest batch")
+	fs.IntVar(&o.inFlight, "max-in-flight", 0, "infer's batches publishing while the next runs (0: its default)")
 	fs.DurationVar(&o.engineFor, "engine-time", 3*time.Second, "time of each engine measurement")
 	fs.DurationVar(&o.latFor, "latency-time", 4*time.Second, "time of each paced latency run")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of the decode and gocv measurements")
@@ -135,17 +165,28 @@ func benchPipeline(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.BoolVar(&o.noSync, "no-sync", false, "run the embedded JetStream without sync_interval always")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&o.quick, "quick", false, "a tiny model and few frames, to check the harness (numbers mean little)")
+	phases := fs.String("phases", strings.Join(pipelinePhases, ","), "phases to run, of "+strings.Join(pipelinePhases, ",")+" (latency needs pipeline; fields of skipped phases stay 0)")
 	fs.Bool("json", false, "print one JSON object (the only format)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if o.quick {
-		o.archName, o.size, o.everyN, o.everyN1 = "resnet18@0.125", 32, 40, 80
+		o.modelDir, o.archName, o.size, o.everyN, o.everyN1 = "", "resnet18@0.125", 32, 40, 80
 		o.engineFor, o.latFor, o.rounds = 300*time.Millisecond, 500*time.Millisecond, 1
 	}
 	if o.sources < 1 || o.everyN < 1 || o.everyN1 < 1 || o.maxBatch < 2 || o.rounds < 1 || o.engineFor <= 0 || o.latFor <= 0 {
 		return usagef("bench pipeline: --sources %d, --every-n %d, --every-n-batch1 %d, --rounds %d (want >= 1), --max-batch %d (want >= 2), --engine-time %v, --latency-time %v (want > 0)",
 			o.sources, o.everyN, o.everyN1, o.rounds, o.maxBatch, o.engineFor, o.latFor)
+	}
+	o.phases = map[string]bool{}
+	for _, ph := range strings.Split(*phases, ",") {
+		if !slices.Contains(pipelinePhases, ph) {
+			return usagef("bench pipeline: --phases: unknown phase %q (want some of %s)", ph, strings.Join(pipelinePhases, ","))
+		}
+		o.phases[ph] = true
+	}
+	if o.phases["latency"] && !o.phases["pipeline"] {
+		return usagef("bench pipeline: --phases: latency runs at fractions of the pipeline's rate: add pipeline")
 	}
 	if st, err := os.Stat(o.video); err != nil || !st.Mode().IsRegular() {
 		return usagef("bench pipeline: --video %q: not a readable file (%v)", o.video, err)
@@ -314,6 +355,9 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 	// Decode: frames service vs bare gocv, interleaved.
 	decRates := make([]float64, 0, o.rounds)
 	for i := range o.rounds {
+		if !o.phases["decode"] {
+			break
+		}
 		if i > 0 {
 			r, _, err := gocvLoop(o.video, w, h, 0)
 			if err != nil {
@@ -327,8 +371,10 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 		}
 		decRates = append(decRates, float64(n)/d.Seconds())
 	}
-	rep.DecodeFPS, rep.GocvFPS = median(decRates), median(gocvRates)
-	rep.DecodeRatio = rep.DecodeFPS / rep.GocvFPS
+	if o.phases["decode"] {
+		rep.DecodeFPS, rep.GocvFPS = median(decRates), median(gocvRates)
+		rep.DecodeRatio = rep.DecodeFPS / rep.GocvFPS
+	}
 
 	// Engine alone.
 	pred, err := predict.Load(be, onnxBytes, man, predict.Options{MaxBatch: o.maxBatch})
@@ -351,38 +397,11 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 	}
 
 	// Pipeline at --max-batch, then latency at 50% and 90% of its rate.
-	stopInfer, err := ph.startInfer(ctx, nc, be, benchModelBatch, o.maxBatch)
-	if err != nil {
-		return nil, err
-	}
-	cpu0 := cpuTime()
-	n, d, err := ph.pipeline(ctx, benchModelBatch, "b", o.everyN)
-	if err != nil {
-		stopInfer()
-		return nil, err
-	}
-	rep.PipelineCores = (cpuTime() - cpu0).Seconds() / d.Seconds()
-	rep.PipelinePerCPU = float64(n) / (cpuTime() - cpu0).Seconds()
-	rep.PipelineFrames = n
-	rep.MeanBatch = ph.meanBatch()
-	rep.PipelineFPS = float64(n) / d.Seconds()
-	for _, f := range []struct {
-		frac     float64
-		rate     *float64
-		p50, p99 *float64
-	}{{0.5, &rep.RateAt50, &rep.P50At50, &rep.P99At50}, {0.9, &rep.RateAt90, &rep.P50At90, &rep.P99At90}} {
-		*f.rate = f.frac * rep.PipelineFPS
-		lat, err := ph.latency(ctx, benchModelBatch, fmt.Sprintf("lat%d", int(f.frac*100)), *f.rate, pix, w, h)
-		if err != nil {
-			stopInfer()
+	if o.phases["pipeline"] {
+		if err := ph.saturated(ctx, nc, be, rep, pix, w, h); err != nil {
 			return nil, err
 		}
-		*f.p50, *f.p99 = quantileMs(lat, 0.50), quantileMs(lat, 0.99)
 	}
-	if err := stopInfer(); err != nil {
-		return nil, err
-	}
-	rep.P50, rep.P99 = rep.P50At50, rep.P99At50
 	engineB, perCPUB, err := engineRate(ctx, pred, batch, o.engineFor)
 	if err != nil {
 		return nil, err
@@ -391,21 +410,26 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 	rep.EngineFPS = (engineA + engineB) / 2
 	rep.PipelineRatio = rep.PipelineFPS / rep.EngineFPS
 	rep.EngineGain = rep.EngineFPS / rep.EngineFPS1
+	rep.PipelineCPURatio = rep.PipelinePerCPU / rep.EnginePerCPU
 
 	// Pipeline at max batch 1.
-	stopInfer, err = ph.startInfer(ctx, nc, be, benchModelOne, 1)
-	if err != nil {
-		return nil, err
+	if o.phases["batch1"] {
+		stopInfer, err := ph.startInfer(ctx, nc, be, benchModelOne, 1)
+		if err != nil {
+			return nil, err
+		}
+		n, d, err := ph.pipeline(ctx, benchModelOne, "one", o.everyN1)
+		if serr := stopInfer(); err == nil {
+			err = serr
+		}
+		if err != nil {
+			return nil, err
+		}
+		rep.PipelineFPS1 = float64(n) / d.Seconds()
+		if rep.PipelineFPS > 0 {
+			rep.BatchGain = rep.PipelineFPS / rep.PipelineFPS1
+		}
 	}
-	n, d, err = ph.pipeline(ctx, benchModelOne, "one", o.everyN1)
-	if serr := stopInfer(); err == nil {
-		err = serr
-	}
-	if err != nil {
-		return nil, err
-	}
-	rep.PipelineFPS1 = float64(n) / d.Seconds()
-	rep.BatchGain = rep.PipelineFPS / rep.PipelineFPS1
 
 	stopSvc()
 	wg.Wait()
@@ -414,6 +438,44 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// saturated runs the pipeline at --max-batch on --sources file sources,
+// then single-frame batches at 50% and 90% of its rate for latency.
+func (p *benchPhases) saturated(ctx context.Context, nc *nats.Conn, be kernels.Backend, rep *pipelineReport, pix [][]byte, w, h int) error {
+	stopInfer, err := p.startInfer(ctx, nc, be, benchModelBatch, p.o.maxBatch)
+	if err != nil {
+		return err
+	}
+	cpu0 := cpuTime()
+	n, d, err := p.pipeline(ctx, benchModelBatch, "b", p.o.everyN)
+	if err != nil {
+		_ = stopInfer()
+		return err
+	}
+	rep.PipelineCores = (cpuTime() - cpu0).Seconds() / d.Seconds()
+	rep.PipelinePerCPU = float64(n) / (cpuTime() - cpu0).Seconds()
+	rep.PipelineFrames = n
+	rep.MeanBatch, rep.Triggers = p.batchStats()
+	rep.PipelineFPS = float64(n) / d.Seconds()
+	for _, f := range []struct {
+		frac     float64
+		rate     *float64
+		p50, p99 *float64
+	}{{0.5, &rep.RateAt50, &rep.P50At50, &rep.P99At50}, {0.9, &rep.RateAt90, &rep.P50At90, &rep.P99At90}} {
+		if !p.o.phases["latency"] {
+			break
+		}
+		*f.rate = f.frac * rep.PipelineFPS
+		lat, err := p.latency(ctx, benchModelBatch, fmt.Sprintf("lat%d", int(f.frac*100)), *f.rate, pix, w, h)
+		if err != nil {
+			_ = stopInfer()
+			return err
+		}
+		*f.p50, *f.p99 = quantileMs(lat, 0.50), quantileMs(lat, 0.99)
+	}
+	rep.P50, rep.P99 = rep.P50At50, rep.P99At50
+	return stopInfer()
 }
 
 // gocvLoop reads every frame of path and resizes it to w x h as the frames
@@ -483,27 +545,37 @@ type benchPhases struct {
 	reg  *prometheus.Registry // the running infer's metrics
 }
 
-// meanBatch is the running infer's mean batch size so far.
-func (p *benchPhases) meanBatch() float64 {
+// batchStats is the running infer's mean batch size so far and its
+// batches per flush trigger.
+func (p *benchPhases) batchStats() (float64, map[string]float64) {
 	mfs, err := p.reg.Gather()
 	if err != nil {
-		return math.NaN()
+		return math.NaN(), nil
 	}
+	mean, trig := math.NaN(), map[string]float64{}
 	for _, mf := range mfs {
-		if mf.GetName() != "vireo_infer_batch_size" {
-			continue
-		}
-		var sum float64
-		var n uint64
-		for _, m := range mf.GetMetric() {
-			sum += m.GetHistogram().GetSampleSum()
-			n += m.GetHistogram().GetSampleCount()
-		}
-		if n > 0 {
-			return sum / float64(n)
+		switch mf.GetName() {
+		case "vireo_infer_batch_size":
+			var sum float64
+			var n uint64
+			for _, m := range mf.GetMetric() {
+				sum += m.GetHistogram().GetSampleSum()
+				n += m.GetHistogram().GetSampleCount()
+			}
+			if n > 0 {
+				mean = sum / float64(n)
+			}
+		case "vireo_infer_batches_total":
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "trigger" {
+						trig[l.GetValue()] += m.GetCounter().GetValue()
+					}
+				}
+			}
 		}
 	}
-	return math.NaN()
+	return mean, trig
 }
 
 // phaseTimeout bounds one phase: generous, a stuck pipeline fails the
@@ -555,7 +627,7 @@ func (p *benchPhases) startInfer(ctx context.Context, nc *nats.Conn, be kernels.
 	p.reg = prometheus.NewRegistry()
 	done := make(chan error, 1)
 	go func() {
-		done <- infer.Run(ictx, infer.Config{Models: []string{mdl}, MaxBatch: maxBatch, MaxDelay: 5 * time.Millisecond, BackendImpl: be, NoProvision: true, NoKeep: p.o.noKeep},
+		done <- infer.Run(ictx, infer.Config{Models: []string{mdl}, MaxBatch: maxBatch, MaxDelay: 5 * time.Millisecond, MaxInFlight: p.o.inFlight, BackendImpl: be, NoProvision: true, NoKeep: p.o.noKeep},
 			ops.Deps{NC: nc, Log: p.log.With().Str("service", "infer").Logger(), Metrics: p.reg})
 	}()
 	stop = func() error {

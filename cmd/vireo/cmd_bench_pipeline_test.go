@@ -34,7 +34,7 @@ func TestBenchPipelineQuick(t *testing.T) {
 	}
 	for _, k := range []string{"pipeline_fps", "engine_fps", "pipeline_vs_engine", "pipeline_fps_batch1", "engine_fps_batch1",
 		"batch_gain", "p50_ms", "p99_ms", "p50_ms_at_50", "p99_ms_at_50", "p50_ms_at_90", "p99_ms_at_90",
-		"decode_fps", "gocv_fps", "decode_vs_gocv", "pipeline_mean_batch"} {
+		"decode_fps", "gocv_fps", "decode_vs_gocv", "pipeline_mean_batch", "pipeline_vs_engine_per_cpu"} {
 		v, ok := rep[k].(float64)
 		if !ok || !(v > 0) || math.IsInf(v, 0) {
 			t.Errorf("%s = %v, want a positive number", k, rep[k])
@@ -50,6 +50,8 @@ func TestBenchPipelineFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "pipeline", "--sources", "0"},
 		{"bench", "pipeline", "--max-batch", "1"},
+		{"bench", "pipeline", "--phases", "pipeline,nope"},
+		{"bench", "pipeline", "--phases", "latency"}, // latency needs the pipeline's rate
 		{"bench", "pipeline", "--video", filepath.Join(t.TempDir(), "missing.avi")},
 	} {
 		err := run(context.Background(), args, &out, &errOut)
