@@ -403,6 +403,7 @@ func benchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.Batch, "batch", 32, "batch size")
 	fs.IntVar(&o.Channels, "channels", 3, "input channels")
 	fs.BoolVar(&o.SmallStem, "small-stem", false, "3x3/1 stem (for 28..64 px inputs)")
+	fs.BoolVar(&o.Freeze, "freeze", false, "time steps with the body frozen (head and BatchNorm train; compare images/s)")
 	optim := fs.String("opt", "adamw", "optimiser: adamw or sgd")
 	fs.IntVar(&o.Reps, "reps", 5, "timed rounds (median reported)")
 	fs.IntVar(&o.M, "m", 1024, "SGEMM reference M")

@@ -24,6 +24,10 @@ type BenchOptions struct {
 	SmallStem       bool
 	Channels        int
 	Optimizer       Optim
+	// Freeze times steps with the body frozen (fastai's freeze: the head
+	// trains, the body's BatchNorm too), which skips the body's weight
+	// gradients; GFLOPS still counts a full step, so compare images/s.
+	Freeze bool
 	// Warmup (1) and Reps (5): untimed and timed rounds; each round runs
 	// one training step and one SGEMM, interleaved.
 	Warmup, Reps int
@@ -80,6 +84,7 @@ type BenchResult struct {
 	Size      int    `json:"size"`
 	Batch     int    `json:"batch"`
 	Optimizer Optim  `json:"optimizer"`
+	Frozen    bool   `json:"frozen,omitempty"`
 	Backend   string `json:"backend"`
 	Threads   int    `json:"threads"`
 	Reps      int    `json:"reps"`
@@ -122,6 +127,9 @@ func Bench(ctx context.Context, b kernels.Backend, opt BenchOptions) (*BenchResu
 		return nil, err
 	}
 	defer l.Close()
+	if opt.Freeze {
+		l.Freeze()
+	}
 	flops, err := arch.FLOPs(m.Graph, map[string][]int{m.Graph.Inputs[0].Name: {opt.Batch, opt.Channels, opt.Size, opt.Size}})
 	if err != nil {
 		return nil, err
@@ -144,7 +152,7 @@ func Bench(ctx context.Context, b kernels.Backend, opt BenchOptions) (*BenchResu
 	if err != nil {
 		return nil, err
 	}
-	res := &BenchResult{Arch: m.Arch, Task: m.Task, Size: opt.Size, Batch: opt.Batch, Optimizer: opt.Optimizer,
+	res := &BenchResult{Arch: m.Arch, Task: m.Task, Size: opt.Size, Batch: opt.Batch, Optimizer: opt.Optimizer, Frozen: opt.Freeze,
 		Backend: b.Name(), Threads: 1, Reps: opt.Reps, Clock: "wall", Sgemm: fmt.Sprintf("%dx%dx%d", opt.M, opt.K, opt.N)}
 	if t, ok := b.(interface{ Threads() int }); ok {
 		res.Threads = t.Threads()
