@@ -39,7 +39,7 @@ fuzz-short:
 
 # make test-long: the slow suites: ONNX Runtime parity (tag ort) and long tests.
 test-long: deps ort models-thirdparty browser-deps
-	VIREO_BROWSER_REQUIRED=1 VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
+	VIREO_TEST_LONG=1 VIREO_BROWSER_REQUIRED=1 VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
 
 # Headless Chromium and chromedriver for the dashboard's browser test (test
 # dependency only; without them `make test` skips that test and says why).

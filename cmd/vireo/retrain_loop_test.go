@@ -45,15 +45,13 @@ const (
 	loopSource      = "vtest"
 )
 
-// loopRetrainConfig tunes the retrain service for the fashion model. The
-// defaults (lr 1e-3, corrections weighted 2 and repeated 4 times) swing
-// this model's shirt/tshirt boundary so far that t-shirt accuracy falls
-// from 0.85 to 0.33-0.41 and the gate refuses the candidate (validation
-// accuracy -3.5 to -4.5 points); a tenth of the rate and the corrections
-// at the weight of a replayed item, with one body epoch, move it far
-// enough to fix held-out corrections without that (see the report of
-// issue 5 for the grid).
-const loopRetrainConfig = `{"lr": 0.0001, "correction_weight": 1, "correction_repeat": 1, "replay_items": 1024, "head_epochs": 1, "body_epochs": 1}`
+// loopRetrainConfig is the retrain settings file the test passes with
+// --retrain-config: the defaults (lr 1e-4, corrections weighted 2, one
+// head and one body epoch), with the replay size spelled out. The earlier
+// defaults (lr 1e-3, corrections repeated 4 times, 2 body epochs) swung
+// this model's shirt/tshirt boundary so far that t-shirt accuracy fell
+// from 0.85 to 0.30-0.41 and the gate refused every candidate.
+const loopRetrainConfig = `{"replay_items": 1024}`
 
 // TestRetrainLoopFashion is issue 5's end-to-end test: `vireo up`
 // in-process (embedded JetStream, ingest, infer, retrain) with the bundled
@@ -84,8 +82,8 @@ const loopRetrainConfig = `{"lr": 0.0001, "correction_weight": 1, "correction_re
 // retrain_loop.json in t.ArtifactDir() (go test -artifacts -outputdir DIR
 // keeps it).
 func TestRetrainLoopFashion(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fine-tunes the bundled fashion model on CPU with the whole stack running (minutes)")
+	if testing.Short() || os.Getenv("VIREO_TEST_LONG") == "" {
+		t.Skip("fine-tunes the bundled fashion model on CPU with the whole stack running (about a minute, more when the dataset must be prepared): runs under make test-long or with VIREO_TEST_LONG=1")
 	}
 	vtest := filepath.Join(opencvData, "vtest.avi")
 	if _, err := os.Stat(vtest); err != nil {
