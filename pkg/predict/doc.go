@@ -23,9 +23,13 @@
 // batch-size bucket: the powers of two below MaxBatch, and MaxBatch itself.
 // A batch of n frames runs in the smallest bucket >= n, padded with zero
 // frames whose outputs are dropped (the inference graph has no op across
-// the batch, so padding cannot change the real rows). That bounds the
-// wasted work to under 2x (a batch of 5 runs as 8) and the number of
-// programs to log2(MaxBatch)+2, each compiled the first time it is needed;
+// the batch, so padding cannot change the real rows), when that wastes at
+// most 1/8 of the bucket or Options.Pad is set (a GPU, whose time hardly
+// depends on the batch size); otherwise it runs as the largest bucket it
+// fills and then the rest the same way (5 frames as 4+1: on a CPU a
+// frame's cost hardly depends on its batch, so padding is wasted work).
+// The number of programs is at most log2(MaxBatch)+2, each compiled the
+// first time it is needed;
 // Load compiles and runs buckets 1 and MaxBatch once so the common sizes
 // are warm. More than MaxBatch frames run as several batches. Each program
 // holds its own copy of the weights and its planned activations on the

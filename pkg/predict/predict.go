@@ -44,6 +44,13 @@ type Options struct {
 	MaxBatch int
 	// NoWarm skips compiling and running buckets 1 and MaxBatch at Load.
 	NoWarm bool
+	// Pad runs every batch padded up to its bucket, as a device whose
+	// time hardly depends on the batch size (a GPU) prefers. By default a
+	// batch that would waste more than 1/8 of its bucket runs as the
+	// largest bucket that fits plus the rest (5 frames as 4+1, not 8): on
+	// a CPU a frame costs about the same in any batch, so padding is
+	// wasted work.
+	Pad bool
 }
 
 func (o *Options) setDefaults() {
@@ -76,6 +83,7 @@ type Predictor struct {
 	task    schema.Task
 	inName  string
 	sizes   []int // bucket sizes, ascending
+	pad     bool  // Options.Pad
 	buckets map[int]*bucket
 	norm    kernels.NormalizeParams
 	// probs: the graph already ends in Softmax (classify) or Sigmoid
@@ -151,7 +159,7 @@ func Load(b kernels.Backend, onnxBytes []byte, m model.Manifest, opts Options) (
 	}
 	in := m.Input
 	p := &Predictor{
-		b: b, g: g, m: m, task: task, inName: inputs[0],
+		b: b, g: g, m: m, task: task, inName: inputs[0], pad: opts.Pad,
 		buckets: map[int]*bucket{},
 		norm: kernels.NormalizeParams{
 			H: in.Height, W: in.Width, C: in.Channels,
@@ -331,14 +339,14 @@ func (p *Predictor) Run(ctx context.Context, frames []schema.Frame) ([]schema.Re
 		return nil, ErrClosed
 	}
 	out := make([]schema.Result, 0, len(frames))
-	max := p.MaxBatch()
 	fb := p.frameBytes()
-	for start := 0; start < len(frames); start += max {
+	for start := 0; start < len(frames); {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
-		chunk := frames[start:min(start+max, len(frames))]
-		n := p.bucketSize(len(chunk))
+		n := p.runSize(len(frames) - start)
+		chunk := frames[start:min(start+n, len(frames))]
+		start += len(chunk)
 		bk, err := p.bucket(n)
 		if err != nil {
 			return nil, err
@@ -366,6 +374,24 @@ func (p *Predictor) Run(ctx context.Context, frames []schema.Frame) ([]schema.Re
 		}
 	}
 	return out, nil
+}
+
+// runSize is the bucket the next of rest frames run in: MaxBatch for
+// MaxBatch or more; else the smallest bucket that holds them when padding
+// (Options.Pad) or when it wastes at most 1/8 of it; else the largest
+// bucket that they fill (the rest run next).
+func (p *Predictor) runSize(rest int) int {
+	b := p.bucketSize(rest)
+	if b <= rest || p.pad || rest*8 >= b*7 {
+		return b
+	}
+	fill := p.sizes[0]
+	for _, s := range p.sizes {
+		if s <= rest {
+			fill = s
+		}
+	}
+	return fill
 }
 
 func (p *Predictor) bucketSize(n int) int {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -362,41 +364,51 @@ func TestArchModels(t *testing.T) {
 			}
 			m.SetDefaults()
 			m.ModelDigest = model.Digest(ob)
-			p, err := Load(b, ob, m, Options{MaxBatch: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			var frames []schema.Frame
-			for i := range 5 {
-				f := uniform("cam", uint64(i), s, 0, 0, 0)
-				for j := range f.Pixels {
-					f.Pixels[j] = byte((j*7 + i*31 + j/97) % 256)
-				}
-				frames = append(frames, f)
-			}
-			all, err := p.Run(context.Background(), frames) // 4 + 1
-			if err != nil {
-				t.Fatal(err)
-			}
-			three, err := p.Run(context.Background(), frames[:3]) // bucket 4, one padding frame
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range frames {
-				if err := all[i].Validate(); err != nil {
-					t.Fatalf("result %d: %v", i, err)
-				}
-				one, err := p.Run(context.Background(), frames[i:i+1])
+			for _, pad := range []bool{false, true} {
+				p, err := Load(b, ob, m, Options{MaxBatch: 4, Pad: pad})
 				if err != nil {
 					t.Fatal(err)
 				}
-				same(t, i, all[i], one[0])
-				if i < 3 {
-					same(t, i, three[i], one[0])
-				}
+				checkBatchIndependent(t, p, s)
+				p.Close()
 			}
 		})
+	}
+}
+
+// checkBatchIndependent runs 5 frames at once (4 + 1), the first 3 (with
+// Pad, bucket 4 with one padding frame; without, 2 + 1) and each alone:
+// every result validates and a frame's result does not depend on its batch.
+func checkBatchIndependent(t *testing.T, p *Predictor, s int) {
+	t.Helper()
+	var frames []schema.Frame
+	for i := range 5 {
+		f := uniform("cam", uint64(i), s, 0, 0, 0)
+		for j := range f.Pixels {
+			f.Pixels[j] = byte((j*7 + i*31 + j/97) % 256)
+		}
+		frames = append(frames, f)
+	}
+	all, err := p.Run(context.Background(), frames) // 4 + 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	three, err := p.Run(context.Background(), frames[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range frames {
+		if err := all[i].Validate(); err != nil {
+			t.Fatalf("result %d: %v", i, err)
+		}
+		one, err := p.Run(context.Background(), frames[i:i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, i, all[i], one[0])
+		if i < 3 {
+			same(t, i, three[i], one[0])
+		}
 	}
 }
 
@@ -446,6 +458,59 @@ func BenchmarkMaskPNG(b *testing.B) {
 					_, err = maskPNG(mask, w, h, bc.pool)
 				}
 				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestRunSize: the bucket each next run uses, padding or splitting.
+func TestRunSize(t *testing.T) {
+	for _, c := range []struct {
+		pad        bool
+		rest, want int
+	}{
+		{false, 1, 1}, {false, 3, 2}, {false, 5, 4}, {false, 6, 4}, {false, 7, 8}, {false, 12, 8},
+		{false, 14, 16}, {false, 15, 16}, {false, 16, 16}, {false, 40, 16},
+		{true, 3, 4}, {true, 5, 8}, {true, 9, 16}, {true, 40, 16},
+	} {
+		p := &Predictor{sizes: []int{1, 2, 4, 8, 16}, pad: c.pad}
+		if got := p.runSize(c.rest); got != c.want {
+			t.Errorf("pad %v: runSize(%d) (got=%d, want=%d)", c.pad, c.rest, got, c.want)
+		}
+	}
+}
+
+// BenchmarkPadOrSplit runs 5 frames of the bundled vtest-people model
+// (160x160 U-Net) padded to bucket 8 and split as 4+1.
+func BenchmarkPadOrSplit(b *testing.B) {
+	m, ob, err := model.Load(filepath.Join("..", "..", "models", "vtest-people"))
+	if err != nil {
+		b.Skipf("bundled model: %v", err)
+	}
+	be, err := cpu.New(cpu.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	in := m.Input
+	frames := make([]schema.Frame, 5)
+	for i := range frames {
+		frames[i] = uniform("cam", uint64(i), in.Width, byte(i*40), 90, 200)
+	}
+	for _, pad := range []bool{true, false} {
+		b.Run(fmt.Sprintf("pad=%v", pad), func(b *testing.B) {
+			p, err := Load(be, ob, m, Options{MaxBatch: 16, Pad: pad})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			if _, err := p.Run(context.Background(), frames); err != nil { // compile the buckets
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := p.Run(context.Background(), frames); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -289,7 +289,9 @@ func (w *worker) load(ctx context.Context, version string) (*predict.Predictor, 
 	if err != nil {
 		return nil, err
 	}
-	return predict.Load(w.s.be, b, m, predict.Options{MaxBatch: w.cfg.MaxBatch})
+	// A CPU runs a part-full batch as buckets it fills (its time per frame
+	// hardly depends on the batch); other backends pad to the bucket.
+	return predict.Load(w.s.be, b, m, predict.Options{MaxBatch: w.cfg.MaxBatch, Pad: w.s.be.Name() != "cpu"})
 }
 
 // swap makes p serve; the loop calls it only between batches.
