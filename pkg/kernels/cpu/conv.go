@@ -157,8 +157,10 @@ func (c *CPU) Conv2D(y, x, w, b *kernels.Tensor, p kernels.ConvParams) error {
 //	db[m] = sum_{n,oy,ox} dy[n][m][oy][ox]
 //
 // over blocks of images side by side (conv_backward.go: few large GEMMs,
-// and a weight gradient that does not depend on thread timing);
-// depthwise convolutions by the direct kernel. Nil gradients are skipped.
+// and a weight gradient that does not depend on thread timing), dx of a
+// stride-1 conv with a grid of >= 16 positions as Conv2D of dy with the
+// flipped weights (no col2im); depthwise convolutions by the direct
+// kernel. Nil gradients are skipped.
 func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
 	const op = "conv2d_backward"
 	out, q, err := conv2DPlan(op, x, w, p)
@@ -188,6 +190,9 @@ func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.Con
 		c.weightGradCols(q, d[1], d[3], d[4])
 	}
 	if d[0] != nil {
+		if q.flipOK() {
+			return c.backwardImageFlip(q, d[0], d[3], d[5])
+		}
 		c.backwardImageCols(q, d[0], d[3], d[5], nil)
 	}
 	return nil

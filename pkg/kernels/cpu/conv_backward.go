@@ -1,5 +1,7 @@
 package cpu
 
+import "vireo/pkg/kernels"
+
 // The convolution backward as few, well-shaped GEMMs over blocks of images.
 //
 // Per image, a ResNet's late layers have tiny grids (4x4, 2x2 positions at
@@ -308,4 +310,57 @@ func (c *CPU) backwardImageAll(q *convPlan, img, grid, wt, bias []float32) {
 			}
 		})
 	}
+}
+
+// flipOK reports whether the input gradient can run as a forward
+// convolution of dy (backwardImageFlip): stride 1, dilation 1, one group,
+// pads below the kernel size, and a grid of at least bwFlipMinP positions
+// (below that the forward's per-image GEMMs are too small: at 2x2
+// positions it ran at a third of backwardImageCols' rate, at 4x4 a little
+// faster, at 8x8 and 16x16 twice as fast).
+func (q *convPlan) flipOK() bool {
+	g := &q.geo
+	pb, pr := q.flipPads()
+	return q.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+		g.pt < g.kh && g.pl < g.kw && pb >= 0 && pr >= 0 && q.p() >= bwFlipMinP
+}
+
+// flipPads are the flipped convolution's bottom and right pads, which
+// make its output h x w (stride 1: oh + (kh-1-pt) + pb - kh + 1 = h).
+func (q *convPlan) flipPads() (pb, pr int) {
+	g := &q.geo
+	return g.h - g.oh + g.pt, g.w - g.ow + g.pl
+}
+
+// bwFlipMinP is the smallest grid (positions per image) backwardImageFlip
+// takes.
+const bwFlipMinP = 16
+
+// backwardImageFlip computes backwardImageCols' result (bias nil) for a
+// flipOK plan as the forward convolution of dy with the transposed,
+// flipped weights, so no col2im is needed:
+//
+//	img[n][c][iy][ix] = sum_{m,ki,kj} wt[m][c][ki][kj] * grid[n][m][iy+pt-ki][ix+pl-kj]
+//	                  = Conv2D(grid, wf, pads kh-1-pt, kw-1-pl, ...)[n][c][iy][ix]
+//	wf[c][m][a][b] = wt[m][c][kh-1-a][kw-1-b]
+func (c *CPU) backwardImageFlip(q *convPlan, img, grid, wt []float32) error {
+	g := &q.geo
+	M, C, kk := q.outer, g.c, g.kh*g.kw
+	wf := c.getScratch(len(wt))
+	defer c.putScratch(wf)
+	for m := 0; m < M; m++ {
+		for ci := 0; ci < C; ci++ {
+			src := wt[(m*C+ci)*kk : (m*C+ci+1)*kk]
+			dst := (*wf)[(ci*M+m)*kk : (ci*M+m+1)*kk]
+			for t := range src {
+				dst[kk-1-t] = src[t]
+			}
+		}
+	}
+	pb, pr := q.flipPads()
+	p := kernels.ConvParams{Pads: [4]int{g.kh - 1 - g.pt, g.kw - 1 - g.pl, pb, pr}}
+	x := &kernels.Tensor{Shape: kernels.Shape{q.n, M, g.oh, g.ow}, Data: grid[:q.n*M*q.p()]}
+	w := &kernels.Tensor{Shape: kernels.Shape{C, M, g.kh, g.kw}, Data: (*wf)[:len(wt)]}
+	y := &kernels.Tensor{Shape: kernels.Shape{q.n, C, g.h, g.w}, Data: img[:q.n*C*g.h*g.w]}
+	return c.Conv2D(y, x, w, nil, p)
 }

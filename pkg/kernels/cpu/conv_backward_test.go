@@ -29,11 +29,20 @@ func TestConvBackwardCols(t *testing.T) {
 		{kernels.Shape{9, 16, 16, 16}, kernels.Shape{8, 16, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
 		// One image with K*P past the budget: chunks of 896 positions.
 		{kernels.Shape{2, 32, 32, 32}, kernels.Shape{3, 32, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
+		// Stride 1 with uneven pads and a non-square kernel (the flipped
+		// forward convolution's pads).
+		{kernels.Shape{2, 3, 7, 9}, kernels.Shape{4, 3, 3, 2}, kernels.ConvParams{Pads: [4]int{1, 0, 2, 1}}},
 		// Pointwise (the image is the column matrix) and strided 1x1.
 		{kernels.Shape{12, 5, 4, 4}, kernels.Shape{7, 5, 1, 1}, kernels.ConvParams{}},
 		{kernels.Shape{12, 5, 6, 6}, kernels.Shape{7, 5, 1, 1}, kernels.ConvParams{Strides: [2]int{2, 2}}},
 		{kernels.Shape{3, 2, 11, 9}, kernels.Shape{3, 2, 3, 3}, kernels.ConvParams{Strides: [2]int{2, 3}, Dilations: [2]int{2, 1}, Pads: [4]int{1, 2, 2, 0}}},
 	}
+	flips := 0
+	defer func() {
+		if flips == 0 {
+			t.Error("no case reached backwardImageFlip")
+		}
+	}()
 	for _, threads := range []int{1, 2, 3} {
 		c, err := New(Config{Threads: threads})
 		if err != nil {
@@ -65,6 +74,16 @@ func TestConvBackwardCols(t *testing.T) {
 					wdx[i] += bias[i/hw%tc.xs[1]]
 				}
 				kernelstest.AssertClose(t, name+" dx+bias", dx, wdx, kernelstest.Tol{Abs: 1e-4, Rel: 1e-4})
+				if q.flipOK() {
+					for i := range wdx {
+						wdx[i] -= bias[i/hw%tc.xs[1]]
+					}
+					if err := c.backwardImageFlip(q, dx, dy, w.Data); err != nil {
+						t.Fatal(err)
+					}
+					kernelstest.AssertClose(t, name+" dx (flipped conv)", dx, wdx, kernelstest.Tol{Abs: 1e-4, Rel: 1e-4})
+					flips++
+				}
 			}
 		}
 	}
@@ -159,17 +178,26 @@ func BenchmarkConvBackwardAB(b *testing.B) {
 			dw, dx := make([]float32, ws.Numel()), make([]float32, xs.Numel())
 			flops := 2 * float64(ys.Numel()) * float64(q.k())
 			name := fmt.Sprintf("x%dx%dx%d_m%d_k%d_s%d/threads=%d", l.c, l.hw, l.hw, l.m, l.k, l.s, threads)
-			for _, impl := range []string{"image", "cols"} {
+			for _, impl := range []string{"image", "cols", "flip"} {
+				if impl == "flip" && !q.flipOK() {
+					continue
+				}
 				for _, grad := range []string{"dw", "dx"} {
 					b.Run(name+"/grad="+grad+"/impl="+impl, func(b *testing.B) {
 						for b.Loop() {
 							switch {
 							case grad == "dw" && impl == "image":
 								c.weightGrad(q, dw, dy, x.Data)
+							case grad == "dw" && impl == "flip":
+								b.Skip("flip is an input-gradient method")
 							case grad == "dw":
 								c.weightGradCols(q, dw, dy, x.Data)
 							case impl == "image":
 								c.backwardImage(q, dx, dy, w.Data, nil)
+							case impl == "flip":
+								if err := c.backwardImageFlip(q, dx, dy, w.Data); err != nil {
+									b.Fatal(err)
+								}
 							default:
 								c.backwardImageCols(q, dx, dy, w.Data, nil)
 							}
