@@ -18,4 +18,11 @@
 //
 // Every optimised kernel has a plain reference loop in its comment (or in
 // kernelstest) that it must equal within tolerance.
+//
+// Determinism: for a given Threads, every kernel returns the same bits on
+// every call. Reductions across threads (the conv weight gradient's sum
+// over images) use a split fixed by the shapes and add the partial sums
+// in a fixed order; per-channel reductions (BatchNorm) and element-wise
+// loops run each output in one fixed order wherever the thread boundary
+// falls. So a training run on 2 threads is reproducible bit for bit.
 package cpu
