@@ -28,6 +28,7 @@ type inferFlags struct {
 	backend     string
 	threads     int
 	maxBatch    int
+	maxInFlight int
 	maxDelay    string
 	replicas    int
 	metricsAddr string
@@ -42,6 +43,7 @@ func addInferFlags(fs *flag.FlagSet) *inferFlags {
 	fs.StringVar(&f.backend, "backend", envOr("VIREO_BACKEND", "cpu"), "compute backend: cpu or cuda [VIREO_BACKEND]")
 	fs.IntVar(&f.threads, "threads", envInt("VIREO_THREADS", 0), "CPU backend threads, 0 = all cores [VIREO_THREADS]")
 	fs.IntVar(&f.maxBatch, "max-batch", envInt("VIREO_MAX_BATCH", 16), "largest batch run at once [VIREO_MAX_BATCH]")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", envInt("VIREO_MAX_IN_FLIGHT", 4), "computed batches that may be publishing their results while the next runs, 1..64 [VIREO_MAX_IN_FLIGHT]")
 	fs.StringVar(&f.maxDelay, "max-delay", envOr("VIREO_MAX_DELAY", "5ms"), "how long a frame may wait for a fuller batch [VIREO_MAX_DELAY]")
 	fs.IntVar(&f.replicas, "replicas", envInt("VIREO_REPLICAS", 1), "replicas of the streams, buckets and consumer it creates [VIREO_REPLICAS]")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", envOr("VIREO_METRICS_ADDR", ":9090"), "address of /metrics, /healthz and /readyz; empty: none [VIREO_METRICS_ADDR]")
@@ -79,7 +81,7 @@ func (f *inferFlags) config() (infer.Config, error) {
 	}
 	cfg := infer.Config{
 		Prefix: f.nats.prefix, Models: models, Backend: f.backend, Threads: f.threads,
-		Replicas: f.replicas, MaxBatch: f.maxBatch, MaxDelay: d,
+		Replicas: f.replicas, MaxBatch: f.maxBatch, MaxInFlight: f.maxInFlight, MaxDelay: d,
 		NoKeep: f.noKeep, KeepWindow: keep,
 	}
 	if err := cfg.Check(); err != nil {

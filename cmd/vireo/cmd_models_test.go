@@ -180,7 +180,7 @@ func TestInferFlags(t *testing.T) {
 		}
 		return f.config()
 	}
-	for _, k := range []string{"VIREO_MODEL", "VIREO_BACKEND", "VIREO_THREADS", "VIREO_MAX_BATCH", "VIREO_MAX_DELAY", "VIREO_REPLICAS", "VIREO_PREFIX", "VIREO_NO_KEEP", "VIREO_KEEP_WINDOW"} {
+	for _, k := range []string{"VIREO_MODEL", "VIREO_BACKEND", "VIREO_THREADS", "VIREO_MAX_BATCH", "VIREO_MAX_DELAY", "VIREO_REPLICAS", "VIREO_PREFIX", "VIREO_NO_KEEP", "VIREO_KEEP_WINDOW", "VIREO_MAX_IN_FLIGHT"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("VIREO_MAX_BATCH", "8")
@@ -190,17 +190,19 @@ func TestInferFlags(t *testing.T) {
 	t.Setenv("VIREO_THREADS", "0")
 	t.Setenv("VIREO_PREFIX", "vireo")
 	t.Setenv("VIREO_KEEP_WINDOW", "2h")
+	t.Setenv("VIREO_MAX_IN_FLIGHT", "2")
 	got, err := parse("--model", "people, faces", "--max-batch", "4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := infer.Config{Prefix: "vireo", Models: []string{"people", "faces"}, Backend: "cpu", Replicas: 3, MaxBatch: 4, MaxDelay: 3 * time.Millisecond, KeepWindow: 2 * time.Hour}
+	want := infer.Config{Prefix: "vireo", Models: []string{"people", "faces"}, Backend: "cpu", Replicas: 3, MaxBatch: 4, MaxInFlight: 2, MaxDelay: 3 * time.Millisecond, KeepWindow: 2 * time.Hour}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("config\n got %+v\nwant %+v", got, want)
 	}
 	for _, args := range [][]string{
 		{"--max-delay", "soon"},
 		{"--max-batch", "0"},
+		{"--max-in-flight", "65"},
 		{"--model", "a.b"},
 		{"--replicas", "9"},
 		{"--log-format", "xml"},
