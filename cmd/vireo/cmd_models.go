@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	register(command{"models", "the model store: list | push DIR | versions MODEL | rollback MODEL [--to V]", runModels})
+	register(command{"models", "the model store: list | push DIR | versions MODEL | rollback MODEL [--to V] | retrain MODEL", runModels})
 }
 
 const modelsUsage = `usage: vireo models <command> [flags]
@@ -35,6 +35,10 @@ const modelsUsage = `usage: vireo models <command> [flags]
                           make it serve
   versions MODEL          stored versions, their metrics and when each served
   rollback MODEL [--to V] serve the previous (or the named) version again
+  retrain [--status] [--no-wait] MODEL
+                          start a retrain run now and follow it with a
+                          progress bar until the gate decides (--status:
+                          only print the retrain service's status)
 common flags: --nats URL [VIREO_NATS_URL], --prefix P, --replicas N [VIREO_REPLICAS], --json`
 
 // parseInterleaved parses flags that may come before or after positional
@@ -74,8 +78,12 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	nf := addNATSFlags(fs)
 	replicas := fs.Int("replicas", envInt("VIREO_REPLICAS", 1), "replicas of the buckets (and streams, for push) it creates [VIREO_REPLICAS]")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	timeout := fs.Duration("timeout", time.Minute, "bound on the whole command")
-	var ifMissing, noPromote *bool
+	defTimeout := time.Minute
+	if sub == "retrain" {
+		defTimeout = time.Hour // a run fine-tunes a model
+	}
+	timeout := fs.Duration("timeout", defTimeout, "bound on the whole command")
+	var ifMissing, noPromote, statusOnly, noWait *bool
 	var name, to *string
 	want := 0
 	switch sub {
@@ -89,6 +97,10 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		want = 1
 	case "rollback":
 		to = fs.String("to", "", "version to serve (default: the one that served before the current)")
+		want = 1
+	case "retrain":
+		statusOnly = fs.Bool("status", false, "print the retrain service's status of MODEL and start nothing")
+		noWait = fs.Bool("no-wait", false, "start the run and return without following it")
 		want = 1
 	default:
 		fmt.Fprintln(stderr, modelsUsage)
@@ -108,6 +120,9 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer nc.Close()
+	if sub == "retrain" {
+		return modelsRetrain(ctx, nc, subj.Prefix(), pos[0], *statusOnly, *noWait, *asJSON, stdout, stderr)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("models: %w", err)
