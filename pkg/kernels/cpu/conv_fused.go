@@ -235,6 +235,14 @@ func (c *CPU) shiftFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi)
 		defer c.putScratch(t)
 		q.tapWeights(wt, *t)
 		taps = *t
+	} else { // one GEMM over channels x taps wants each group's weights packed
+		t := c.getScratch(q.groups * q.outer * q.k())
+		defer c.putScratch(t)
+		K := q.k()
+		for gr := 0; gr < q.groups; gr++ {
+			gemmPackA(q.outer, K, wt[gr*q.outer*K:], K, (*t)[gr*q.outer*K:])
+		}
+		taps = *t
 	}
 	cw := q.shiftChunk(c.threads, l.np)
 	nc := (l.np + cw - 1) / cw
@@ -242,7 +250,8 @@ func (c *CPU) shiftFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi)
 	dynamicFor(c, items*nc, c.convBlock(q, items, nc), shiftFusedWork{c: c, q: q, l: l, grid: grid, img: img, wt: wt, taps: taps, bias: bias, cw: cw, nc: nc, ep: ep})
 }
 
-// shiftFusedWork is shiftFused's per-thread loop over claimed tasks.
+// shiftFusedWork is shiftFused's per-thread loop over claimed tasks
+// (taps: the weights per tap, or packed for gemmOffs with AVX-512).
 type shiftFusedWork struct {
 	c                         *CPU
 	q                         *convPlan
@@ -264,8 +273,9 @@ func (b *shiftFusedWork) work(cl *claimer) {
 	ybuf := b.c.getScratch(q.outer * cw)
 	defer b.c.putScratch(ybuf)
 	// With AVX-512, one GEMM over taps x channels (K = c*kh*kw, the
-	// weights' own layout) whose B rows are the shifted views of the
-	// padded planes, packed straight from them: no per-tap partial sums.
+	// weights' own layout, packed by gemmPackA into b.taps) whose B rows
+	// are the shifted views of the padded planes, packed straight from
+	// them: no per-tap partial sums.
 	allTaps := gemm512 && kk <= maxTaps
 	K := g.c
 	var toff [maxTaps]int64
@@ -295,7 +305,7 @@ func (b *shiftFusedWork) work(cl *claimer) {
 			p0 := ch * cw
 			w := min(cw, np-p0)
 			if allTaps {
-				gemmOffs(q.outer, w, g.c, b.wt[gr*q.outer*K:], K, (*pad)[p0:], toff[:kk], l.cstride, *ybuf, w, *panel)
+				gemmOffs(q.outer, w, g.c, b.taps[gr*q.outer*K:], (*pad)[p0:], toff[:kk], l.cstride, *ybuf, w, *panel)
 			} else {
 				for tap := 0; tap < kk; tap++ {
 					off := l.off(g, tap)

@@ -89,36 +89,78 @@ void vireo_gemm512(long M, long N, long K, const float *A, long lda, const float
 	}
 }
 
-// vireo_gemm512_offs: C (M x N, ldc) = A (M x K, lda) * B with K =
-// chans*kk, where row k = ci*kk+tap of B is base + ci*cstride + toff[tap]
-// (N values): a convolution's shifted views of padded planes as one GEMM
-// over channels x taps, packed straight from the planes; bp is scratch of
-// K*32 floats.
-VG_TARGET
-void vireo_gemm512_offs(long M, long N, long chans, const float *A, long lda, const float *base, const long *toff, long kk,
-		long cstride, float *C, long ldc, float *bp) {
-	long K = chans * kk;
-	for (long n0 = 0; n0 < N; n0 += 32) {
-		long nw = N - n0 < 32 ? N - n0 : 32;
-		__mmask16 m0 = vg_mask(nw), m1 = vg_mask(nw - 16);
-		for (long k = 0; k < K; k++) {
-			const float *src = base + (k / kk) * cstride + toff[k % kk] + n0;
-			_mm512_storeu_ps(bp + k * 32, _mm512_maskz_loadu_ps(m0, src));
-			_mm512_storeu_ps(bp + k * 32 + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+// vp_tile is vg_tile with A packed: ap holds mr values per k
+// (ap[k*mr+r] = A[r][k]), one stream for the broadcasts.
+VG_TARGET static inline __attribute__((always_inline))
+void vp_tile(const int mr, long K, const float *restrict ap, const float *restrict bp,
+		float *restrict c, long ldc, __mmask16 m0, __mmask16 m1, int acc) {
+	__m512 c0[8], c1[8];
+	for (int r = 0; r < mr; r++) {
+		c0[r] = _mm512_setzero_ps();
+		c1[r] = _mm512_setzero_ps();
+	}
+	for (long k = 0; k < K; k++) {
+		__m512 b0 = _mm512_loadu_ps(bp + k * 32);
+		__m512 b1 = _mm512_loadu_ps(bp + k * 32 + 16);
+		for (int r = 0; r < mr; r++) {
+			__m512 av = _mm512_set1_ps(ap[k * mr + r]);
+			c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+			c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
 		}
-		long i = 0;
-		for (; i + 8 <= M; i += 8)
-			vg_tile(8, K, A + i * lda, lda, bp, C + i * ldc + n0, ldc, m0, m1, 0);
-		const float *a = A + i * lda;
-		float *c = C + i * ldc + n0;
-		switch (M - i) {
-		case 7: vg_tile(7, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 6: vg_tile(6, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 5: vg_tile(5, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 4: vg_tile(4, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 3: vg_tile(3, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 2: vg_tile(2, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 1: vg_tile(1, K, a, lda, bp, c, ldc, m0, m1, 0); break;
+	}
+	for (int r = 0; r < mr; r++) {
+		float *cr = c + r * ldc;
+		if (acc) {
+			c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
+			c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+		}
+		_mm512_mask_storeu_ps(cr, m0, c0[r]);
+		_mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
+	}
+}
+
+// vireo_gemm512_offs: C (M x N, ldc) = A * B with K = chans*kk, where A
+// comes packed (gemmPackA's layout) and row k = ci*kk+tap of B is base +
+// ci*cstride + toff[tap] (N values): a convolution's shifted views of
+// padded planes as one GEMM over channels x taps, packed straight from
+// the planes. K runs in blocks of cb channels, so that the packed panel
+// (cb*kk x 32, in bp) stays in L1 while every row tile runs over it; the
+// blocks after the first add to C (a fixed order: the same sums whatever
+// the threads).
+VG_TARGET
+void vireo_gemm512_offs(long M, long N, long chans, const float *AP, const float *base, const long *toff, long kk,
+		long cstride, float *C, long ldc, float *bp, long cb) {
+	long K = chans * kk;
+	for (long c0 = 0; c0 < chans; c0 += cb) {
+		long cn = chans - c0 < cb ? chans - c0 : cb;
+		long kb = cn * kk;
+		int acc = c0 > 0;
+		for (long n0 = 0; n0 < N; n0 += 32) {
+			long nw = N - n0 < 32 ? N - n0 : 32;
+			__mmask16 m0 = vg_mask(nw), m1 = vg_mask(nw - 16);
+			float *p = bp;
+			for (long ci = 0; ci < cn; ci++) {
+				const float *plane = base + (c0 + ci) * cstride + n0;
+				for (long t = 0; t < kk; t++, p += 32) {
+					const float *src = plane + toff[t];
+					_mm512_storeu_ps(p, _mm512_maskz_loadu_ps(m0, src));
+					_mm512_storeu_ps(p + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+				}
+			}
+			long i = 0;
+			for (; i + 8 <= M; i += 8)
+				vp_tile(8, kb, AP + i * K + c0 * kk * 8, bp, C + i * ldc + n0, ldc, m0, m1, acc);
+			const float *a = AP + i * K + c0 * kk * (M - i);
+			float *c = C + i * ldc + n0;
+			switch (M - i) {
+			case 7: vp_tile(7, kb, a, bp, c, ldc, m0, m1, acc); break;
+			case 6: vp_tile(6, kb, a, bp, c, ldc, m0, m1, acc); break;
+			case 5: vp_tile(5, kb, a, bp, c, ldc, m0, m1, acc); break;
+			case 4: vp_tile(4, kb, a, bp, c, ldc, m0, m1, acc); break;
+			case 3: vp_tile(3, kb, a, bp, c, ldc, m0, m1, acc); break;
+			case 2: vp_tile(2, kb, a, bp, c, ldc, m0, m1, acc); break;
+			case 1: vp_tile(1, kb, a, bp, c, ldc, m0, m1, acc); break;
+			}
 		}
 	}
 }
@@ -131,42 +173,8 @@ static int vireo_gemm512_ok(void) {
 #define VIREO_HAVE_GEMM512 0
 static void vireo_gemm512(long M, long N, long K, const float *A, long lda, const float *B, long ldb,
 		float *C, long ldc, int acc, float *bp) {}
-// vireo_gemm512_offs: C (M x N, ldc) = A (M x K, lda) * B with K =
-// chans*kk, where row k = ci*kk+tap of B is base + ci*cstride + toff[tap]
-// (N values): a convolution's shifted views of padded planes as one GEMM
-// over channels x taps, packed straight from the planes; bp is scratch of
-// K*32 floats.
-VG_TARGET
-void vireo_gemm512_offs(long M, long N, long chans, const float *A, long lda, const float *base, const long *toff, long kk,
-		long cstride, float *C, long ldc, float *bp) {
-	long K = chans * kk;
-	for (long n0 = 0; n0 < N; n0 += 32) {
-		long nw = N - n0 < 32 ? N - n0 : 32;
-		__mmask16 m0 = vg_mask(nw), m1 = vg_mask(nw - 16);
-		for (long k = 0; k < K; k++) {
-			const float *src = base + (k / kk) * cstride + toff[k % kk] + n0;
-			_mm512_storeu_ps(bp + k * 32, _mm512_maskz_loadu_ps(m0, src));
-			_mm512_storeu_ps(bp + k * 32 + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-		}
-		long i = 0;
-		for (; i + 8 <= M; i += 8)
-			vg_tile(8, K, A + i * lda, lda, bp, C + i * ldc + n0, ldc, m0, m1, 0);
-		const float *a = A + i * lda;
-		float *c = C + i * ldc + n0;
-		switch (M - i) {
-		case 7: vg_tile(7, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 6: vg_tile(6, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 5: vg_tile(5, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 4: vg_tile(4, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 3: vg_tile(3, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 2: vg_tile(2, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		case 1: vg_tile(1, K, a, lda, bp, c, ldc, m0, m1, 0); break;
-		}
-	}
-}
-
-static void vireo_gemm512_offs(long M, long N, long chans, const float *A, long lda, const float *base, const long *toff, long kk,
-		long cstride, float *C, long ldc, float *bp) {}
+static void vireo_gemm512_offs(long M, long N, long chans, const float *AP, const float *base, const long *toff, long kk,
+		long cstride, float *C, long ldc, float *bp, long cb) {}
 static int vireo_gemm512_ok(void) { return 0; }
 #endif
 */
@@ -208,27 +216,53 @@ func gemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float3
 // maxTaps is the most kernel taps gemmOffs takes (7x7 and below).
 const maxTaps = 64
 
-// gemmOffs is, for gemm512 CPUs only, with K = chans*len(toff),
+// offsPanelRows is the most B rows (channels x taps) of gemmOffs's packed
+// panel: 160 x 32 floats (20 KB) stay in L1 beside the packed A rows. With
+// the whole K in one panel (864 rows for 96 channels x 9 taps, 110 KB)
+// the 8x32 tiles streamed it from L2: PP-OCRv4 det's 96->24 3x3
+// convolutions ran at ~100 GFLOP/s, ~145 with the blocks.
+const offsPanelRows = 160
+
+// gemmPackA packs the m x k matrix a (row stride lda) into ap (m*k
+// floats) for gemmOffs: row tiles of 8 (the last one mr = m%8 rows), each
+// stored k-major, ap[i*k + p*mr + r] = a[(i+r)*lda + p].
+func gemmPackA(m, k int, a []float32, lda int, ap []float32) {
+	_ = ap[m*k-1]
+	for i := 0; i < m; i += 8 {
+		mr := min(8, m-i)
+		t := ap[i*k : (i+mr)*k]
+		for r := 0; r < mr; r++ {
+			row := a[(i+r)*lda : (i+r)*lda+k]
+			for p, v := range row {
+				t[p*mr+r] = v
+			}
+		}
+	}
+}
+
+// gemmOffs is, for gemm512 CPUs only, with K = chans*len(toff) and ap
+// the m x K weights packed by gemmPackA,
 //
-//	for i < m, j < n: c[i*ldc+j] = sum_{ci, t} a[i*lda+ci*len(toff)+t] * base[ci*cstride+toff[t]+j]
+//	for i < m, j < n: c[i*ldc+j] = sum_{ci, t} a[i*K+ci*len(toff)+t] * base[ci*cstride+toff[t]+j]
 //
 // (panel holds gemmPanel(K) floats; len(toff) <= maxTaps; the last row
 // of B is bounds-checked, the offsets grow with ci and the caller's
 // geometry keeps every tap's rows in range).
-func gemmOffs(m, n, chans int, a []float32, lda int, base []float32, toff []int64, cstride int, c []float32, ldc int, panel []float32) {
+func gemmOffs(m, n, chans int, ap []float32, base []float32, toff []int64, cstride int, c []float32, ldc int, panel []float32) {
 	kk := len(toff)
 	k := chans * kk
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
-	_ = a[(m-1)*lda+k-1]
+	_ = ap[m*k-1]
 	_ = c[(m-1)*ldc+n-1]
 	_ = panel[gemmPanel(k)-1]
 	for _, o := range toff {
 		_ = base[int64((chans-1)*cstride)+o+int64(n)-1]
 	}
-	C.vireo_gemm512_offs(C.long(m), C.long(n), C.long(chans), gptr(a), C.long(lda), gptr(base),
-		(*C.long)(unsafe.Pointer(unsafe.SliceData(toff))), C.long(kk), C.long(cstride), gptr(c), C.long(ldc), gptr(panel))
+	cb := max(1, offsPanelRows/kk)
+	C.vireo_gemm512_offs(C.long(m), C.long(n), C.long(chans), gptr(ap), gptr(base),
+		(*C.long)(unsafe.Pointer(unsafe.SliceData(toff))), C.long(kk), C.long(cstride), gptr(c), C.long(ldc), gptr(panel), C.long(cb))
 }
 
 func gptr(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }

@@ -56,3 +56,44 @@ func BenchmarkGemmNN(bm *testing.B) {
 		})
 	}
 }
+
+// TestGemmOffs checks gemmOffs (packed weights, B rows as shifted views
+// of channel planes, K in channel blocks) against the plain sum, on
+// shapes with row and column tails and more channels than one block.
+func TestGemmOffs(t *testing.T) {
+	if !gemm512 {
+		t.Skip("no AVX-512: gemmOffs is not used on this CPU")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, s := range []struct{ m, n, chans, kh, kw, wq int }{
+		{24, 1000, 96, 3, 3, 50}, {1, 33, 1, 3, 3, 10}, {13, 47, 40, 3, 3, 20}, {8, 64, 20, 5, 5, 30}, {9, 100, 200, 1, 2, 12}, {7, 31, 3, 7, 7, 40},
+	} {
+		kk := s.kh * s.kw
+		toff := make([]int64, kk)
+		for tap := range toff {
+			toff[tap] = int64((tap/s.kw)*s.wq + tap%s.kw)
+		}
+		cstride := int(toff[kk-1]) + s.n + 3
+		K := s.chans * kk
+		a := kernelstest.Rand(r, s.m*K, -1, 1)
+		base := kernelstest.Rand(r, s.chans*cstride, -1, 1)
+		ldc := s.n + 2
+		want := make([]float32, s.m*ldc)
+		for i := 0; i < s.m; i++ {
+			for j := 0; j < s.n; j++ {
+				var sum float64
+				for ci := 0; ci < s.chans; ci++ {
+					for tap, o := range toff {
+						sum += float64(a[i*K+ci*kk+tap]) * float64(base[ci*cstride+int(o)+j])
+					}
+				}
+				want[i*ldc+j] = float32(sum)
+			}
+		}
+		ap := make([]float32, s.m*K)
+		gemmPackA(s.m, K, a, K, ap)
+		got := make([]float32, s.m*ldc)
+		gemmOffs(s.m, s.n, s.chans, ap, base, toff, cstride, got, ldc, make([]float32, gemmPanel(K)))
+		kernelstest.AssertClose(t, fmt.Sprintf("%+v", s), got, want, kernelstest.Tol{Abs: 1e-4, Rel: 1e-4})
+	}
+}
