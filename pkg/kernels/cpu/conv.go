@@ -263,6 +263,10 @@ func (c *CPU) ConvTranspose2D(y, x, w, b *kernels.Tensor, p kernels.ConvTranspos
 	if err != nil {
 		return err
 	}
+	if q.disjointOK() {
+		c.convTransposeDisjoint(q, d[0], d[1], d[2], d[3])
+		return nil
+	}
 	c.backwardImage(q, d[0], d[1], d[2], d[3])
 	return nil
 }

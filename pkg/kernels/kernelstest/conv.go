@@ -254,6 +254,13 @@ var convTransposeCases = []convTCase{
 	{1, 8, 12, 12, 4, 4, 4, kernels.ConvTransposeParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 1, 1}}},
 	{2, 4, 3, 4, 32, 3, 3, kernels.ConvTransposeParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 0, 1}, OutputPadding: [2]int{1, 0}}},
 	{1, 4, 4, 3, 32, 3, 3, kernels.ConvTransposeParams{Pads: [4]int{1, 1, 1, 1}}},
+	// Stride equal to the kernel (disjoint footprints: the CPU backend's
+	// direct scatter), with an uneven 3x2 kernel and, in the last, more
+	// input rows than one of its chunks.
+	{2, 5, 7, 9, 3, 2, 2, kernels.ConvTransposeParams{Strides: [2]int{2, 2}}},
+	{1, 24, 6, 33, 24, 2, 2, kernels.ConvTransposeParams{Strides: [2]int{2, 2}}},
+	{2, 3, 5, 4, 2, 3, 2, kernels.ConvTransposeParams{Strides: [2]int{3, 2}}},
+	{1, 8, 70, 200, 4, 2, 2, kernels.ConvTransposeParams{Strides: [2]int{2, 2}}},
 }
 
 func testConvTransposeRandom(t *testing.T, b kernels.Backend) {
