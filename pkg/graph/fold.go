@@ -6,8 +6,8 @@ import (
 )
 
 // FoldConvBatchNorm returns a copy of g in which every inference
-// BatchNormalization fed only by a Conv is folded into that Conv's weights
-// and bias:
+// BatchNormalization fed only by a Conv (or a one-group ConvTranspose,
+// whose output channel m is w[:, m]) is folded into its weights and bias:
 //
 //	s = scale / sqrt(var + eps)
 //	W'[m] = W[m] * s[m]
@@ -53,7 +53,10 @@ func FoldConvBatchNorm(g *Graph) (*Graph, error) {
 			continue
 		}
 		conv := producer[bn.Inputs[0]]
-		if conv == nil || conv.Op != "Conv" || replaced[conv] != nil || uses[bn.Inputs[0]] != 1 || len(conv.Inputs) < 2 {
+		if conv == nil || (conv.Op != "Conv" && conv.Op != "ConvTranspose") || replaced[conv] != nil || uses[bn.Inputs[0]] != 1 || len(conv.Inputs) < 2 {
+			continue
+		}
+		if a, ok := conv.Attrs["group"]; ok && a.Int != 1 && conv.Op == "ConvTranspose" {
 			continue
 		}
 		if at, ok := bn.Attrs["spatial"]; ok && at.Int != 1 {
@@ -66,27 +69,40 @@ func FoldConvBatchNorm(g *Graph) (*Graph, error) {
 				continue
 			}
 		}
+		// Output channel c's weights: Conv's w[c] (M,C/g,kH,kW), or
+		// ConvTranspose's w[:, c] (C,M,kH,kW; one group).
+		m, ci := 0, 1
+		if w != nil && len(w.Shape) >= 1 {
+			m = w.Shape[0]
+		}
+		if conv.Op == "ConvTranspose" {
+			if w == nil || len(w.Shape) < 2 {
+				continue
+			}
+			m, ci = w.Shape[1], w.Shape[0]
+		}
 		ps := make([]*Tensor, 4)
-		ok := w != nil && len(w.Shape) >= 1
+		ok := w != nil && m >= 1
 		for i := range ps {
 			ps[i] = floatInit(g, bn.Inputs[1+i])
-			ok = ok && ps[i] != nil && w != nil && len(ps[i].Float) == w.Shape[0]
+			ok = ok && ps[i] != nil && len(ps[i].Float) == m
 		}
-		if !ok || (bias != nil && len(bias.Float) != w.Shape[0]) {
+		if !ok || (bias != nil && len(bias.Float) != m) {
 			continue
 		}
 		eps := float32(1e-5)
 		if at, ok := bn.Attrs["epsilon"]; ok {
 			eps = at.Float
 		}
-		m := w.Shape[0]
-		per := len(w.Float) / m
+		per := len(w.Float) / (m * ci)
 		nw := &Tensor{DType: Float32, Shape: cloneInts(w.Shape), Float: make([]float32, len(w.Float))}
 		nb := &Tensor{DType: Float32, Shape: []int{m}, Float: make([]float32, m)}
 		for c := 0; c < m; c++ {
 			s := float64(ps[0].Float[c]) / math.Sqrt(float64(ps[3].Float[c])+float64(eps))
-			for k := 0; k < per; k++ {
-				nw.Float[c*per+k] = float32(float64(w.Float[c*per+k]) * s)
+			for i := 0; i < ci; i++ {
+				for k := (i*m + c) * per; k < (i*m+c+1)*per; k++ {
+					nw.Float[k] = float32(float64(w.Float[k]) * s)
+				}
 			}
 			b0 := 0.0
 			if bias != nil {

@@ -11,7 +11,9 @@ import (
 //   - Conv -> Mul(k) -> Add(c), k and c constants broadcast per output
 //     channel (shape (), (1), (C,1,1) or (1,C,1,1)): the Conv's weights
 //     become k*W and its bias k*b + c (PP-LCNet's learnable affine blocks;
-//     either step alone folds too).
+//     either step alone folds too). The same for a one-group
+//     ConvTranspose (the bias Paddle adds after each one in PP-OCR's DB
+//     head).
 //   - x * Clip(x+3, 0, 6) / 6 (with the Mul in either order) is
 //     HardSwish(x) (MobileNetV3's hard swish as Paddle exports it).
 //
@@ -100,16 +102,25 @@ func otherInput(n *graph.Node, v string) string {
 func fuseConvAffine(g *graph.Graph) int {
 	readers := readersOf(g)
 	for _, conv := range g.Nodes {
-		if conv.Op != "Conv" || len(conv.Outputs) != 1 || len(conv.Inputs) < 2 {
+		if (conv.Op != "Conv" && conv.Op != "ConvTranspose") || len(conv.Outputs) != 1 || len(conv.Inputs) < 2 {
 			continue
 		}
 		w := g.Initializers[conv.Inputs[1]]
 		if w == nil || w.DType != graph.Float32 || len(w.Shape) != 4 {
 			continue
 		}
+		// Output channel o's weights: Conv's w[o] (M,C/g,kH,kW), or
+		// ConvTranspose's w[:, o] (C,M,kH,kW; one group only).
+		co, ci := w.Shape[0], 1
+		if conv.Op == "ConvTranspose" {
+			if a, ok := conv.Attrs["group"]; ok && a.Int != 1 {
+				continue
+			}
+			co, ci = w.Shape[1], w.Shape[0]
+		}
 		var bias *graph.Tensor
 		if len(conv.Inputs) > 2 && conv.Inputs[2] != "" {
-			if bias = g.Initializers[conv.Inputs[2]]; bias == nil || len(bias.Float) != w.Shape[0] {
+			if bias = g.Initializers[conv.Inputs[2]]; bias == nil || len(bias.Float) != co {
 				continue
 			}
 		}
@@ -117,7 +128,6 @@ func fuseConvAffine(g *graph.Graph) int {
 		if next == nil || (next.Op != "Mul" && next.Op != "Add") || len(next.Outputs) != 1 {
 			continue
 		}
-		co := w.Shape[0]
 		k := perChannel(g.Initializers[otherInput(next, conv.Outputs[0])], co)
 		if k == nil {
 			continue
@@ -128,12 +138,16 @@ func fuseConvAffine(g *graph.Graph) int {
 		if bias != nil {
 			copy(nb.Float, bias.Float)
 		}
-		per := len(w.Float) / co
+		per := len(w.Float) / (ci * co) // per input channel (ConvTranspose) and output channel
 		if next.Op == "Mul" {
-			for o := 0; o < co; o++ {
-				for i := o * per; i < (o+1)*per; i++ {
-					nw.Float[i] *= k[o]
+			for c := 0; c < ci; c++ {
+				for o := 0; o < co; o++ {
+					for i := (c*co + o) * per; i < (c*co+o+1)*per; i++ {
+						nw.Float[i] *= k[o]
+					}
 				}
+			}
+			for o := 0; o < co; o++ {
 				nb.Float[o] *= k[o]
 			}
 		} else {

@@ -92,3 +92,70 @@ func TestFuseElementwise(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseConvTransposeAffine: Add and Mul constants per output channel
+// after a one-group ConvTranspose (weights (C,M,kH,kW)) fold into it, a
+// two-group one keeps them, and both graphs compute the same.
+func TestFuseConvTransposeAffine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	randT := func(name string, shape ...int) *graph.Tensor {
+		tt := &graph.Tensor{Name: name, DType: graph.Float32, Shape: shape}
+		tt.Float = make([]float32, tt.Numel())
+		for i := range tt.Float {
+			tt.Float[i] = rng.Float32()*2 - 1
+		}
+		return tt
+	}
+	inits := map[string]*graph.Tensor{}
+	for _, tt := range []*graph.Tensor{
+		randT("w1", 4, 3, 2, 2), randT("b1", 3), randT("k1", 1, 3, 1, 1), randT("c1", 3, 1, 1),
+		randT("w2", 4, 2, 2, 2), randT("c2", 1, 4, 1, 1),
+	} {
+		inits[tt.Name] = tt
+	}
+	node := func(op string, out string, in ...string) *graph.Node {
+		return &graph.Node{Name: out, Op: op, Inputs: in, Outputs: []string{out}}
+	}
+	ct := func(out string, group int64, in ...string) *graph.Node {
+		n := node("ConvTranspose", out, in...)
+		n.Attrs = map[string]graph.Attr{"strides": {Kind: graph.AttrInts, Ints: []int64{2, 2}}, "group": {Kind: graph.AttrInt, Int: group}}
+		return n
+	}
+	g := &graph.Graph{Name: "fuse_ct", Opset: 13, Initializers: inits,
+		Inputs:  []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: []int{2, 4, 5, 6}}},
+		Outputs: []graph.ValueInfo{{Name: "y", DType: graph.Float32}, {Name: "z", DType: graph.Float32}},
+		Nodes: []*graph.Node{
+			ct("t1", 1, "x", "w1", "b1"), node("Add", "a1", "t1", "c1"), node("Mul", "y", "k1", "a1"),
+			ct("t2", 2, "x", "w2"), node("Add", "z", "t2", "c2"),
+		}}
+	raw, err := onnx.Encode(onnx.NewModel(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused, err := Import(raw, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Import(raw, Options{NoFuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := fused.Report.Ops; fused.Report.Fused != 2 || ops["ConvTranspose"] != 2 || ops["Add"] != 1 || ops["Mul"] != 0 {
+		t.Fatalf("fused %d, ops %v: want the one-group ConvTranspose's Add and Mul fused, the two-group one's Add kept", fused.Report.Fused, ops)
+	}
+	b, err := cpu.New(cpu.Config{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	x := randT("x", 2, 4, 5, 6).Float
+	want := runGraph(t, b, plain.Graph(), x, []int{2, 4, 5, 6})
+	got := runGraph(t, b, fused.Graph(), x, []int{2, 4, 5, 6})
+	for k := range want {
+		for i := range want[k] {
+			if d := math.Abs(float64(got[k][i] - want[k][i])); d > 1e-5+1e-5*math.Abs(float64(want[k][i])) {
+				t.Fatalf("output %d[%d]: fused %g, unfused %g", k, i, got[k][i], want[k][i])
+			}
+		}
+	}
+}
