@@ -183,8 +183,8 @@ void vireo_col2im(const vireo_geom *g, const float *restrict col, float *restric
 // vireo_dw_fwd: output planes t in [t0,t1) of a depthwise convolution,
 // t = n*chans*mult + m, input channel m/mult. Each input plane is first
 // copied into pad, a zero-bordered (hp x wp) plane, so the taps need no
-// bounds checks; 3x3 stride-1 kernels then compute each output row in one
-// pass with all nine taps.
+// bounds checks; 3x3 (stride 1 or 2) and 5x5 stride-1 kernels then
+// compute each output row in one pass with all their taps.
 VIREO_CLONES
 void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, const float *w, const float *b, float *y, float *pad, long t0, long t1) {
 	long hw = (long)g->h * g->w, P = (long)g->oh * g->ow;
@@ -192,6 +192,8 @@ void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, cons
 	int hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
 	int wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
 	int fast3 = g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1;
+	int fast3s2 = g->kh == 3 && g->kw == 3 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1;
+	int fast5 = g->kh == 5 && g->kw == 5 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1;
 	long loaded = -1;
 	for (long t = t0; t < t1; t++) {
 		int m = (int)(t % M);
@@ -229,6 +231,45 @@ void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, cons
 					yrow[ox] = bv + w0 * r0[ox] + w1 * r0[ox + 1] + w2 * r0[ox + 2]
 						+ w3 * r1[ox] + w4 * r1[ox + 1] + w5 * r1[ox + 2]
 						+ w6 * r2[ox] + w7 * r2[ox + 1] + w8 * r2[ox + 2];
+				}
+			}
+			continue;
+		}
+		if (fast3s2) {
+			float w0 = wm[0], w1 = wm[1], w2 = wm[2], w3 = wm[3], w4 = wm[4], w5 = wm[5], w6 = wm[6], w7 = wm[7], w8 = wm[8];
+			for (int oy = 0; oy < g->oh; oy++) {
+				const float *restrict r0 = pad + (long)(2 * oy) * wp;
+				const float *restrict r1 = r0 + wp;
+				const float *restrict r2 = r1 + wp;
+				float *restrict yrow = yp + (long)oy * g->ow;
+				for (int ox = 0; ox < g->ow; ox++) {
+					yrow[ox] = bv + w0 * r0[2 * ox] + w1 * r0[2 * ox + 1] + w2 * r0[2 * ox + 2]
+						+ w3 * r1[2 * ox] + w4 * r1[2 * ox + 1] + w5 * r1[2 * ox + 2]
+						+ w6 * r2[2 * ox] + w7 * r2[2 * ox + 1] + w8 * r2[2 * ox + 2];
+				}
+			}
+			continue;
+		}
+		if (fast5) {
+			// All 25 taps per output row in one pass (the generic loop
+			// below makes 25 passes, each loading and storing the row: on
+			// the short rows of late stages that is mostly loop overhead).
+			float wl[25];
+			for (int i = 0; i < 25; i++) wl[i] = wm[i];
+			for (int oy = 0; oy < g->oh; oy++) {
+				const float *restrict r0 = pad + (long)oy * wp;
+				const float *restrict r1 = r0 + wp;
+				const float *restrict r2 = r1 + wp;
+				const float *restrict r3 = r2 + wp;
+				const float *restrict r4 = r3 + wp;
+				float *restrict yrow = yp + (long)oy * g->ow;
+				for (int ox = 0; ox < g->ow; ox++) {
+					float a0 = bv + wl[0] * r0[ox] + wl[1] * r0[ox + 1] + wl[2] * r0[ox + 2] + wl[3] * r0[ox + 3] + wl[4] * r0[ox + 4];
+					float a1 = wl[5] * r1[ox] + wl[6] * r1[ox + 1] + wl[7] * r1[ox + 2] + wl[8] * r1[ox + 3] + wl[9] * r1[ox + 4];
+					float a2 = wl[10] * r2[ox] + wl[11] * r2[ox + 1] + wl[12] * r2[ox + 2] + wl[13] * r2[ox + 3] + wl[14] * r2[ox + 4];
+					float a3 = wl[15] * r3[ox] + wl[16] * r3[ox + 1] + wl[17] * r3[ox + 2] + wl[18] * r3[ox + 3] + wl[19] * r3[ox + 4];
+					float a4 = wl[20] * r4[ox] + wl[21] * r4[ox + 1] + wl[22] * r4[ox + 2] + wl[23] * r4[ox + 3] + wl[24] * r4[ox + 4];
+					yrow[ox] = (a0 + a1) + (a2 + a3) + a4;
 				}
 			}
 			continue;

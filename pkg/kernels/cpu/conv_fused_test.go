@@ -24,6 +24,7 @@ func TestConv2DFused(t *testing.T) {
 	}{
 		{kernels.Shape{2, 6, 17, 19}, kernels.Shape{6, 1, 5, 5}, kernels.ConvParams{Pads: [4]int{2, 2, 2, 2}, Group: 6}},
 		{kernels.Shape{1, 8, 16, 16}, kernels.Shape{8, 1, 3, 3}, kernels.ConvParams{Pads: [4]int{0, 0, 1, 1}, Strides: [2]int{2, 2}, Group: 8}},
+		{kernels.Shape{2, 3, 9, 10}, kernels.Shape{6, 1, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Group: 3}}, // depthwise, multiplier 2
 		{kernels.Shape{1, 64, 40, 40}, kernels.Shape{64, 64, 1, 1}, kernels.ConvParams{}},
 		{kernels.Shape{2, 5, 9, 7}, kernels.Shape{7, 5, 1, 1}, kernels.ConvParams{}},
 		{kernels.Shape{1, 3, 33, 31}, kernels.Shape{8, 3, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Strides: [2]int{2, 2}}},

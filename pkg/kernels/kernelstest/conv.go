@@ -104,6 +104,8 @@ var conv2DCases = []convCase{
 	{2, 8, 9, 9, 8, 3, 3, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Group: 8}},                          // depthwise
 	{2, 4, 10, 9, 8, 3, 3, kernels.ConvParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 0, 0}, Group: 4}},  // depthwise, multiplier 2
 	{1, 3, 8, 8, 3, 3, 3, kernels.ConvParams{Dilations: [2]int{2, 2}, Pads: [4]int{2, 0, 1, 2}, Group: 3}}, // depthwise, dilated
+	{2, 6, 11, 21, 6, 5, 5, kernels.ConvParams{Pads: [4]int{2, 2, 2, 2}, Group: 6}},                        // depthwise 5x5
+	{1, 4, 9, 35, 4, 3, 3, kernels.ConvParams{Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 1, 1}, Group: 4}},  // depthwise 3x3 stride 2
 	{3, 5, 6, 7, 3, 1, 1, kernels.ConvParams{}},                                                            // pointwise
 	{1, 16, 5, 5, 7, 1, 1, kernels.ConvParams{Strides: [2]int{2, 2}}},                                      // 1x1 strided
 	{2, 3, 6, 6, 4, 5, 5, kernels.ConvParams{Pads: [4]int{2, 2, 2, 2}}},                                    // kernel larger than pads
