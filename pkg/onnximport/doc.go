@@ -23,9 +23,11 @@
 //     -> Reshape chains are folded too. With dynamic dims those chains stay
 //     and graph.Compile folds them for each concrete input shape.
 //  5. Fusion (unless Options.NoFuse): a Conv followed by a constant
-//     per-channel Mul and/or Add takes them into its weights and bias, and
-//     x*Clip(x+3,0,6)/6 becomes HardSwish (PP-OCR's exports write both
-//     out op by op: 330 -> 202 nodes for PP-OCRv4 det). Report.Fused.
+//     per-channel Mul and/or Add takes them into its weights and bias (a
+//     one-group ConvTranspose too), and x*Clip(x+3,0,6)/6 becomes
+//     HardSwish (PP-OCR's exports write both out op by op: 330 -> 202
+//     nodes for PP-OCRv4 det). Report.Fused. A gated shortcut x + x*s
+//     (s a Sigmoid or HardSigmoid) becomes x * (s+1), one pass over x.
 //  6. Layout: an NHWC image input (declared (N,H,W,C) with C in 1..4 and H,
 //     W not, or Options.InputLayout "nhwc") is turned into an NCHW input,
 //     Vireo's frame layout, by a Transpose at the input; a Transpose pair

@@ -16,6 +16,8 @@ import (
 //     head).
 //   - x * Clip(x+3, 0, 6) / 6 (with the Mul in either order) is
 //     HardSwish(x) (MobileNetV3's hard swish as Paddle exports it).
+//   - x + x*s, s a Sigmoid or HardSigmoid gate, is x * (s+1): one pass
+//     over x instead of two (fuseGateResidual).
 //
 // A value is rewritten only when its one reader is the next op of the
 // chain and it is not a graph output.
@@ -41,10 +43,65 @@ func fuseElementwise(g *graph.Graph) int {
 	for {
 		n := fuseConvAffine(g) + fuseHardSwish(g)
 		if n == 0 {
-			return removed
+			break
 		}
 		removed += n
 	}
+	for fuseGateResidual(g) {
+	}
+	return removed
+}
+
+// fuseGateResidual rewrites one x + x*s, s a Sigmoid or HardSigmoid gate
+// (a squeeze-excitation's channel scales with a shortcut, PP-OCRv4 det's
+// RSE layers), as x * (s + 1): the + 1 runs on s, usually (N,C,1,1),
+// instead of a second pass over x; the result has the same shape
+// (broadcast of x and s). It reports whether it rewrote one. The Mul must
+// have the Add as its only reader.
+func fuseGateResidual(g *graph.Graph) bool {
+	readers := readersOf(g)
+	producer := map[string]*graph.Node{}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+	}
+	for _, add := range g.Nodes {
+		if add.Op != "Add" || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+			continue
+		}
+		for i, mo := range add.Inputs {
+			x := add.Inputs[1-i]
+			mul := producer[mo]
+			if mul == nil || mul.Op != "Mul" || len(mul.Outputs) != 1 || readers[mo] != 1 || x == mo {
+				continue
+			}
+			sv := otherInput(mul, x)
+			sp := producer[sv]
+			if sv == "" || sv == x || sp == nil || (sp.Op != "Sigmoid" && sp.Op != "HardSigmoid") {
+				continue
+			}
+			one := &graph.Tensor{Name: uniqueName(g, sv+"/one"), DType: graph.Float32, Shape: []int{1}, Float: []float32{1}}
+			g.Initializers[one.Name] = one
+			s1 := uniqueName(g, sv+"/plus_one")
+			inc := &graph.Node{Name: s1, Op: "Add", Inputs: []string{sv, one.Name}, Outputs: []string{s1}}
+			scaled := &graph.Node{Name: add.Name, Op: "Mul", Inputs: []string{x, s1}, Outputs: []string{add.Outputs[0]}}
+			nodes := make([]*graph.Node, 0, len(g.Nodes))
+			for _, n := range g.Nodes {
+				switch n {
+				case mul:
+					nodes = append(nodes, inc)
+				case add:
+					nodes = append(nodes, scaled)
+				default:
+					nodes = append(nodes, n)
+				}
+			}
+			g.Nodes = nodes
+			return true
+		}
+	}
+	return false
 }
 
 // onlyReader returns the single node reading v, or nil.

@@ -159,3 +159,57 @@ func TestFuseConvTransposeAffine(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseGateResidual: x + x*HardSigmoid(...) becomes x * (s+1) (either
+// operand order), a Mul with a second reader is left alone, and both
+// graphs compute the same.
+func TestFuseGateResidual(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	node := func(op string, out string, in ...string) *graph.Node {
+		return &graph.Node{Name: out, Op: op, Inputs: in, Outputs: []string{out}}
+	}
+	g := &graph.Graph{Name: "gate", Opset: 13, Initializers: map[string]*graph.Tensor{},
+		Inputs:  []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: []int{2, 4, 5, 6}}},
+		Outputs: []graph.ValueInfo{{Name: "y", DType: graph.Float32}, {Name: "z", DType: graph.Float32}, {Name: "w", DType: graph.Float32}},
+		Nodes: []*graph.Node{
+			node("GlobalAveragePool", "p", "x"), node("HardSigmoid", "s", "p"), node("Mul", "m", "s", "x"), node("Add", "y", "x", "m"),
+			node("Sigmoid", "s2", "x"), node("Mul", "m2", "x", "s2"), node("Add", "z", "m2", "x"), node("Relu", "w", "m2"),
+		}}
+	raw, err := onnx.Encode(onnx.NewModel(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused, err := Import(raw, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Import(raw, Options{NoFuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	producers := map[string]string{}
+	for _, n := range fused.Graph().Nodes {
+		producers[n.Outputs[0]] = n.Op
+	}
+	if producers["y"] != "Mul" || producers["z"] != "Add" {
+		t.Fatalf("y made by %q (want Mul: rewritten), z by %q (want Add: its Mul has two readers)", producers["y"], producers["z"])
+	}
+	b, err := cpu.New(cpu.Config{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	x := make([]float32, 2*4*5*6)
+	for i := range x {
+		x[i] = rng.Float32()*8 - 4
+	}
+	want := runGraph(t, b, plain.Graph(), x, []int{2, 4, 5, 6})
+	got := runGraph(t, b, fused.Graph(), x, []int{2, 4, 5, 6})
+	for k := range want {
+		for i := range want[k] {
+			if d := math.Abs(float64(got[k][i] - want[k][i])); d > 1e-5+1e-5*math.Abs(float64(want[k][i])) {
+				t.Fatalf("output %d[%d]: fused %g, unfused %g", k, i, got[k][i], want[k][i])
+			}
+		}
+	}
+}
