@@ -83,25 +83,38 @@ func (c *CPU) convTransposeDisjoint(q *convPlan, y, x, wt, bias []float32) {
 	if q.flops() < convParallelFlops {
 		grain = q.n * nc
 	}
+	parallelFor(c, q.n*nc, grain, ctDisjoint{c: c, q: q, y: y, x: x, wT: *wT, bias: bias, rows: rows, nc: nc, K: K, P: P})
+}
+
+// ctDisjoint is convTransposeDisjoint's loop body over (image, chunk of
+// input rows) tasks, a struct so the workers get it without allocating.
+type ctDisjoint struct {
+	c              *CPU
+	q              *convPlan
+	y, x, wT, bias []float32
+	rows, nc, K, P int
+}
+
+func (b *ctDisjoint) run(lo, hi int) {
+	c, q, g := b.c, b.q, &b.q.geo
+	K, P, rows, nc := b.K, b.P, b.rows, b.nc
 	plane := g.h * g.w
-	c.parallel(q.n*nc, grain, func(lo, hi int) {
-		col := c.getScratch(K * rows * g.ow)
-		defer c.putScratch(col)
-		panel := c.getScratch(gemmPanel(q.outer))
-		defer c.putScratch(panel)
-		for t := lo; t < hi; t++ {
-			n, r0 := t/nc, (t%nc)*rows
-			rr := min(rows, g.oh-r0)
-			cols := rr * g.ow
-			gemmNN(K, cols, q.outer, *wT, q.outer, x[n*q.outer*P+r0*g.ow:], P, 0, *col, cols, *panel)
-			dst := y[n*g.c*plane+r0*g.sh*g.w:]
-			_ = dst[(g.c-1)*plane+rr*g.sh*g.w-1]
-			var bp *C.float
-			if bias != nil {
-				bp = fptr(bias[:g.c])
-			}
-			C.vireo_ct_scatter(C.long(g.c), C.long(g.kh), C.long(g.kw), C.long(rr), C.long(g.ow),
-				fptr(*col), C.long(cols), bp, fptr(dst), C.long(plane))
+	col := c.getScratch(K * rows * g.ow)
+	defer c.putScratch(col)
+	panel := c.getScratch(gemmPanel(q.outer))
+	defer c.putScratch(panel)
+	for t := lo; t < hi; t++ {
+		n, r0 := t/nc, (t%nc)*rows
+		rr := min(rows, g.oh-r0)
+		cols := rr * g.ow
+		gemmNN(K, cols, q.outer, b.wT, q.outer, b.x[n*q.outer*P+r0*g.ow:], P, 0, *col, cols, *panel)
+		dst := b.y[n*g.c*plane+r0*g.sh*g.w:]
+		_ = dst[(g.c-1)*plane+rr*g.sh*g.w-1]
+		var bp *C.float
+		if b.bias != nil {
+			bp = fptr(b.bias[:g.c])
 		}
-	})
+		C.vireo_ct_scatter(C.long(g.c), C.long(g.kh), C.long(g.kw), C.long(rr), C.long(g.ow),
+			fptr(*col), C.long(cols), bp, fptr(dst), C.long(plane))
+	}
 }
