@@ -259,7 +259,33 @@ func (c *CPU) shiftFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi)
 	cw := q.shiftChunk(c.threads, l.np)
 	nc := (l.np + cw - 1) / cw
 	items := q.n * q.groups
-	dynamicFor(c, items*nc, c.convBlock(q, items, nc), shiftFusedWork{c: c, q: q, l: l, grid: grid, img: img, wt: wt, taps: taps, bias: bias, cw: cw, nc: nc, ep: ep})
+	// One image and group (batch 1, the serving case): pad its planes
+	// once, split over the threads by channel, instead of every thread
+	// padding all of them for its share of the positions.
+	var shared []float32
+	if items == 1 && c.chunks(items*nc, c.convBlock(q, items, nc)) > 1 {
+		sp := c.getScratch(q.geo.c * l.cstride)
+		defer c.putScratch(sp)
+		shared = *sp
+		parallelFor(c, q.geo.c, max(1, q.geo.c/c.threads), padChannels{q: q, l: l, img: img[q.imgOff(0, 0):], dst: shared})
+	}
+	dynamicFor(c, items*nc, c.convBlock(q, items, nc), shiftFusedWork{c: c, q: q, l: l, grid: grid, img: img, wt: wt, taps: taps, bias: bias, cw: cw, nc: nc, ep: ep, shared: shared})
+}
+
+// padChannels pads channels [lo,hi) of one image's planes (padPlane over
+// a range of channels: each channel's phase planes are independent).
+type padChannels struct {
+	q        *convPlan
+	l        shiftLayout
+	img, dst []float32
+}
+
+func (b *padChannels) run(lo, hi int) {
+	g := b.q.geo
+	hw := g.h * g.w
+	sub := *b.q
+	sub.geo.c = hi - lo
+	sub.padPlane(b.img[lo*hw:], b.dst[lo*b.l.cstride:], &b.l)
 }
 
 // shiftFusedWork is shiftFused's per-thread loop over claimed tasks
@@ -271,6 +297,8 @@ type shiftFusedWork struct {
 	grid, img, wt, taps, bias []float32
 	cw, nc                    int
 	ep                        convEpi
+	// shared, when set, is the one image's planes already padded.
+	shared []float32
 }
 
 func (b *shiftFusedWork) work(cl *claimer) {
@@ -280,8 +308,13 @@ func (b *shiftFusedWork) work(cl *claimer) {
 	wp, np := l.wq, l.np
 	kk := g.kh * g.kw
 	P := q.p()
-	pad := b.c.getScratch(g.c * l.cstride)
-	defer b.c.putScratch(pad)
+	var pad *[]float32
+	if b.shared != nil {
+		pad = &b.shared
+	} else {
+		pad = b.c.getScratch(g.c * l.cstride)
+		defer b.c.putScratch(pad)
+	}
 	ybuf := b.c.getScratch(q.outer * cw)
 	defer b.c.putScratch(ybuf)
 	// With AVX-512, one GEMM over taps x channels (K = c*kh*kw, the
@@ -310,7 +343,7 @@ func (b *shiftFusedWork) work(cl *claimer) {
 		for t := lo; t < hi; t++ {
 			ch, ng := t%nc, t/nc
 			gr, n := ng%q.groups, ng/q.groups
-			if ng != key {
+			if ng != key && b.shared == nil {
 				q.padPlane(img[q.imgOff(n, gr):], *pad, l)
 				key = ng
 			}
