@@ -1,10 +1,5 @@
 package cpu
 
-import (
-	"sync"
-	"sync/atomic"
-)
-
 // convPlan is a convolution seen as GEMMs. For batch item n and group g:
 // the image tensor (x for Conv2D, y for ConvTranspose2D) holds groups*geo.c
 // channels of geo.h x geo.w; the grid tensor (y for Conv2D, x for
@@ -25,10 +20,6 @@ type convPlan struct {
 // colBudget is how many floats of im2col columns one chunk may hold: small
 // enough to stay in a core's L2 while sgemm packs it.
 const colBudget = 128 * 1024
-
-// wgradColBudget is colBudget for the weight gradient, whose GEMMs have
-// the chunk as their inner dimension and so want longer chunks.
-const wgradColBudget = 256 * 1024
 
 func (q *convPlan) k() int        { return q.geo.rows() }
 func (q *convPlan) p() int        { return q.geo.cols() }
@@ -158,67 +149,6 @@ func (b *colsForward) work(cl *claimer) {
 				}
 			}
 		}
-	}
-}
-
-// weightGrad computes, for every g,
-//
-//	dwt_g (outer x K) = sum_n grid[n,g] (outer x P) * im2col(img[n,g])^T
-//
-// in tasks of (n, g, chunk); each parallel range sums into its own partial
-// (the first into dwt itself) and the partials are added at the end.
-func (c *CPU) weightGrad(q *convPlan, dwt, grid, img []float32) {
-	if q.shiftable() {
-		c.weightGradShift(q, dwt, grid, img)
-		return
-	}
-	P, K, np := q.p(), q.k(), q.chunk(c.threads, wgradColBudget)
-	nc := (P + np - 1) / np
-	pw := q.geo.pointwise()
-	clear(dwt)
-	var mu sync.Mutex
-	var partials []*[]float32
-	items := q.n * q.groups
-	var first atomic.Bool
-	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
-		acc := dwt
-		if !first.CompareAndSwap(false, true) {
-			part := c.getScratch(len(dwt))
-			clear(*part)
-			acc = *part
-			mu.Lock()
-			partials = append(partials, part)
-			mu.Unlock()
-		}
-		var col *[]float32
-		var src colSource
-		if !pw {
-			col = c.getScratch(K * np)
-			defer c.putScratch(col)
-			src = newColSource(c, q, img)
-			defer src.release()
-		}
-		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
-			for t := lo; t < hi; t++ {
-				ch, ng := t%nc, t/nc
-				g, n := ng%q.groups, ng/q.groups
-				p0 := ch * np
-				w := min(np, P-p0)
-				io, goff := q.imgOff(n, g), q.gridOff(n, g)
-				if pw {
-					sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, img[io+p0:], P, 1, acc[g*q.outer*K:], K)
-				} else {
-					src.fill(n, g, *col, p0, w)
-					sgemm(false, true, q.outer, K, w, 1, grid[goff+p0:], P, *col, w, 1, acc[g*q.outer*K:], K)
-				}
-			}
-		}
-	})
-	for _, part := range partials {
-		for i, v := range *part {
-			dwt[i] += v
-		}
-		c.putScratch(part)
 	}
 }
 

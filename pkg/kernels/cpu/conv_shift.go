@@ -1,7 +1,5 @@
 package cpu
 
-import "sync"
-
 // Stride-1 convolutions as shifted GEMMs, with no im2col. Copy the image
 // of one (n,g) into a zero-bordered plane of hp x wp (the padding made
 // explicit); then output position (oy,ox), numbered p = oy*wp+ox on the
@@ -206,72 +204,6 @@ func (q *convPlan) uncrop(grid, buf []float32, p0, w, wp int) {
 			}
 			p = end
 		}
-	}
-}
-
-// weightGradShift computes weightGrad's result for a shiftable plan:
-//
-//	dw[m][c][ki][kj] = sum_n sum_p gridpad[n][m][p] * xpad[n][c][p + ki*dh*wp + kj*dw]
-//
-// one sgemm per tap and chunk into tap-ordered per-range partials, which
-// are summed and reordered into dwt at the end.
-func (c *CPU) weightGradShift(q *convPlan, dwt, grid, img []float32) {
-	g := &q.geo
-	l := q.shiftLayout()
-	wp, np := l.wq, l.np
-	kk := g.kh * g.kw
-	cw := q.shiftChunk(c.threads, np)
-	nc := (np + cw - 1) / cw
-	var mu sync.Mutex
-	var partials []*[]float32
-	items := q.n * q.groups
-	c.dynamic(items*nc, c.taskBlock(items, nc), func(claim func() (int, int, bool)) {
-		acc := c.getScratch(len(dwt))
-		clear(*acc)
-		mu.Lock()
-		partials = append(partials, acc)
-		mu.Unlock()
-		pad := c.getScratch(g.c * l.cstride)
-		defer c.putScratch(pad)
-		buf := c.getScratch(q.outer * cw)
-		defer c.putScratch(buf)
-		key := -1
-		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
-			for t := lo; t < hi; t++ {
-				ch, ng := t%nc, t/nc
-				gr, n := ng%q.groups, ng/q.groups
-				if ng != key {
-					q.padPlane(img[q.imgOff(n, gr):], *pad, &l)
-					key = ng
-				}
-				p0 := ch * cw
-				w := min(cw, np-p0)
-				q.uncrop(grid[q.gridOff(n, gr):], *buf, p0, w, wp)
-				for tap := 0; tap < kk; tap++ {
-					off := l.off(g, tap)
-					sgemm(false, true, q.outer, g.c, w, 1, *buf, w, (*pad)[off+p0:], l.cstride, 1, (*acc)[(gr*kk+tap)*q.outer*g.c:], g.c)
-				}
-			}
-		}
-	})
-	sum := *partials[0]
-	for _, part := range partials[1:] {
-		for i, v := range *part {
-			sum[i] += v
-		}
-	}
-	for gr := 0; gr < q.groups; gr++ {
-		for m := 0; m < q.outer; m++ {
-			for ci := 0; ci < g.c; ci++ {
-				dst := dwt[((gr*q.outer+m)*g.c+ci)*kk:]
-				for tap := 0; tap < kk; tap++ {
-					dst[tap] = sum[((gr*kk+tap)*q.outer+m)*g.c+ci]
-				}
-			}
-		}
-	}
-	for _, part := range partials {
-		c.putScratch(part)
 	}
 }
 
