@@ -23,10 +23,13 @@ package cpu
 
 #define VG_TARGET __attribute__((target("avx512f,fma")))
 
-// vg_tile: C[0:mr, 0:32] (=|+=) A[0:mr, 0:K] * bp (K x 32 packed), masks
-// m0/m1 select the valid columns of C.
+// vg_tile: C[0:mr, 0:32] (=|+=) A[0:mr, 0:K] * bp (K x 32 packed), with
+// A's element (r,k) at a[r*rs + k*ks] (row-major: rs = lda, ks = 1;
+// packed: rs = 1, ks = mr, one stream for the broadcasts); masks m0/m1
+// select the valid columns of C. Always inlined with constant mr and
+// strides, so each caller gets its own specialised loop.
 VG_TARGET static inline __attribute__((always_inline))
-void vg_tile(const int mr, long K, const float *restrict a, long lda, const float *restrict bp,
+void vg_tile(const int mr, long K, const float *restrict a, long rs, long ks, const float *restrict bp,
 		float *restrict c, long ldc, __mmask16 m0, __mmask16 m1, int acc) {
 	__m512 c0[8], c1[8];
 	for (int r = 0; r < mr; r++) {
@@ -37,7 +40,7 @@ void vg_tile(const int mr, long K, const float *restrict a, long lda, const floa
 		__m512 b0 = _mm512_loadu_ps(bp + k * 32);
 		__m512 b1 = _mm512_loadu_ps(bp + k * 32 + 16);
 		for (int r = 0; r < mr; r++) {
-			__m512 av = _mm512_set1_ps(a[r * lda + k]);
+			__m512 av = _mm512_set1_ps(a[r * rs + k * ks]);
 			c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
 			c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
 		}
@@ -74,48 +77,18 @@ void vireo_gemm512(long M, long N, long K, const float *A, long lda, const float
 		}
 		long i = 0;
 		for (; i + 8 <= M; i += 8)
-			vg_tile(8, K, A + i * lda, lda, bp, C + i * ldc + n0, ldc, m0, m1, acc);
+			vg_tile(8, K, A + i * lda, lda, 1, bp, C + i * ldc + n0, ldc, m0, m1, acc);
 		const float *a = A + i * lda;
 		float *c = C + i * ldc + n0;
 		switch (M - i) {
-		case 7: vg_tile(7, K, a, lda, bp, c, ldc, m0, m1, acc); break;
-		case 6: vg_tile(6, K, a, lda, bp, c, ldc, m0, m1, acc); break;
-		case 5: vg_tile(5, K, a, lda, bp, c, ldc, m0, m1, acc); break;
-		case 4: vg_tile(4, K, a, lda, bp, c, ldc, m0, m1, acc); break;
-		case 3: vg_tile(3, K, a, lda, bp, c, ldc, m0, m1, acc); break;
-		case 2: vg_tile(2, K, a, lda, bp, c, ldc, m0, m1, acc); break;
-		case 1: vg_tile(1, K, a, lda, bp, c, ldc, m0, m1, acc); break;
+		case 7: vg_tile(7, K, a, lda, 1, bp, c, ldc, m0, m1, acc); break;
+		case 6: vg_tile(6, K, a, lda, 1, bp, c, ldc, m0, m1, acc); break;
+		case 5: vg_tile(5, K, a, lda, 1, bp, c, ldc, m0, m1, acc); break;
+		case 4: vg_tile(4, K, a, lda, 1, bp, c, ldc, m0, m1, acc); break;
+		case 3: vg_tile(3, K, a, lda, 1, bp, c, ldc, m0, m1, acc); break;
+		case 2: vg_tile(2, K, a, lda, 1, bp, c, ldc, m0, m1, acc); break;
+		case 1: vg_tile(1, K, a, lda, 1, bp, c, ldc, m0, m1, acc); break;
 		}
-	}
-}
-
-// vp_tile is vg_tile with A packed: ap holds mr values per k
-// (ap[k*mr+r] = A[r][k]), one stream for the broadcasts.
-VG_TARGET static inline __attribute__((always_inline))
-void vp_tile(const int mr, long K, const float *restrict ap, const float *restrict bp,
-		float *restrict c, long ldc, __mmask16 m0, __mmask16 m1, int acc) {
-	__m512 c0[8], c1[8];
-	for (int r = 0; r < mr; r++) {
-		c0[r] = _mm512_setzero_ps();
-		c1[r] = _mm512_setzero_ps();
-	}
-	for (long k = 0; k < K; k++) {
-		__m512 b0 = _mm512_loadu_ps(bp + k * 32);
-		__m512 b1 = _mm512_loadu_ps(bp + k * 32 + 16);
-		for (int r = 0; r < mr; r++) {
-			__m512 av = _mm512_set1_ps(ap[k * mr + r]);
-			c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-			c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
-		}
-	}
-	for (int r = 0; r < mr; r++) {
-		float *cr = c + r * ldc;
-		if (acc) {
-			c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
-			c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
-		}
-		_mm512_mask_storeu_ps(cr, m0, c0[r]);
-		_mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
 	}
 }
 
@@ -149,17 +122,17 @@ void vireo_gemm512_offs(long M, long N, long chans, const float *AP, const float
 			}
 			long i = 0;
 			for (; i + 8 <= M; i += 8)
-				vp_tile(8, kb, AP + i * K + c0 * kk * 8, bp, C + i * ldc + n0, ldc, m0, m1, acc);
+				vg_tile(8, kb, AP + i * K + c0 * kk * 8, 1, 8, bp, C + i * ldc + n0, ldc, m0, m1, acc);
 			const float *a = AP + i * K + c0 * kk * (M - i);
 			float *c = C + i * ldc + n0;
 			switch (M - i) {
-			case 7: vp_tile(7, kb, a, bp, c, ldc, m0, m1, acc); break;
-			case 6: vp_tile(6, kb, a, bp, c, ldc, m0, m1, acc); break;
-			case 5: vp_tile(5, kb, a, bp, c, ldc, m0, m1, acc); break;
-			case 4: vp_tile(4, kb, a, bp, c, ldc, m0, m1, acc); break;
-			case 3: vp_tile(3, kb, a, bp, c, ldc, m0, m1, acc); break;
-			case 2: vp_tile(2, kb, a, bp, c, ldc, m0, m1, acc); break;
-			case 1: vp_tile(1, kb, a, bp, c, ldc, m0, m1, acc); break;
+			case 7: vg_tile(7, kb, a, 1, 7, bp, c, ldc, m0, m1, acc); break;
+			case 6: vg_tile(6, kb, a, 1, 6, bp, c, ldc, m0, m1, acc); break;
+			case 5: vg_tile(5, kb, a, 1, 5, bp, c, ldc, m0, m1, acc); break;
+			case 4: vg_tile(4, kb, a, 1, 4, bp, c, ldc, m0, m1, acc); break;
+			case 3: vg_tile(3, kb, a, 1, 3, bp, c, ldc, m0, m1, acc); break;
+			case 2: vg_tile(2, kb, a, 1, 2, bp, c, ldc, m0, m1, acc); break;
+			case 1: vg_tile(1, kb, a, 1, 1, bp, c, ldc, m0, m1, acc); break;
 			}
 		}
 	}
