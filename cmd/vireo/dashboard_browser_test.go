@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -376,50 +375,27 @@ func TestDashboardInBrowser(t *testing.T) {
 	wd.screenshot(shots, "1-live.png")
 
 	// 2. A correction by clicking: the face point moves where we click.
-	wd.click("#card-face-megamind button.wrong")
-	waitFor(t, 10*time.Second, "correction dialog", func() error {
-		var open bool
-		wd.js(&open, `return !document.getElementById('correct').classList.contains('hidden') && document.getElementById('correct-canvas').width > 0;`)
-		if !open {
-			return errors.New("closed")
-		}
-		return nil
-	})
 	// The frame the dialog shows (the live card may have moved on since).
-	var seqStr string
-	wd.js(&seqStr, `return document.getElementById('correct').dataset.seq;`)
-	seq, err := strconv.ParseUint(seqStr, 10, 64)
-	if err != nil {
-		t.Fatalf("correction dialog seq %q: %v", seqStr, err)
-	}
+	seq := openCorrection(t, wd, "card-face-megamind", "true")
 	// Click a quarter of the way left and up from the canvas centre.
-	var size struct{ W, H, CW, CH float64 }
-	wd.js(&size, `const c = document.getElementById('correct-canvas'); const r = c.getBoundingClientRect(); return {W: r.width, H: r.height, CW: c.width, CH: c.height};`)
+	size := correctionCanvas(wd)
 	dx, dy := -int(size.W/4), -int(size.H/4)
 	wd.clickAt("#correct-canvas", dx, dy)
-	wd.click("#correct-submit")
-	var status string
-	waitFor(t, 20*time.Second, "correction recorded", func() error {
-		wd.js(&status, `return document.getElementById('correct-status').textContent;`)
-		if !strings.HasPrefix(status, "recorded") {
-			return fmt.Errorf("status %q", status)
-		}
-		return nil
-	})
+	stored := submitCorrection(t, wd)
 	wd.screenshot(shots, "2-correction.png")
 	st, err := js.Stream(ctx, "CORRECTIONS")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, err := st.GetLastMsgForSubject(ctx, "vireo.corrections.face")
-	if err != nil {
-		t.Fatalf("no correction stored for face: %v (page said %q)", err, status)
+	if err != nil || m.Sequence != stored {
+		t.Fatalf("no correction stored for face: %v (page said stream seq %d)", err, stored)
 	}
 	var c schema.Correction
 	if err := json.Unmarshal(m.Data, &c); err != nil {
 		t.Fatal(err)
 	}
-	wantX, wantY := size.CW/2+float64(dx)*size.CW/size.W, size.CH/2+float64(dy)*size.CH/size.H
+	wantX, wantY := size.toCanvas(dx, dy)
 	if c.Source != "megamind" || c.Seq != seq || c.Task != schema.TaskRegression || len(c.Points) != 1 || c.Labeler != "dashboard" ||
 		abs(c.Points[0].X-wantX) > 4 || abs(c.Points[0].Y-wantY) > 4 {
 		t.Fatalf("stored correction %+v: want megamind seq %d, one point near (%.0f, %.0f) where the click was", c, seq, wantX, wantY)

@@ -165,6 +165,13 @@ func submitCorrection(t *testing.T, wd *webdriver) uint64 {
 // (the frame as captured).
 type canvasGeom struct{ W, H, CW, CH float64 }
 
+// correctionCanvas reads the open dialog's canvas geometry.
+func correctionCanvas(wd *webdriver) canvasGeom {
+	var g canvasGeom
+	wd.js(&g, `const c = document.getElementById('correct-canvas'); const r = c.getBoundingClientRect(); return {W: r.width, H: r.height, CW: c.width, CH: c.height};`)
+	return g
+}
+
 func (g canvasGeom) toCanvas(dx, dy int) (float64, float64) {
 	return g.CW/2 + float64(dx)*g.CW/g.W, g.CH/2 + float64(dy)*g.CH/g.H
 }
@@ -277,8 +284,7 @@ func TestDashboardCorrectionsInBrowser(t *testing.T) {
 	// top of the frame (wall and floor in vtest.avi).
 	seq = openCorrection(t, wd, "card-vtest-people-vtest", "!!corr.edit.mask")
 	wd.click(`#correct-controls input[name="corr-class"][value="1"]`)
-	var g canvasGeom
-	wd.js(&g, `const c = document.getElementById('correct-canvas'); const r = c.getBoundingClientRect(); return {W: r.width, H: r.height, CW: c.width, CH: c.height};`)
+	g := correctionCanvas(wd)
 	strokeY := -int(g.H * 0.3)
 	var stroke [][2]int
 	for x := -int(g.W * 0.3); x <= int(g.W*0.3); x += int(g.W * 0.05) {
@@ -329,7 +335,7 @@ func TestDashboardCorrectionsInBrowser(t *testing.T) {
 	seq = openCorrection(t, wd, "card-megamind-face-megamind", "corr.edit.points && corr.edit.points.length === 1")
 	var start struct{ X, Y float64 }
 	wd.js(&start, `return {X: corr.edit.points[0].x, Y: corr.edit.points[0].y};`)
-	wd.js(&g, `const c = document.getElementById('correct-canvas'); const r = c.getBoundingClientRect(); return {W: r.width, H: r.height, CW: c.width, CH: c.height};`)
+	g = correctionCanvas(wd)
 	// The point in CSS offsets from the canvas centre (clamped inside,
 	// where the page draws a point that lies off the frame).
 	sx := int(min(max(start.X, 8), g.CW-8)*g.W/g.CW - g.W/2)
