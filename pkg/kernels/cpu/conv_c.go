@@ -15,8 +15,6 @@ package cpu
 #cgo nocallback vireo_im2col
 #cgo noescape vireo_split_phases
 #cgo nocallback vireo_split_phases
-#cgo noescape vireo_col2im
-#cgo nocallback vireo_col2im
 #cgo noescape vireo_dw_fwd
 #cgo nocallback vireo_dw_fwd
 #cgo noescape vireo_phase_pad
@@ -135,46 +133,6 @@ void vireo_split_phases(const vireo_geom *g, const float *restrict img, float *r
 			for (int j = 0; j < wq; j++) {
 				int ix = j * sw + ph;
 				out[ph * wq + j] = ix < g->w ? in[ix] : 0.0f;
-			}
-		}
-	}
-}
-
-VIREO_CLONES
-void vireo_col2im(const vireo_geom *g, const float *restrict col, float *restrict img, long p0, long np) {
-	long hw = (long)g->h * g->w, r = 0;
-	for (int ci = 0; ci < g->c; ci++) {
-		float *dsti = img + ci * hw;
-		for (int ki = 0; ki < g->kh; ki++) {
-			for (int kj = 0; kj < g->kw; kj++, r++) {
-				const float *src = col + r * np;
-				int xoff = kj * g->dw - g->pl;
-				long d = 0;
-				for (long p = p0; p < p0 + np;) {
-					int oy = (int)(p / g->ow);
-					int ox0 = (int)(p - (long)oy * g->ow);
-					int ox1 = g->ow;
-					if ((long)ox1 > ox0 + (p0 + np - p)) ox1 = (int)(ox0 + (p0 + np - p));
-					int len = ox1 - ox0;
-					const float *seg = src + d;
-					d += len;
-					p += len;
-					int iy = oy * g->sh - g->pt + ki * g->dh;
-					if (iy < 0 || iy >= g->h) continue;
-					int lo, hi;
-					vireo_xrange(g, xoff, ox0, ox1, &lo, &hi);
-					int n = hi - lo;
-					if (n <= 0) continue;
-					const float *restrict in = seg + (lo - ox0);
-					float *restrict out = dsti + (long)iy * g->w + (long)lo * g->sw + xoff;
-					if (g->sw == 1) {
-						for (int i = 0; i < n; i++) out[i] += in[i];
-					} else if (g->sw == 2) {
-						for (int i = 0; i < n; i++) out[2 * i] += in[i];
-					} else {
-						for (int i = 0; i < n; i++) out[(long)i * g->sw] += in[i];
-					}
-				}
 			}
 		}
 	}
@@ -509,13 +467,7 @@ func (g *convGeom) im2colSplit(split, col []float32, p0, np int) {
 //
 //	img[ci][iy][ix] += col[r*np+p-p0]   for every inside (r,p) as above.
 func (g *convGeom) col2im(col, img []float32, p0, np int) {
-	img = img[:g.c*g.h*g.w]
-	col = col[:g.rows()*np]
-	if np == 0 {
-		return
-	}
-	cg := g.cgeom()
-	C.vireo_col2im(&cg, fptr(col), fptr(img), C.long(p0), C.long(np))
+	g.col2imLD(col, img, p0, np, np)
 }
 
 // Depthwise convolution (group == C, one input channel per group, mult =
