@@ -43,7 +43,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.task, "task", "", "classify, multilabel, segment or regress (default: the dataset's task; must match it)")
 	fs.StringVar(&o.dataName, "data", "", "prepared dataset: a name under --data-root or a folder holding dataset.json (required)")
 	dataRootFlag := fs.String("data-root", dataRoot(), "where `vireo data prepare` put the datasets [VIREO_DATA]")
-	fs.StringVar(&o.archName, "arch", "", "architecture, e.g. resnet18@0.25, resnet34, resnet18-unet@0.25 (default resnet18@0.25, -unet for segment)")
+	fs.StringVar(&o.archName, "arch", "", "architecture, e.g. resnet18@0.25, resnet34, resnet18-unet@0.25, resnet14s@0.25 (small inputs) (default resnet18@0.25, -unet for segment)")
 	fs.IntVar(&o.size, "size", 0, "input side in pixels (default: the dataset's width, at most 128)")
 	fs.StringVar(&o.sizes, "sizes", "", "progressive resizing: comma-separated sides, e.g. 64,128 (each gets --freeze-epochs then --epochs with the same weights)")
 	fs.IntVar(&o.epochs, "epochs", 5, "epochs per size (unfrozen)")
@@ -397,7 +397,7 @@ func benchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("bench train", stderr)
 	bc := backendFlags(fs)
 	var o train.BenchOptions
-	fs.StringVar(&o.Arch, "arch", "resnet18", "architecture, e.g. resnet18, resnet18@0.25, resnet18-unet")
+	fs.StringVar(&o.Arch, "arch", "resnet18", "architecture, e.g. resnet18, resnet18@0.25, resnet18-unet, resnet14s@0.25")
 	fs.StringVar(&o.Task, "task", "", "classify, multilabel, segment or regress (default: segment for a U-Net, classify otherwise)")
 	fs.IntVar(&o.Size, "size", 64, "input side")
 	fs.IntVar(&o.Batch, "batch", 32, "batch size")

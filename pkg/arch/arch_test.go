@@ -39,7 +39,7 @@ func TestParamCountsMatchTorchvision(t *testing.T) {
 }
 
 func TestGroupsCoverInitializersOnce(t *testing.T) {
-	for _, name := range []string{"resnet18", "resnet34@0.25", "resnet18-unet@0.125", "resnet34-unet"} {
+	for _, name := range []string{"resnet18", "resnet34@0.25", "resnet18-unet@0.125", "resnet34-unet", "resnet14s@0.25"} {
 		for _, up := range []string{UpsamplePixelShuffle, UpsampleConvTranspose} {
 			m, err := Build(name, "", Config{Classes: 5, Dropout: DefaultDropout, Upsample: up})
 			if err != nil {
@@ -131,6 +131,57 @@ func TestGraphIsWellFormed(t *testing.T) {
 	}
 }
 
+// TestSmallResNetLayout checks resnet14s: the 3x3/1 stem at the input's
+// resolution, three stride-2 stages of two BasicBlocks with the widths
+// 128w,256w,512w, total stride 8, and no layer4.
+func TestSmallResNetLayout(t *testing.T) {
+	m, err := Build("resnet14s@0.25", TaskClassify, Config{Classes: 10, InChannels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Arch != "resnet14s@0.25" || m.Stride != 8 {
+		t.Errorf("arch %q stride %d (want resnet14s@0.25, 8)", m.Arch, m.Stride)
+	}
+	shapes, err := graph.InferShapes(m.Graph, map[string][]int{"input": {2, 1, 28, 28}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]int{
+		"relu":           {2, 16, 28, 28},
+		"layer1.1.relu2": {2, 32, 14, 14},
+		"layer2.1.relu2": {2, 64, 7, 7},
+		"layer3.1.relu2": {2, 128, 4, 4},
+	} {
+		if got := shapes[name]; !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v (want %v)", name, got, want)
+		}
+	}
+	for _, w := range []string{"conv1.weight", "layer1.0.downsample.0.weight", "layer3.1.conv2.weight"} {
+		if _, ok := m.Graph.Initializers[w]; !ok {
+			t.Errorf("no initializer %s", w)
+		}
+	}
+	for n := range m.Graph.Initializers {
+		if len(n) > 6 && n[:6] == "layer4" {
+			t.Errorf("initializer %s: resnet14s has no layer4", n)
+		}
+	}
+	if w := m.Graph.Initializers["conv1.weight"]; !slices.Equal(w.Shape, []int{16, 1, 3, 3}) {
+		t.Errorf("conv1.weight shape %v (want [16 1 3 3])", w.Shape)
+	}
+	// Conv MACs at 28x28: stem 784*9*16; layer1 196*(16*9*32 + 3*32*9*32
+	// + 16*32); layer2 49*(32*9*64 + 3*64*9*64 + 32*64); layer3
+	// 16*(64*9*128 + 3*128*9*128 + 64*128); head 256*512 + 512*10.
+	f, err := FLOPs(m.Graph, map[string][]int{"input": {1, 1, 28, 28}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	macs := 784*9*16 + 196*(16*9*32+3*32*9*32+16*32) + 49*(32*9*64+3*64*9*64+32*64) + 16*(64*9*128+3*128*9*128+64*128) + 256*512 + 512*10
+	if f != int64(2*macs) {
+		t.Errorf("FLOPs at 28x28: %d (want %d)", f, 2*macs)
+	}
+}
+
 func TestDeterministicInit(t *testing.T) {
 	build := func(seed uint64) *Model {
 		m, err := Build("resnet18-unet@0.125", TaskSegment, Config{Classes: 4, Seed: seed})
@@ -205,13 +256,15 @@ func TestParseArchAndErrors(t *testing.T) {
 		"resnet18@0.25":       {Depth: 18, Width: 0.25},
 		"resnet18-unet@0.125": {Depth: 18, Width: 0.125, UNet: true},
 		"resnet34@.5-unet":    {Depth: 34, Width: 0.5, UNet: true},
+		"resnet14s":           {Depth: 14, Small: true},
+		"resnet14s@0.25":      {Depth: 14, Width: 0.25, Small: true},
 	} {
 		got, err := ParseArch(in)
 		if err != nil || got != want {
 			t.Errorf("ParseArch(%q) = %+v, %v (want %+v)", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"resnet50", "resnet18-unet@0.5-unet", "resnet18@", "resnet18@-1", "vgg16", ""} {
+	for _, bad := range []string{"resnet50", "resnet18-unet@0.5-unet", "resnet18@", "resnet18@-1", "vgg16", "", "resnet14s-unet", "resnet14s@0.25-unet", "resnet14"} {
 		if _, err := ParseArch(bad); !errors.Is(err, ErrArch) {
 			t.Errorf("ParseArch(%q) error %v (want ErrArch)", bad, err)
 		}
@@ -226,6 +279,7 @@ func TestParseArchAndErrors(t *testing.T) {
 		want       error
 	}{
 		{"resnet18-unet", TaskClassify, Config{Classes: 2}, ErrArch},
+		{"resnet14s", TaskSegment, Config{Classes: 2}, ErrArch},
 		{"resnet18", TaskSegment, Config{Classes: 2}, ErrArch},
 		{"resnet18", "detect", Config{Classes: 2}, ErrArch},
 		{"resnet18", TaskClassify, Config{}, ErrConfig},
