@@ -65,6 +65,8 @@ func (c *CPU) convForward(q *convPlan, y, x, w, b []float32, ep convEpi) {
 	switch {
 	case q.depthwise():
 		c.depthwiseFused(q, y, x, w, b, ep)
+	case q.winograd():
+		c.winoFused(q, y, x, w, b, ep)
 	case q.shiftable():
 		c.shiftFused(q, y, x, w, b, ep)
 	default:

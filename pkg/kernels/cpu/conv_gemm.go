@@ -15,6 +15,9 @@ type convPlan struct {
 	// shift forces the shifted-GEMM path on (1) or off (-1); 0 lets
 	// shiftable decide. For tests.
 	shift int
+	// wino forces the Winograd path on (1, where the geometry allows it)
+	// or off (-1); 0 lets winograd decide. For tests and benchmarks.
+	wino int
 }
 
 // colBudget is how many floats of im2col columns one chunk may hold: small
@@ -95,6 +98,10 @@ func (s *colSource) release() {
 // in tasks of (n, g, chunk of positions), each with its own column
 // scratch; bias (one per grid channel) may be nil.
 func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
+	if q.winograd() {
+		c.winoFused(q, grid, img, wt, bias, convEpi{})
+		return
+	}
 	if q.shiftable() {
 		c.forwardShift(q, grid, img, wt, bias)
 		return
