@@ -120,8 +120,10 @@ func (q *convPlan) depthwise() bool { return q.geo.c == 1 && q.groups > 1 }
 //	y[n][m][oy][ox] = b[m] + sum_{ci<C/G, ki, kj} w[m][ci][ki][kj] *
 //	    x[n][g*C/G+ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw]   (g = m/(M/G))
 //
-// computed per image and group as GEMMs on the backend's threads: with
-// C/G >= 32 as kH*kW accumulating GEMMs on shifted views of a zero-padded
+// computed per image and group as GEMMs on the backend's threads: a
+// stride-1 3x3 kernel over wide enough rows by Winograd's F(2x2, 3x3)
+// (winograd.go: 16 GEMMs on transformed tiles, 2.25x fewer multiplies);
+// otherwise with C/G >= 32 as kH*kW accumulating GEMMs on shifted views of a zero-padded
 // (and, for strides, phase-split) copy of the image (conv_shift.go), else
 // as W_g (M/G x K) times im2col columns in L2-sized chunks; a 1x1
 // stride-1 unpadded kernel is plain GEMMs on x (in column chunks);
