@@ -19,6 +19,9 @@ const (
 	attrFusedAct   = "vireo_act"
 	attrFusedAlpha = "vireo_act_alpha"
 	attrFusedBeta  = "vireo_act_beta"
+	// The scalar affine after the activation (kernels.Act.Affine).
+	attrFusedScale = "vireo_act_scale"
+	attrFusedShift = "vireo_act_shift"
 )
 
 // fusableActs maps the activation ops a fused Conv can absorb to their
@@ -43,6 +46,16 @@ var fusableActs = map[string]kernels.ActKind{
 // fuses. It returns g itself when nothing fuses, and the number of nodes
 // absorbed. For inference: the fused nodes have no backward.
 func FuseConvEpilogues(g *Graph, shapes map[string][]int, actOK func(kernels.ActKind) bool) (*Graph, int, error) {
+	return FuseConvEpiloguesAffine(g, shapes, actOK, false)
+}
+
+// FuseConvEpiloguesAffine is FuseConvEpilogues that, with affine set (a
+// backend implementing kernels.FusedAffineOps), also absorbs a Mul by a
+// scalar constant, an Add of a scalar constant, or the Mul then the Add,
+// that follow an absorbed activation:
+//
+//	y = act((conv(x, w) + b) + res)*scale + shift
+func FuseConvEpiloguesAffine(g *Graph, shapes map[string][]int, actOK func(kernels.ActKind) bool, affine bool) (*Graph, int, error) {
 	order, err := Sort(g)
 	if err != nil {
 		return nil, 0, err
@@ -99,6 +112,35 @@ func FuseConvEpilogues(g *Graph, shapes map[string][]int, actOK func(kernels.Act
 				out = n.Outputs[0]
 			}
 		}
+		if affine && act.Kind != kernels.ActIdentity {
+			act.Scale = 1
+			for _, op := range []string{"Mul", "Add"} {
+				n := single(out)
+				if n == nil || dropped[n] || n.Op != op || n.Domain != "" || len(n.Inputs) != 2 || len(n.Outputs) != 1 ||
+					!equalInts(shapes[n.Outputs[0]], shapes[out]) {
+					continue
+				}
+				other := n.Inputs[0]
+				if other == out {
+					other = n.Inputs[1]
+				}
+				t := floatInit(g, other)
+				if t == nil || len(t.Float) != 1 || (n.Inputs[0] != out && n.Inputs[1] != out) {
+					continue
+				}
+				if op == "Mul" {
+					act.Scale = t.Float[0]
+				} else {
+					act.Shift = t.Float[0]
+				}
+				act.Affine = true
+				chain = append(chain, n)
+				out = n.Outputs[0]
+			}
+			if !act.Affine {
+				act.Scale = 0
+			}
+		}
 		if len(chain) == 0 {
 			continue
 		}
@@ -109,6 +151,10 @@ func FuseConvEpilogues(g *Graph, shapes map[string][]int, actOK func(kernels.Act
 		f.Attrs[attrFusedAct] = Attr{Kind: AttrInt, Int: int64(act.Kind)}
 		f.Attrs[attrFusedAlpha] = Attr{Kind: AttrFloat, Float: act.Alpha}
 		f.Attrs[attrFusedBeta] = Attr{Kind: AttrFloat, Float: act.Beta}
+		if act.Affine {
+			f.Attrs[attrFusedScale] = Attr{Kind: AttrFloat, Float: act.Scale}
+			f.Attrs[attrFusedShift] = Attr{Kind: AttrFloat, Float: act.Shift}
+		}
 		b := ""
 		if len(conv.Inputs) > 2 {
 			b = conv.Inputs[2]
@@ -198,6 +244,9 @@ func opFusedConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error)
 		Alpha: at.float(attrFusedAlpha, 0),
 		Beta:  at.float(attrFusedBeta, 0),
 	}
+	if _, ok := n.Attrs[attrFusedScale]; ok {
+		act.Affine, act.Scale, act.Shift = true, at.float(attrFusedScale, 1), at.float(attrFusedShift, 0)
+	}
 	if len(ins) > 3 && ins[3] != nil && !equalInts(ins[3].shape, plan.outShapes[0]) {
 		return nil, nodeErr(n, kernels.ErrShape, "residual %v (want %v)", ins[3].shape, plan.outShapes[0])
 	}
@@ -213,8 +262,11 @@ func opFusedConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error)
 			return nil, err
 		}
 		y, b := s.outs[0].t, c.b
-		if fb, ok := b.(kernels.FusedConvOps); ok && fb.FusedActOK(act.Kind) {
+		if fb, ok := b.(kernels.FusedConvOps); ok && fb.FusedActOK(act.Kind) && (!act.Affine || affineOK(b)) {
 			return func() error { return fb.Conv2DFused(y, xt, wt, bt, rt, p, act) }, nil
+		}
+		if act.Affine {
+			return nil, nodeErr(n, kernels.ErrUnsupported, "the backend does not fuse the affine after the activation")
 		}
 		// A backend without the fused kernel: the three ops in turn.
 		return func() error {
@@ -233,4 +285,10 @@ func opFusedConv(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error)
 		}, nil
 	}
 	return plan, nil
+}
+
+// affineOK reports whether b's Conv2DFused takes kernels.Act.Affine.
+func affineOK(b kernels.Backend) bool {
+	fa, ok := b.(kernels.FusedAffineOps)
+	return ok && fa.FusedAffineOK()
 }

@@ -112,3 +112,55 @@ func TestFusedDomainIsInternal(t *testing.T) {
 		t.Fatalf("err = %v (want ErrShape)", err)
 	}
 }
+
+// TestFuseConvAffine: a scalar Mul and Add after a fused activation (in
+// either input order, together or alone) join the epilogue when the
+// backend takes kernels.Act.Affine; a per-channel Mul does not; results
+// match the unfused program; a backend without the affine refuses the
+// affine-fused graph instead of dropping the affine.
+func TestFuseConvAffine(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	b := newBuilder().input("x", 2, 4, 9, 11)
+	b.init("w1", randVals(r, 6*4*9, -0.5, 0.5), 6, 4, 3, 3).init("b1", randVals(r, 6, -0.5, 0.5), 6)
+	b.init("s1", []float32{0.75}).init("t1", []float32{-0.3})
+	b.node("Conv", in("x", "w1", "b1"), in("c1"), map[string]Attr{"pads": aInts(1, 1, 1, 1)})
+	b.node("HardSwish", in("c1"), in("h1"), nil)
+	b.node("Mul", in("s1", "h1"), in("m1"), nil)
+	b.node("Add", in("m1", "t1"), in("a1"), nil)
+	b.init("w2", randVals(r, 6*6, -0.5, 0.5), 6, 6, 1, 1).init("t2", []float32{0.2})
+	b.node("Conv", in("a1", "w2"), in("c2"), nil)
+	b.node("Relu", in("c2"), in("h2"), nil)
+	b.node("Add", in("t2", "h2"), in("a2"), nil) // Add alone
+	b.init("w3", randVals(r, 6*6, -0.5, 0.5), 6, 6, 1, 1).init("chan", randVals(r, 6, 0.5, 1.5), 1, 6, 1, 1)
+	b.node("Conv", in("a2", "w3"), in("c3"), nil)
+	b.node("Relu", in("c3"), in("h3"), nil)
+	b.node("Mul", in("h3", "chan"), in("m3"), nil) // per channel: stays
+	b.output("m3")
+	shapes, err := InferShapes(b.g, nil)
+	must(t, err)
+	all := func(kernels.ActKind) bool { return true }
+	_, n0, err := FuseConvEpiloguesAffine(b.g, shapes, all, false)
+	must(t, err)
+	fused, n1, err := FuseConvEpiloguesAffine(b.g, shapes, all, true)
+	must(t, err)
+	if n0 != 3 || n1 != 6 {
+		t.Fatalf("absorbed %d nodes without the affine (want 3: the activations), %d with it (want 6: plus Mul, Add, Add)", n0, n1)
+	}
+	x := hostTensor(randVals(r, 2*4*9*11, -2, 2), 2, 4, 9, 11)
+	for _, threads := range []int{1, 2} {
+		be := newCPU(t, threads)
+		pf := compile(t, b.g, be, Options{})
+		pu := compile(t, b.g, be, Options{NoFuse: true})
+		if pf.Stats().Steps != pu.Stats().Steps-6 {
+			t.Fatalf("threads %d: steps fused %d, unfused %d (want 6 fewer)", threads, pf.Stats().Steps, pu.Stats().Steps)
+		}
+		of, err := pf.Run(x)
+		must(t, err)
+		ou, err := pu.Run(x)
+		must(t, err)
+		kernelstest.AssertClose(t, fmt.Sprintf("threads %d", threads), download(t, be, of[0]), download(t, be, ou[0]), kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+		if _, err := Compile(fused, plainBackend{be}, Options{}); !errors.Is(err, kernels.ErrUnsupported) {
+			t.Errorf("threads %d: affine-fused graph on a backend without the affine: err = %v (want ErrUnsupported)", threads, err)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func Compile(g *Graph, b kernels.Backend, opt Options) (*Program, error) {
 		// Shapes decide which Adds are residuals; a graph whose shapes
 		// do not resolve is left as is (analyze reports why).
 		if shapes, err := InferShapes(work, opt.InputShapes); err == nil {
-			if work, _, err = FuseConvEpilogues(work, shapes, fb.FusedActOK); err != nil {
+			if work, _, err = FuseConvEpiloguesAffine(work, shapes, fb.FusedActOK, affineOK(b)); err != nil {
 				return nil, err
 			}
 		}

@@ -18,3 +18,11 @@ type FusedConvOps interface {
 	// FusedActOK reports whether Conv2DFused takes activation kind k.
 	FusedActOK(k ActKind) bool
 }
+
+// FusedAffineOps is implemented by a FusedConvOps backend whose
+// Conv2DFused takes Act.Affine (a scalar scale and shift after the
+// activation, computed act(x)*Scale + Shift, possibly as one fused
+// multiply-add).
+type FusedAffineOps interface {
+	FusedAffineOK() bool
+}

@@ -47,6 +47,12 @@ const (
 type Act struct {
 	Kind        ActKind
 	Alpha, Beta float32
+	// Affine, for Conv2DFused only (FusedAffineOps), follows the
+	// activation with a scalar scale and shift, y = act(x)*Scale + Shift:
+	// the learnable affine some exports put after every activation
+	// (PaddleOCR's PP-LCNetV3). Activation rejects it.
+	Affine       bool
+	Scale, Shift float32
 }
 
 // BinaryOp names an element-wise binary op.

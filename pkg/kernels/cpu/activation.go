@@ -22,6 +22,9 @@ func (c *CPU) Activation(y, x *kernels.Tensor, a kernels.Act) error {
 	if a.Kind < kernels.ActIdentity || a.Kind > kernels.ActAbs {
 		return fmt.Errorf("%w: activation kind %d", kernels.ErrUnsupported, a.Kind)
 	}
+	if a.Affine {
+		return fmt.Errorf("%w: activation: the affine after an activation is for Conv2DFused only", kernels.ErrUnsupported)
+	}
 	parallelFor(c, len(xd), actGrain, actForward{x: xd, y: yd, a: a})
 	return nil
 }

@@ -15,11 +15,16 @@ func (c *CPU) FusedActOK(k kernels.ActKind) bool {
 	return ok
 }
 
+// FusedAffineOK implements kernels.FusedAffineOps: the epilogue applies
+// Act.Affine's scale and shift after the activation.
+func (c *CPU) FusedAffineOK() bool { return true }
+
 // Conv2DFused implements kernels.FusedConvOps:
 //
-//	y = act((conv(x, w) + b) + res)
+//	y = act((conv(x, w) + b) + res)          (then *act.Scale + act.Shift if act.Affine)
 //
-// equal to Conv2D, then Binary(OpAdd) with res, then Activation. The
+// equal to Conv2D, then Binary(OpAdd) with res, then Activation (then a
+// scalar Mul and Add, up to one rounding: the last two may be one FMA). The
 // epilogue runs on each task's block of y right after its GEMM (or its
 // depthwise planes), while the block is in cache: the same paths as
 // Conv2D (depthwise direct kernel, shifted GEMMs, im2col or plain GEMMs
@@ -120,7 +125,7 @@ func (e *convEpi) apply(y []float32, off, rows, cols, ld int, bias []float32) {
 	if e.res != nil {
 		res = e.res[off:]
 	}
-	if bias == nil && res == nil && e.act.Kind == kernels.ActIdentity {
+	if bias == nil && res == nil && e.act.Kind == kernels.ActIdentity && !e.act.Affine {
 		return
 	}
 	epilogue(y[off:], rows, cols, ld, bias, res, ld, e.code, e.act)
@@ -156,7 +161,7 @@ type depthwiseFusedRun struct {
 }
 
 func (b *depthwiseFusedRun) run(lo, hi int) {
-	if b.ep.res == nil && b.ep.act.Kind == kernels.ActIdentity {
+	if b.ep.res == nil && b.ep.act.Kind == kernels.ActIdentity && !b.ep.act.Affine {
 		b.inner.run(lo, hi)
 		return
 	}

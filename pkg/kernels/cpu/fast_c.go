@@ -100,10 +100,11 @@ void vireo_act(int kind, float alpha, float beta, const float *x, float *y, long
 }
 
 // vireo_epilogue: for r < rows, i < cols:
-//   y[r*ldy+i] = act((y[r*ldy+i] + bias[r]) + res[r*ldr+i])
+//   y[r*ldy+i] = act((y[r*ldy+i] + bias[r]) + res[r*ldr+i])  (then *scale + shift if affine)
 // bias and res may be NULL (skipped).
 VIREO_FAST_CLONES
-void vireo_epilogue(float *y, long rows, long cols, long ldy, const float *bias, const float *res, long ldr, int kind, float alpha, float beta) {
+void vireo_epilogue(float *y, long rows, long cols, long ldy, const float *bias, const float *res, long ldr, int kind, float alpha, float beta,
+		int affine, float scale, float shift) {
 	for (long r = 0; r < rows; r++) {
 		float *restrict yr = y + r * ldy;
 		if (bias && res) {
@@ -119,6 +120,9 @@ void vireo_epilogue(float *y, long rows, long cols, long ldy, const float *bias,
 		}
 		if (kind != VA_NONE) {
 			VIREO_ACT_LOOP(kind, yr, yr, cols, alpha, beta)
+		}
+		if (affine) {
+			for (long i = 0; i < cols; i++) yr[i] = yr[i] * scale + shift;
 		}
 	}
 }
@@ -233,7 +237,7 @@ func actC(y, x []float32, a kernels.Act) bool {
 
 // epilogue is, for r < rows and i < cols,
 //
-//	y[r*ldy+i] = act((y[r*ldy+i] + bias[r]) + res[r*ldr+i])
+//	y[r*ldy+i] = act((y[r*ldy+i] + bias[r]) + res[r*ldr+i])   (then *a.Scale + a.Shift if a.Affine)
 //
 // with a nil bias or res skipped; code from actCode.
 func epilogue(y []float32, rows, cols, ldy int, bias, res []float32, ldr int, code int32, a kernels.Act) {
@@ -250,7 +254,12 @@ func epilogue(y []float32, rows, cols, ldy int, bias, res []float32, ldr int, co
 		_ = res[(rows-1)*ldr+cols-1]
 		rp = fastPtr(res)
 	}
-	C.vireo_epilogue(fastPtr(y), C.long(rows), C.long(cols), C.long(ldy), bp, rp, C.long(ldr), C.int(code), C.float(a.Alpha), C.float(a.Beta))
+	affine := 0
+	if a.Affine {
+		affine = 1
+	}
+	C.vireo_epilogue(fastPtr(y), C.long(rows), C.long(cols), C.long(ldy), bp, rp, C.long(ldr), C.int(code), C.float(a.Alpha), C.float(a.Beta),
+		C.int(affine), C.float(a.Scale), C.float(a.Shift))
 }
 
 // maxPool2C is a 2x2 stride-2 unpadded max pool of planes h x w into

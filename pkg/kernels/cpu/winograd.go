@@ -139,7 +139,7 @@ func (b *winoWork) work(cl *claimer) {
 // epilogue applies the epilogue to the outputs of tiles [t0, t1): one
 // stretch of columns per output row they cover.
 func (b *winoWork) epilogue(goff, t0, t1 int) {
-	if b.bias == nil && b.ep.res == nil && b.ep.act.Kind == kernels.ActIdentity {
+	if b.bias == nil && b.ep.res == nil && b.ep.act.Kind == kernels.ActIdentity && !b.ep.act.Affine {
 		return
 	}
 	g := &b.q.geo

@@ -45,6 +45,9 @@ func (b *Backend) Activation(y, x *kernels.Tensor, a kernels.Act) error {
 	if a.Kind < kernels.ActIdentity || a.Kind > kernels.ActAbs {
 		return fmt.Errorf("%w: activation kind %d", kernels.ErrUnsupported, a.Kind)
 	}
+	if a.Affine {
+		return fmt.Errorf("%w: activation: the affine after an activation is for Conv2DFused only", kernels.ErrUnsupported)
+	}
 	return b.do(func() error {
 		p, err := b.addrs("activation", names, x, y)
 		if err != nil {
