@@ -3,7 +3,9 @@
 // learning-rate finder with an automatic suggestion, the one-cycle schedule
 // for learning rate and momentum, discriminative learning rates over the
 // model's layer groups, freeze/unfreeze, progressive resizing, per-sample
-// loss weights (the retrain service weights corrections up), checkpoints
+// loss weights (the retrain service weights corrections up), knowledge
+// distillation towards a teacher's logits (Distill: the retrain service
+// keeps the serving version's answers on its replay items), checkpoints
 // that resume, and the lesson's metrics. It writes the trained model as
 // ONNX plus a pkg/model manifest, and PNG plots of losses and learning
 // rate.

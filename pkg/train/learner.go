@@ -65,6 +65,11 @@ type Config struct {
 	// index (nil: every sample weighs 1). The retrain service weights
 	// corrections up this way.
 	Weights []float32
+	// Distill, when set, adds a distillation term towards a teacher's
+	// outputs on the items it has logits for (classifiers only; see
+	// Distill). The retrain service keeps the serving model's answers on
+	// its replay items this way.
+	Distill *Distill
 	// Loader is the template for data passes: Augment (training only),
 	// Resize, Padding, Mean/Std, Workers, Prefetch. Size, BatchSize,
 	// Channels, Shuffle, Seed, Epoch and DropLast are set per pass.
@@ -132,6 +137,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: weights[%d] (got=%v, want finite >= 0)", ErrConfig, i, w)
 		}
 	}
+	if c.Distill != nil {
+		if err := c.Distill.validate(c.Meta.Task, c.outputs()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -191,6 +201,10 @@ type Learner struct {
 	// Per-size buffers.
 	x, target, weight, lossT, dy *kernels.Tensor
 	hostW                        []float32
+	// Distillation: the teacher's soft targets per training index, the
+	// batch's rows of them, and host copies of the outputs and dy.
+	distP, distQ    [][]float32
+	hostOut, hostDy []float32
 
 	// Rec records every step and epoch (for tables, plots and the
 	// manifest).
@@ -256,6 +270,9 @@ func New(b kernels.Backend, model *arch.Model, cfg Config) (*Learner, error) {
 		return nil, fmt.Errorf("%w: model %q has no layer groups", ErrConfig, model.Arch)
 	}
 	l := &Learner{b: b, model: model, cfg: cfg, log: cfg.Log, group: map[string]int{}, bn: map[string]bool{}, opt: map[string]*optState{}}
+	if d := cfg.Distill; d != nil {
+		l.distP = softTargets(d.Logits, d.Temperature)
+	}
 	for gi, names := range model.Groups {
 		for _, n := range names {
 			l.group[n] = gi
@@ -270,6 +287,19 @@ func New(b kernels.Backend, model *arch.Model, cfg Config) (*Learner, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// SetWeights sets the per-sample loss weights of later training steps
+// (nil: every sample weighs 1), as Config.Weights: for a caller that
+// builds its training set after looking at the model's outputs.
+func (l *Learner) SetWeights(w []float32) error {
+	for i, v := range w {
+		if !(v >= 0) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: weights[%d] (got=%v, want finite >= 0)", ErrConfig, i, v)
+		}
+	}
+	l.cfg.Weights = w
+	return nil
 }
 
 // Model is the learner's model (its graph holds the latest weights after
@@ -396,6 +426,7 @@ func (l *Learner) compile(s int) error {
 	}
 	l.dy = alloc(outShape)
 	l.hostW = make([]float32, n)
+	l.hostOut, l.hostDy = nil, nil // sized on first use (distillation)
 	if err != nil {
 		l.Close()
 		return err
@@ -504,6 +535,21 @@ func (l *Learner) step(bt *data.Batch, lrs []float64, mom float64) (float64, err
 	}
 	if err := lossBackward(l.b, task, void, l.dy, outs[0], l.target, w); err != nil {
 		return 0, fmt.Errorf("train: loss backward: %w", err)
+	}
+	if l.distP != nil {
+		if len(l.hostOut) != outs[0].Numel() {
+			l.hostOut = make([]float32, outs[0].Numel())
+		}
+		if err := l.b.Download(l.hostOut, outs[0]); err != nil {
+			return 0, err
+		}
+		var hw []float32
+		if w != nil {
+			hw = l.hostW
+		}
+		if loss, err = l.addDistill(l.hostOut, bt.Index, bt.N, hw, loss); err != nil {
+			return 0, fmt.Errorf("train: distillation: %w", err)
+		}
 	}
 	if err := l.prog.Backward(l.dy); err != nil {
 		return 0, err
