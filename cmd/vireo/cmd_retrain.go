@@ -29,6 +29,8 @@ type retrainFlags struct {
 	holdout        int
 	tolerance      string
 	lr             string
+	distillWeight  string
+	hardNegatives  int
 	headEpochs     int
 	bodyEpochs     int
 	backend        string
@@ -49,9 +51,11 @@ func addRetrainFlags(fs *flag.FlagSet) *retrainFlags {
 	fs.IntVar(&f.validItems, "valid-items", envInt("VIREO_VALID_ITEMS", 2000), "validation items both versions are scored on; -1: all [VIREO_VALID_ITEMS]")
 	fs.IntVar(&f.holdout, "holdout", envInt("VIREO_HOLDOUT_PERCENT", 25), "percent of corrections held out to test candidates [VIREO_HOLDOUT_PERCENT]")
 	fs.StringVar(&f.tolerance, "tolerance", envOr("VIREO_TOLERANCE", "0.01"), "largest drop of the validation metric a promoted candidate may show [VIREO_TOLERANCE]")
-	fs.StringVar(&f.lr, "lr", envOr("VIREO_LR", "0.001"), "fine-tuning learning rate (head; the body gets slice(lr/100, lr/5)) [VIREO_LR]")
+	fs.StringVar(&f.lr, "lr", envOr("VIREO_LR", "0.0001"), "fine-tuning learning rate (head; the body gets slice(lr/100, lr/5)) [VIREO_LR]")
+	fs.StringVar(&f.distillWeight, "distill-weight", envOr("VIREO_DISTILL_WEIGHT", "2"), "weight of the distillation term that keeps a classifier's answers on the replay items close to the serving version's; negative: off [VIREO_DISTILL_WEIGHT]")
+	fs.IntVar(&f.hardNegatives, "hard-negatives", envInt("VIREO_HARD_NEGATIVES", 0), "items of the classes the corrections were taken for, nearest the corrected class, added to a classifier's training set; 0: none [VIREO_HARD_NEGATIVES]")
 	fs.IntVar(&f.headEpochs, "head-epochs", envInt("VIREO_HEAD_EPOCHS", 1), "epochs with the body frozen [VIREO_HEAD_EPOCHS]")
-	fs.IntVar(&f.bodyEpochs, "body-epochs", envInt("VIREO_BODY_EPOCHS", 2), "epochs unfrozen [VIREO_BODY_EPOCHS]")
+	fs.IntVar(&f.bodyEpochs, "body-epochs", envInt("VIREO_BODY_EPOCHS", 1), "epochs unfrozen [VIREO_BODY_EPOCHS]")
 	fs.StringVar(&f.backend, "backend", envOr("VIREO_BACKEND", "cpu"), "compute backend: cpu or cuda [VIREO_BACKEND]")
 	fs.IntVar(&f.threads, "threads", envInt("VIREO_THREADS", 0), "CPU backend threads, 0 = all cores [VIREO_THREADS]")
 	fs.IntVar(&f.replicas, "replicas", envInt("VIREO_REPLICAS", 1), "replicas of the streams, buckets and consumer it creates [VIREO_REPLICAS]")
@@ -74,6 +78,10 @@ func (f *retrainFlags) config() (retrain.Config, error) {
 	lr, err := strconv.ParseFloat(f.lr, 64)
 	if err != nil {
 		return retrain.Config{}, usagef("retrain: --lr %q: %v", f.lr, err)
+	}
+	dw, err := strconv.ParseFloat(f.distillWeight, 64)
+	if err != nil {
+		return retrain.Config{}, usagef("retrain: --distill-weight %q: %v", f.distillWeight, err)
 	}
 	if f.logFormat != "console" && f.logFormat != "json" {
 		return retrain.Config{}, usagef("retrain: --log-format %q (want console or json)", f.logFormat)
@@ -104,7 +112,7 @@ func (f *retrainFlags) config() (retrain.Config, error) {
 	cfg := retrain.Config{
 		Prefix: f.nats.prefix, Models: models, Replicas: f.replicas, MinCorrections: f.minCorrections, Schedule: sched,
 		DataRoot: f.data, Datasets: datasets, ReplayItems: f.replay, ValidItems: f.validItems, HoldoutPercent: f.holdout,
-		Tolerance: tol, LR: lr, HeadEpochs: f.headEpochs, BodyEpochs: f.bodyEpochs, Backend: f.backend, Threads: f.threads,
+		Tolerance: tol, LR: lr, DistillWeight: dw, HardNegatives: f.hardNegatives, HeadEpochs: f.headEpochs, BodyEpochs: f.bodyEpochs, Backend: f.backend, Threads: f.threads,
 	}
 	if err := cfg.Check(); err != nil {
 		return retrain.Config{}, usagef("%v", err)

@@ -19,12 +19,13 @@ func TestRetrainFlags(t *testing.T) {
 		return f.config()
 	}
 	for _, k := range []string{"VIREO_MODEL", "VIREO_MIN_CORRECTIONS", "VIREO_RETRAIN_SCHEDULE", "VIREO_DATA", "VIREO_DATASETS",
-		"VIREO_REPLAY_ITEMS", "VIREO_VALID_ITEMS", "VIREO_HOLDOUT_PERCENT", "VIREO_TOLERANCE", "VIREO_LR", "VIREO_HEAD_EPOCHS",
+		"VIREO_REPLAY_ITEMS", "VIREO_VALID_ITEMS", "VIREO_HOLDOUT_PERCENT", "VIREO_TOLERANCE", "VIREO_LR", "VIREO_DISTILL_WEIGHT", "VIREO_HARD_NEGATIVES", "VIREO_HEAD_EPOCHS",
 		"VIREO_BODY_EPOCHS", "VIREO_BACKEND", "VIREO_THREADS", "VIREO_REPLICAS", "VIREO_PREFIX"} {
 		t.Setenv(k, "")
 	}
 	for k, v := range map[string]string{"VIREO_MIN_CORRECTIONS": "30", "VIREO_RETRAIN_SCHEDULE": "1h", "VIREO_DATA": "/srv/data",
 		"VIREO_REPLAY_ITEMS": "512", "VIREO_VALID_ITEMS": "0", "VIREO_HOLDOUT_PERCENT": "20", "VIREO_TOLERANCE": "0.02", "VIREO_LR": "0.002",
+		"VIREO_DISTILL_WEIGHT": "-1", "VIREO_HARD_NEGATIVES": "32",
 		"VIREO_HEAD_EPOCHS": "1", "VIREO_BODY_EPOCHS": "2", "VIREO_BACKEND": "cpu", "VIREO_THREADS": "0", "VIREO_REPLICAS": "1", "VIREO_PREFIX": "vireo"} {
 		t.Setenv(k, v)
 	}
@@ -34,7 +35,7 @@ func TestRetrainFlags(t *testing.T) {
 	}
 	want := retrain.Config{Prefix: "vireo", Models: []string{"fashion"}, Replicas: 1, MinCorrections: 25, Schedule: time.Hour,
 		DataRoot: "/srv/data", Datasets: map[string]string{"fashion": "fashion"}, ReplayItems: 512, HoldoutPercent: 20,
-		Tolerance: 0.02, LR: 0.002, HeadEpochs: 1, BodyEpochs: 2, Backend: "cpu"}
+		Tolerance: 0.02, LR: 0.002, DistillWeight: -1, HardNegatives: 32, HeadEpochs: 1, BodyEpochs: 2, Backend: "cpu"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("config\n got %+v\nwant %+v", got, want)
 	}
@@ -44,6 +45,8 @@ func TestRetrainFlags(t *testing.T) {
 		{"--tolerance", "x"},
 		{"--tolerance", "2"},
 		{"--lr", "-1"},
+		{"--distill-weight", "x"},
+		{"--hard-negatives", "-3"},
 		{"--datasets", "fashion"},
 		{"--model", "a.b"},
 		{"--holdout", "99"},

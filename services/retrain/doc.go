@@ -44,9 +44,20 @@
 // (cfg.ReplayItems from the dataset named by cfg.Datasets or the
 // manifest's Dataset, found under cfg.DataRoot with data.Locate) plus
 // every non-held-out correction repeated cfg.CorrectionRepeat times with
-// loss weight cfg.CorrectionWeight. It trains cfg.HeadEpochs with the body
-// frozen at cfg.LR, then cfg.BodyEpochs unfrozen with discriminative rates
-// slice(LR/100, LR/5), each a one-cycle (pkg/train). The serving weights
+// loss weight cfg.CorrectionWeight. For a classifier the serving version
+// first answers the replay items: its logits are distillation targets
+// ("learning without forgetting", train.Distill), each replay item's loss
+// gaining cfg.DistillWeight·T²·KL(serving ‖ candidate) at temperature
+// cfg.DistillTemperature, so the candidate keeps the answers it is not
+// corrected on, margins included: fixing shirts taken for t-shirts then
+// costs the t-shirts near the boundary about 40% less. Optionally
+// (cfg.HardNegatives) the serving version's answers on the corrections
+// name the classes they were taken for, and the items of those classes it
+// classifies right with the smallest margin over the corrected class join
+// the training set (from cfg.HardNegativePool candidates of the training
+// data). It trains cfg.HeadEpochs with the body frozen at cfg.LR, then
+// cfg.BodyEpochs unfrozen with discriminative rates slice(LR/100, LR/5),
+// each a one-cycle (pkg/train). The serving weights
 // (before) and the candidate (after) are scored with the task's metric
 // (accuracy, fbeta, acc_no_void or mse) on the same validation sample
 // (cfg.ValidItems of the dataset's validation part) and on the held-out

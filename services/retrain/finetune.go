@@ -47,10 +47,17 @@ type Record struct {
 	Candidate string    `json:"candidate,omitempty"` // the version pushed
 	// Corrections trained on, held out, and skipped (frame gone, not
 	// fitting the model).
-	Corrections      int     `json:"corrections"`
-	Holdout          int     `json:"holdout"`
-	Skipped          int     `json:"skipped"`
-	Replay           int     `json:"replay"`
+	Corrections int `json:"corrections"`
+	Holdout     int `json:"holdout"`
+	Skipped     int `json:"skipped"`
+	Replay      int `json:"replay"`
+	// Distilled is how many training items (the replay sample and the
+	// hard negatives) carried the serving version's answers as
+	// distillation targets (0: none, Config.DistillWeight).
+	Distilled int `json:"distilled,omitempty"`
+	// HardNegatives is how many items of the classes the corrections were
+	// taken for joined the training set (Config.HardNegatives).
+	HardNegatives    int     `json:"hard_negatives,omitempty"`
 	CorrectionDigest string  `json:"correction_digest,omitempty"`
 	Metric           string  `json:"metric,omitempty"`
 	Before           *Scores `json:"before,omitempty"`
@@ -255,21 +262,10 @@ func (s *service) fineTune(ctx context.Context, modelName string, es []entry, re
 		return err
 	}
 	rng := rand.New(rand.NewPCG(s.cfg.Seed, 0x7e7a1))
-	replay := sample(rng, split.Train, s.cfg.ReplayItems)
+	replayIdx := sampleIndices(rng, split.Train.Len(), s.cfg.ReplayItems)
+	replay := data.Subset(split.Train, replayIdx)
 	valid := sample(rng, split.Valid, s.cfg.ValidItems)
 	rec.Replay = replay.Len()
-	var rep items
-	var weights []float32
-	for range replay.Len() {
-		weights = append(weights, 1)
-	}
-	for range s.cfg.CorrectionRepeat {
-		rep = append(rep, trainSet...)
-	}
-	for range rep {
-		weights = append(weights, float32(s.cfg.CorrectionWeight))
-	}
-	trainDS := concat{replay, rep}
 
 	am, err := trainable(onnxBytes, man)
 	if err != nil {
@@ -283,10 +279,10 @@ func (s *service) fineTune(ctx context.Context, modelName string, es []entry, re
 	for i := range mean {
 		mean[i], std[i] = float32(man.Normalization.Mean[i]), float32(man.Normalization.Std[i])
 	}
-	bs := min(s.cfg.BatchSize, trainDS.Len())
+	bs := min(s.cfg.BatchSize, replay.Len()+s.cfg.CorrectionRepeat*len(trainSet))
 	l, err := train.New(s.be, am, train.Config{
 		Meta: meta, BatchSize: bs, Size: man.Input.Width, Channels: man.Input.Channels,
-		Weights: weights, Seed: s.cfg.Seed,
+		Seed:   s.cfg.Seed,
 		Loader: data.LoaderConfig{Mean: mean, Std: std, Workers: 1},
 		Log:    s.log.With().Str("model", modelName).Logger(),
 	})
@@ -311,6 +307,42 @@ func (s *service) fineTune(ctx context.Context, modelName string, es []entry, re
 		return err
 	}
 	rec.Before = &before
+
+	// The training set: the replay sample, the hard negatives, and the
+	// corrections repeated and weighted up. A classifier's serving
+	// version is looked at first: its answers on the corrections name the
+	// classes they were taken for (where the hard negatives come from),
+	// and its logits on the replay items and hard negatives are the
+	// distillation targets.
+	var hard data.Dataset = items(nil)
+	var keep [][]float32 // distillation targets by training index
+	if man.Task == model.Classify {
+		if keep, hard, err = s.parentAnswers(ctx, l, split.Train, replay, replayIdx, trainSet); err != nil {
+			return err
+		}
+		rec.HardNegatives = hard.Len()
+	}
+	var rep items
+	for range s.cfg.CorrectionRepeat {
+		rep = append(rep, trainSet...)
+	}
+	trainDS := concat{concat{replay, hard}, rep}
+	weights := make([]float32, 0, trainDS.Len())
+	for range replay.Len() + hard.Len() {
+		weights = append(weights, 1)
+	}
+	for range rep {
+		weights = append(weights, float32(s.cfg.CorrectionWeight))
+	}
+	if err := l.SetWeights(weights); err != nil {
+		return fmt.Errorf("retrain: %w", err)
+	}
+	if s.cfg.DistillWeight > 0 && len(keep) > 0 {
+		if err := l.SetDistill(&train.Distill{Logits: keep, Weight: s.cfg.DistillWeight, Temperature: s.cfg.DistillTemperature}); err != nil {
+			return fmt.Errorf("retrain: distillation: %w", err)
+		}
+		rec.Distilled = len(keep)
+	}
 
 	var plan []train.Stage
 	if s.cfg.HeadEpochs > 0 {
@@ -413,6 +445,74 @@ func (s *service) dataset(modelName string, man model.Manifest) (data.Split, str
 		return data.Split{}, "", fmt.Errorf("%w: dataset %s classes %v differ from the model's labels %v", ErrMismatch, name, split.Meta.Classes, man.Labels)
 	}
 	return split, name, nil
+}
+
+// parentAnswers runs the serving version (l before it trains) over the
+// corrections to train on, a pool of the training data, and the replay
+// sample: it returns the hard negatives chosen from the pool
+// (Config.HardNegatives) and the distillation targets of the training
+// set replay, hard, corrections: the serving version's logits on the
+// replay items and the hard negatives (none when DistillWeight is off).
+func (s *service) parentAnswers(ctx context.Context, l *train.Learner, trainData, replay data.Dataset, replayIdx []int, corrections items) ([][]float32, data.Dataset, error) {
+	var hard data.Dataset = items(nil)
+	var hardLogits [][]float32
+	if s.cfg.HardNegatives > 0 {
+		cl, err := l.Outputs(ctx, corrections)
+		if err != nil {
+			return nil, nil, fmt.Errorf("retrain: serving version's outputs on the corrections: %w", err)
+		}
+		labels := make([]int, len(corrections))
+		for i, it := range corrections {
+			labels[i] = it.Label
+		}
+		conf := confusions(cl, labels)
+		prng := rand.New(rand.NewPCG(s.cfg.Seed, 0x4a2d))
+		poolIdx := hardNegativePool(prng, trainData, conf, replayIdx, s.cfg.HardNegativePool)
+		if len(poolIdx) > 0 {
+			pool := data.Subset(trainData, poolIdx)
+			pl, err := l.Outputs(ctx, pool)
+			if err != nil {
+				return nil, nil, fmt.Errorf("retrain: serving version's outputs on the hard-negative pool: %w", err)
+			}
+			poolLabels := make([]int, len(poolIdx))
+			for i := range poolIdx {
+				it, err := pool.Get(i)
+				if err != nil {
+					return nil, nil, fmt.Errorf("retrain: hard-negative pool: %w", err)
+				}
+				poolLabels[i] = it.Label
+			}
+			pick := hardNegatives(conf, pl, poolLabels, s.cfg.HardNegatives)
+			idx := make([]int, len(pick))
+			for k, p := range pick {
+				idx[k] = poolIdx[p]
+				hardLogits = append(hardLogits, pl[p])
+			}
+			hard = data.Subset(trainData, idx)
+		}
+	}
+	if !(s.cfg.DistillWeight > 0) || replay.Len()+hard.Len() == 0 {
+		return nil, hard, nil
+	}
+	keep, err := l.Outputs(ctx, replay)
+	if err != nil {
+		return nil, nil, fmt.Errorf("retrain: serving version's outputs on the replay items: %w", err)
+	}
+	return append(keep, hardLogits...), hard, nil
+}
+
+// sampleIndices is n indices of 0..size-1 drawn without replacement, in
+// a seeded order (all of them, in order, when n is 0 or size is
+// smaller); sample's draw.
+func sampleIndices(rng *rand.Rand, size, n int) []int {
+	if n <= 0 || n >= size {
+		idx := make([]int, size)
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	return rng.Perm(size)[:n]
 }
 
 // sample is n items of ds drawn without replacement (all of it when n is

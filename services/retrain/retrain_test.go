@@ -374,6 +374,11 @@ func TestCorrectionsImproveAndArePromoted(t *testing.T) {
 	if rec.Outcome != OutcomePromoted || rec.Candidate != "v0002" || rec.Parent != "v0001" {
 		t.Fatalf("outcome %s candidate %s parent %s (want promoted v0002 from v0001): %s", rec.Outcome, rec.Candidate, rec.Parent, rec.Reason)
 	}
+	// By default every replay item is distilled and no hard negative
+	// is added.
+	if rec.Distilled != rec.Replay || rec.Replay != 256 || rec.HardNegatives != 0 {
+		t.Errorf("distilled %d of %d replay items, %d hard negatives (want all 256, none)", rec.Distilled, rec.Replay, rec.HardNegatives)
+	}
 	if !(rec.After.Corrections > rec.Before.Corrections) || rec.Pairs == nil || rec.Pairs.P() > rec.Significance || rec.Significance != 0.05 {
 		t.Errorf("held-out corrections accuracy did not rise significantly: %v -> %v, pairs %+v, significance %v", rec.Before.Corrections, rec.After.Corrections, rec.Pairs, rec.Significance)
 	}
@@ -459,6 +464,9 @@ func TestCorrectionsSurviveARestart(t *testing.T) {
 	e := newEnv(t)
 	cfg := e.config()
 	cfg.MinCorrections = 1000 // no run until asked
+	// The hard-negative path runs: its pool is the half of the 256
+	// training items that are not replayed.
+	cfg.HardNegatives, cfg.ReplayItems = 8, 128
 	r := e.start(cfg)
 	cs := invertedCorrections(t, 24, 21)
 	e.publish(cs[:12])
@@ -484,6 +492,12 @@ func TestCorrectionsSurviveARestart(t *testing.T) {
 	rec := e.waitRun(4 * time.Minute)
 	if rec.Trigger != TriggerRequest || rec.Corrections+rec.Holdout+rec.Skipped != 24 || rec.Outcome == OutcomeFailed {
 		t.Fatalf("run after restart: %+v", rec)
+	}
+	// The serving version takes about half the inverted bars for the
+	// other class: 8 of that class's items join the training set, and are
+	// distilled with the replay.
+	if rec.HardNegatives != 8 || rec.Distilled != rec.Replay+8 {
+		t.Errorf("hard negatives %d, distilled %d of %d replay items (want 8 and replay+8)", rec.HardNegatives, rec.Distilled, rec.Replay)
 	}
 	if st := e.status(ActionStatus); st.Pending != 0 || st.Last == nil {
 		t.Errorf("after the run: pending %d (want 0)", st.Pending)
