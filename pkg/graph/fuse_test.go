@@ -68,18 +68,7 @@ func TestFuseConvEpilogues(t *testing.T) {
 	x := hostTensor(randVals(r, 2*4*81, -1, 1), 2, 4, 9, 9)
 	for _, threads := range []int{1, 2} {
 		be := newCPU(t, threads)
-		pf := compile(t, b.g, be, Options{})
-		pu := compile(t, b.g, be, Options{NoFuse: true})
-		if pf.Stats().Steps != pu.Stats().Steps-5 {
-			t.Fatalf("threads %d: steps fused %d, unfused %d (want 5 fewer)", threads, pf.Stats().Steps, pu.Stats().Steps)
-		}
-		of, err := pf.Run(x)
-		must(t, err)
-		ou, err := pu.Run(x)
-		must(t, err)
-		for i := range of {
-			kernelstest.AssertClose(t, fmt.Sprintf("threads %d output %d", threads, i), download(t, be, of[i]), download(t, be, ou[i]), kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
-		}
+		pu, ou := compareFused(t, b.g, be, x, 5)
 		// A backend without kernels.FusedConvOps runs the fused nodes as
 		// the three ops in turn.
 		pp := compile(t, fused, plainBackend{be}, Options{})
@@ -149,18 +138,29 @@ func TestFuseConvAffine(t *testing.T) {
 	x := hostTensor(randVals(r, 2*4*9*11, -2, 2), 2, 4, 9, 11)
 	for _, threads := range []int{1, 2} {
 		be := newCPU(t, threads)
-		pf := compile(t, b.g, be, Options{})
-		pu := compile(t, b.g, be, Options{NoFuse: true})
-		if pf.Stats().Steps != pu.Stats().Steps-6 {
-			t.Fatalf("threads %d: steps fused %d, unfused %d (want 6 fewer)", threads, pf.Stats().Steps, pu.Stats().Steps)
-		}
-		of, err := pf.Run(x)
-		must(t, err)
-		ou, err := pu.Run(x)
-		must(t, err)
-		kernelstest.AssertClose(t, fmt.Sprintf("threads %d", threads), download(t, be, of[0]), download(t, be, ou[0]), kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+		compareFused(t, b.g, be, x, 6)
 		if _, err := Compile(fused, plainBackend{be}, Options{}); !errors.Is(err, kernels.ErrUnsupported) {
 			t.Errorf("threads %d: affine-fused graph on a backend without the affine: err = %v (want ErrUnsupported)", threads, err)
 		}
 	}
+}
+
+// compareFused compiles g fused and unfused on be, checks that fusing
+// saves fewer steps exactly, and that both give the same outputs on x
+// within float rounding; it returns the unfused program and its outputs.
+func compareFused(t *testing.T, g *Graph, be kernels.Backend, x *kernels.Tensor, fewer int) (*Program, []*kernels.Tensor) {
+	t.Helper()
+	pf := compile(t, g, be, Options{})
+	pu := compile(t, g, be, Options{NoFuse: true})
+	if pf.Stats().Steps != pu.Stats().Steps-fewer {
+		t.Fatalf("steps fused %d, unfused %d (want %d fewer)", pf.Stats().Steps, pu.Stats().Steps, fewer)
+	}
+	of, err := pf.Run(x)
+	must(t, err)
+	ou, err := pu.Run(x)
+	must(t, err)
+	for i := range of {
+		kernelstest.AssertClose(t, fmt.Sprintf("output %d", i), download(t, be, of[i]), download(t, be, ou[i]), kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+	}
+	return pu, ou
 }

@@ -65,28 +65,21 @@ static inline __attribute__((always_inline)) void vireo_wino_tiles(const float *
 		long tw, float *restrict v, long ld) {
 #pragma GCC ivdep
 	for (long q = 0; q < tw; q++) {
-		// Columns 2q (a), 2q+1 (b), 2q+2 (c), 2q+3 (d), after B^T down
-		// the rows.
-		float a0 = r0[2 * q] - r2[2 * q], a1 = r1[2 * q] + r2[2 * q], a2 = r2[2 * q] - r1[2 * q], a3 = r1[2 * q] - r3[2 * q];
-		float b0 = r0[2 * q + 1] - r2[2 * q + 1], b1 = r1[2 * q + 1] + r2[2 * q + 1], b2 = r2[2 * q + 1] - r1[2 * q + 1], b3 = r1[2 * q + 1] - r3[2 * q + 1];
-		float c0 = r0[2 * q + 2] - r2[2 * q + 2], c1 = r1[2 * q + 2] + r2[2 * q + 2], c2 = r2[2 * q + 2] - r1[2 * q + 2], c3 = r1[2 * q + 2] - r3[2 * q + 2];
-		float d0 = r0[2 * q + 3] - r2[2 * q + 3], d1 = r1[2 * q + 3] + r2[2 * q + 3], d2 = r2[2 * q + 3] - r1[2 * q + 3], d3 = r1[2 * q + 3] - r3[2 * q + 3];
-		v[0 * ld + q] = a0 - c0;
-		v[1 * ld + q] = b0 + c0;
-		v[2 * ld + q] = c0 - b0;
-		v[3 * ld + q] = b0 - d0;
-		v[4 * ld + q] = a1 - c1;
-		v[5 * ld + q] = b1 + c1;
-		v[6 * ld + q] = c1 - b1;
-		v[7 * ld + q] = b1 - d1;
-		v[8 * ld + q] = a2 - c2;
-		v[9 * ld + q] = b2 + c2;
-		v[10 * ld + q] = c2 - b2;
-		v[11 * ld + q] = b2 - d2;
-		v[12 * ld + q] = a3 - c3;
-		v[13 * ld + q] = b3 + c3;
-		v[14 * ld + q] = c3 - b3;
-		v[15 * ld + q] = b3 - d3;
+		// t[j][i]: column 2q+j after B^T down the rows; then B across.
+		float t[4][4];
+		for (int j = 0; j < 4; j++) {
+			float d0 = r0[2 * q + j], d1 = r1[2 * q + j], d2 = r2[2 * q + j], d3 = r3[2 * q + j];
+			t[j][0] = d0 - d2;
+			t[j][1] = d1 + d2;
+			t[j][2] = d2 - d1;
+			t[j][3] = d1 - d3;
+		}
+		for (int i = 0; i < 4; i++) {
+			v[(4 * i + 0) * ld + q] = t[0][i] - t[2][i];
+			v[(4 * i + 1) * ld + q] = t[1][i] + t[2][i];
+			v[(4 * i + 2) * ld + q] = t[2][i] - t[1][i];
+			v[(4 * i + 3) * ld + q] = t[1][i] - t[3][i];
+		}
 	}
 }
 
