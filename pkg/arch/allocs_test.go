@@ -30,6 +30,7 @@ func TestInferenceAllocs(t *testing.T) {
 		{"unet-convtranspose", "resnet18-unet@0.25", TaskSegment, Config{Classes: 3, Upsample: UpsampleConvTranspose}, []int{1, 3, 64, 32}},
 		{"unet-smallstem", "resnet18-unet@0.125", TaskSegment, Config{Classes: 2, SmallStem: true}, []int{1, 3, 40, 24}},
 		{"resnet14s", "resnet14s@0.25", TaskClassify, Config{Classes: 10, InChannels: 1, Dropout: DefaultDropout}, []int{2, 1, 28, 28}},
+		{"resnet8s", "resnet8s@0.25", TaskRegress, Config{Points: 1, InChannels: 1}, []int{1, 1, 28, 28}},
 	} {
 		m, err := Build(c.arch, c.task, c.cfg)
 		if err != nil {

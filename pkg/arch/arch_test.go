@@ -133,7 +133,8 @@ func TestGraphIsWellFormed(t *testing.T) {
 
 // TestSmallResNetLayout checks resnet14s: the 3x3/1 stem at the input's
 // resolution, three stride-2 stages of two BasicBlocks with the widths
-// 128w,256w,512w, total stride 8, and no layer4.
+// 128w,256w,512w, total stride 8, and no layer4; and resnet8s, one block
+// per stage.
 func TestSmallResNetLayout(t *testing.T) {
 	m, err := Build("resnet14s@0.25", TaskClassify, Config{Classes: 10, InChannels: 1})
 	if err != nil {
@@ -164,6 +165,19 @@ func TestSmallResNetLayout(t *testing.T) {
 	for n := range m.Graph.Initializers {
 		if len(n) > 6 && n[:6] == "layer4" {
 			t.Errorf("initializer %s: resnet14s has no layer4", n)
+		}
+	}
+	// resnet8s: one block per stage.
+	m8, err := Build("resnet8s@0.25", TaskClassify, Config{Classes: 10, InChannels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m8.Graph.Initializers["layer3.0.conv2.weight"]; !ok || m8.Arch != "resnet8s@0.25" || m8.Stride != 8 {
+		t.Errorf("resnet8s@0.25: arch %q stride %d, layer3.0 present %v (want resnet8s@0.25, 8, true)", m8.Arch, m8.Stride, ok)
+	}
+	for n := range m8.Graph.Initializers {
+		if len(n) > 8 && n[:5] == "layer" && n[6:9] == ".1." {
+			t.Errorf("resnet8s: initializer %s of a second block", n)
 		}
 	}
 	if w := m.Graph.Initializers["conv1.weight"]; !slices.Equal(w.Shape, []int{16, 1, 3, 3}) {
@@ -258,13 +272,14 @@ func TestParseArchAndErrors(t *testing.T) {
 		"resnet34@.5-unet":    {Depth: 34, Width: 0.5, UNet: true},
 		"resnet14s":           {Depth: 14, Small: true},
 		"resnet14s@0.25":      {Depth: 14, Width: 0.25, Small: true},
+		"resnet8s@0.5":        {Depth: 8, Width: 0.5, Small: true},
 	} {
 		got, err := ParseArch(in)
 		if err != nil || got != want {
 			t.Errorf("ParseArch(%q) = %+v, %v (want %+v)", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"resnet50", "resnet18-unet@0.5-unet", "resnet18@", "resnet18@-1", "vgg16", "", "resnet14s-unet", "resnet14s@0.25-unet", "resnet14"} {
+	for _, bad := range []string{"resnet50", "resnet18-unet@0.5-unet", "resnet18@", "resnet18@-1", "vgg16", "", "resnet14s-unet", "resnet14s@0.25-unet", "resnet14", "resnet8s-unet", "resnet18s"} {
 		if _, err := ParseArch(bad); !errors.Is(err, ErrArch) {
 			t.Errorf("ParseArch(%q) error %v (want ErrArch)", bad, err)
 		}

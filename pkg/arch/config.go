@@ -43,9 +43,9 @@ type Config struct {
 	// has 2*Points values: x0,y0,x1,y1,...). Required for regress.
 	Points int
 	// Width multiplies the encoder's channel counts (64,128,256,512):
-	// 0.25 gives 16,32,64,128 (resnet14s: stem 64, stages 128,256,512;
-	// 0.25 gives 16 and 32,64,128). 0 means 1 (or the width in the arch
-	// name).
+	// 0.25 gives 16,32,64,128 (resnet8s, resnet14s: stem 64, stages
+	// 128,256,512; 0.25 gives 16 and 32,64,128). 0 means 1 (or the width
+	// in the arch name).
 	Width float64
 	// SmallStem replaces the 7x7/2 conv and the 3x3/2 max pool with one
 	// 3x3/1 conv, for 28x28..64x64 inputs (total stride 8 instead of 32).
@@ -138,8 +138,8 @@ type Model struct {
 	Graph *graph.Graph
 	// Groups lists every initializer name exactly once, per layer group,
 	// body first, head last: [stem+layer1+layer2], [layer3+layer4],
-	// [head or decoder] (fastai's resnet split; resnet14s: [stem+layer1+
-	// layer2], [layer3], [head]). Use them for
+	// [head or decoder] (fastai's resnet split; resnet8s, resnet14s:
+	// [stem+layer1+layer2], [layer3], [head]). Use them for
 	// discriminative learning rates and freeze/unfreeze.
 	Groups [][]string
 	// Arch is the canonical name, e.g. "resnet34-unet", "resnet18@0.25".
@@ -180,31 +180,28 @@ func (m *Model) NumParams(groups ...int) int {
 
 // Spec is a parsed architecture name.
 type Spec struct {
-	Depth int     // 18 or 34; 14 for the small-input resnet14s
+	Depth int     // 18 or 34; 8 or 14 for the small-input resnet8s, resnet14s
 	Width float64 // 0 when the name has no @width
 	UNet  bool
-	// Small is the small-input ResNet ("resnet14s"): a 3x3/1 stem and
-	// three stride-2 stages (see resnetSmall); it has no U-Net.
+	// Small is the small-input ResNet ("resnet8s", "resnet14s"): a 3x3/1
+	// stem and three stride-2 stages (see resnetSmall); it has no U-Net.
 	Small bool
 }
 
-var archRE = regexp.MustCompile(`^resnet(18|34|14s)(-unet)?(?:@([0-9]*\.?[0-9]+))?(-unet)?$`)
+var archRE = regexp.MustCompile(`^resnet(18|34|14s|8s)(-unet)?(?:@([0-9]*\.?[0-9]+))?(-unet)?$`)
 
 // ParseArch parses "resnet18", "resnet34", "resnet18-unet", "resnet34-unet",
 // each with an optional width, "resnet18@0.25" or "resnet18-unet@0.25"
-// (also "resnet18@0.25-unet"), and the small-input "resnet14s" with an
-// optional width, "resnet14s@0.25" (no -unet).
+// (also "resnet18@0.25-unet"), and the small-input "resnet8s" and
+// "resnet14s" with an optional width, "resnet14s@0.25" (no -unet).
 func ParseArch(name string) (Spec, error) {
 	m := archRE.FindStringSubmatch(strings.ToLower(strings.TrimSpace(name)))
-	if m == nil || (m[2] != "" && m[4] != "") || (m[1] == "14s" && (m[2] != "" || m[4] != "")) {
-		return Spec{}, fmt.Errorf("%w: %q (want resnet18|resnet34, optional -unet, optional @width; or resnet14s, optional @width)", ErrArch, name)
+	if m == nil || (m[2] != "" && m[4] != "") || (strings.HasSuffix(m[1], "s") && (m[2] != "" || m[4] != "")) {
+		return Spec{}, fmt.Errorf("%w: %q (want resnet18|resnet34, optional -unet, optional @width; or resnet8s|resnet14s, optional @width)", ErrArch, name)
 	}
 	s := Spec{UNet: m[2] != "" || m[4] != ""}
-	if m[1] == "14s" {
-		s.Depth, s.Small = 14, true
-	} else {
-		s.Depth, _ = strconv.Atoi(m[1])
-	}
+	s.Depth, _ = strconv.Atoi(strings.TrimSuffix(m[1], "s"))
+	s.Small = strings.HasSuffix(m[1], "s")
 	if m[3] != "" {
 		w, err := strconv.ParseFloat(m[3], 64)
 		if err != nil || w <= 0 {
@@ -261,6 +258,8 @@ func Build(name, task string, cfg Config) (*Model, error) {
 	b := newBuilder(spec.Name(cfg.Width), cfg)
 	var enc encoder
 	switch {
+	case spec.Small && spec.Depth == 8:
+		enc = b.resnetSmall(inputName, []int{1, 1, 1})
 	case spec.Small:
 		enc = b.resnetSmall(inputName, []int{2, 2, 2})
 	case spec.Depth == 34:

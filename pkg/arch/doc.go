@@ -7,14 +7,16 @@
 //     or scaled by a width multiplier ("resnet18@0.25": 16,32,64,128),
 //     with the 7x7/2 stem and max pool or a small 3x3/1 stem for
 //     28x28..64x64 inputs;
-//   - resnet14s, a ResNet for small inputs (Fashion-MNIST's 28x28): the
-//     3x3/1 stem at the input's resolution (64w channels), then three
-//     stages of two BasicBlocks, each opening with stride 2 (128w, 256w,
-//     512w: "resnet14s@0.25" is 16 then 32,64,128 at 14x14, 7x7, 4x4),
-//     total stride 8; the same names (conv1, bn1, layer1..3) and head, no
-//     U-Net. It is resnet18's small-stem variant without its layer1: at
-//     28x28 that stage is a quarter of the work, on the fewest channels
-//     (64w) at full resolution, where the GEMMs run least efficiently;
+//   - resnet14s and resnet8s, ResNets for small inputs (Fashion-MNIST's
+//     28x28): the 3x3/1 stem at the input's resolution (64w channels),
+//     then three stages of BasicBlocks (two per stage, resnet14s; one,
+//     resnet8s), each opening with stride 2 (128w, 256w, 512w:
+//     "resnet14s@0.25" is 16 then 32,64,128 at 14x14, 7x7, 4x4), total
+//     stride 8; the same names (conv1, bn1, layer1..3) and head, no
+//     U-Net. resnet14s is resnet18's small-stem variant without its
+//     layer1: at 28x28 that stage is a quarter of the work, on the fewest
+//     channels (64w) at full resolution, where the GEMMs run least
+//     efficiently; resnet8s has half of resnet14s's blocks and work;
 //   - fastai's pooling head (concat of global max and average pooling,
 //     Flatten, BN, Dropout(p/2), Linear(->512), ReLU, BN, Dropout(p),
 //     Linear) for single-label and multi-label classification (logits) and

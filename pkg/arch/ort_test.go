@@ -37,6 +37,7 @@ func TestORTParity(t *testing.T) {
 		{"resnet18@0.25", arch.TaskRegress, arch.Config{Points: 3}, 64},
 		{"resnet14s@0.25", arch.TaskClassify, arch.Config{Classes: 10}, 28},
 		{"resnet14s@0.25", arch.TaskMultiLabel, arch.Config{Classes: 5}, 32},
+		{"resnet8s@0.25", arch.TaskClassify, arch.Config{Classes: 10}, 28},
 		{"resnet18@0.25-unet", arch.TaskSegment, arch.Config{Classes: 4, Upsample: arch.UpsamplePixelShuffle}, 64},
 		{"resnet18@0.25-unet", arch.TaskSegment, arch.Config{Classes: 4, Upsample: arch.UpsampleConvTranspose}, 64},
 		// The full-width layouts the issue names, at a small input.

@@ -98,21 +98,22 @@ func (b *builder) basicBlock(x, name string, cin, cout, stride int) string {
 	return b.relu(y, name+".relu2")
 }
 
-// resnetSmall adds the small-input ResNet body (resnet14s) on x: the
-// 3x3/1 stem keeps the input's resolution for one conv, then three stages
-// of BasicBlocks (blocks per stage: [2,2,2]), each opening with a stride-2
-// block (conv 3x3/2 and a 1x1/2 conv+BN shortcut), total stride 8:
+// resnetSmall adds the small-input ResNet body (resnet14s, resnet8s) on x:
+// the 3x3/1 stem keeps the input's resolution for one conv, then three
+// stages of BasicBlocks (blocks per stage: [2,2,2] resnet14s, [1,1,1]
+// resnet8s), each opening with a stride-2 block (conv 3x3/2 and a 1x1/2
+// conv+BN shortcut), total stride 8:
 //
 //	stem:   x (N,C,H,W) -> conv 3x3/1 -> BN -> ReLU (N,64w,H,W)
 //	layer1: (N,128w,H/2,W/2)   layer2: (N,256w,H/4)   layer3: (N,512w,H/8)
 //
-// It is resnet18's small-stem variant without its full-resolution layer1
-// (at 28x28 a quarter of the work, on 64w channels, too few to keep the
-// GEMMs busy); its layer1..3 are resnet18's layer2..4: at 28x28 and
+// resnet14s is resnet18's small-stem variant without its full-resolution
+// layer1 (at 28x28 a quarter of the work, on 64w channels, too few to keep
+// the GEMMs busy); its layer1..3 are resnet18's layer2..4: at 28x28 and
 // w=0.25, 14x14 x32, 7x7 x64 and 4x4 x128. The initializer names follow
-// torchvision's (conv1, bn1,
-// layerL.B.*), so the fastai split is by name as for resnet18: the stem,
-// layer1 and layer2 in group 0, layer3 in group 1.
+// torchvision's (conv1, bn1, layerL.B.*), so the fastai split is by name
+// as for resnet18: the stem, layer1 and layer2 in group 0, layer3 in
+// group 1.
 func (b *builder) resnetSmall(x string, blocks []int) encoder {
 	b.group = 0
 	w := b.cfg.Width

@@ -20,6 +20,7 @@ func TestOutputShapes(t *testing.T) {
 		{"resnet18@0.125", TaskClassify, Config{Classes: 10, SmallStem: true}, []int{4, 3, 28, 28}, []int{4, 10}},
 		{"resnet14s@0.25", TaskClassify, Config{Classes: 10, InChannels: 1}, []int{4, 1, 28, 28}, []int{4, 10}},
 		{"resnet14s", TaskRegress, Config{Points: 2}, []int{2, 3, 40, 24}, []int{2, 4}},
+		{"resnet8s@0.25", TaskMultiLabel, Config{Classes: 3}, []int{2, 3, 32, 32}, []int{2, 3}},
 		{"resnet34-unet", TaskSegment, Config{Classes: 32}, []int{1, 3, 128, 160}, []int{1, 32, 128, 160}},
 		{"resnet18-unet@0.25", TaskSegment, Config{Classes: 3}, []int{2, 3, 64, 64}, []int{2, 3, 64, 64}},
 		{"resnet18-unet@0.25", TaskSegment, Config{Classes: 3, Upsample: UpsampleConvTranspose}, []int{2, 3, 96, 32}, []int{2, 3, 96, 32}},

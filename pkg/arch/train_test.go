@@ -136,6 +136,7 @@ func TestArchitecturesTrain(t *testing.T) {
 		{arch: "resnet18@0.125", task: TaskRegress, cfg: Config{Points: 2}, n: 8, size: 32, minSteps: 40, maxSteps: 150, target: 0.005, infTarget: 0.15, lr: 3e-3},
 		{arch: "resnet18-unet@0.125", task: TaskSegment, cfg: Config{Classes: 3, SmallStem: true}, n: 4, size: 16, minSteps: 40, maxSteps: 150, target: 0.05, infTarget: 0.2, lr: 3e-3},
 		{arch: "resnet34-unet@0.125", task: TaskSegment, cfg: Config{Classes: 3, Upsample: UpsampleConvTranspose}, n: 4, size: 32, minSteps: 40, maxSteps: 150, target: 0.05, infTarget: 0.2, lr: 3e-3},
+		{arch: "resnet8s@0.125", task: TaskRegress, cfg: Config{Points: 2}, n: 8, size: 16, minSteps: 40, maxSteps: 150, target: 0.005, infTarget: 0.15, lr: 3e-3},
 		{arch: "resnet14s@0.125", task: TaskClassify, cfg: Config{Classes: 4, Dropout: 0.1}, n: 8, size: 16, minSteps: 40, maxSteps: 120, target: 0.01, infTarget: 0.1, lr: 3e-3},
 	}
 	for _, tc := range cases {
