@@ -116,3 +116,52 @@ func TestConvConcurrentCallers(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwise3x3 checks the depthwise 3x3 kernels (stride 1 and 2, all
+// taps per output row in one pass over a zero-bordered copy of the plane)
+// against the reference: symmetric, asymmetric, zero and wide pads, grids
+// from 1 to 9 wide, a channel multiplier, fused ReLU.
+func TestDepthwise3x3(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	c, err := New(Config{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ran := 0
+	for _, stride := range []int{1, 2} {
+		for _, pads := range [][4]int{{0, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 1, 1}, {2, 1, 0, 2}, {1, 0, 1, 0}} {
+			for _, hw := range [][2]int{{3, 3}, {4, 1}, {5, 2}, {6, 7}, {9, 9}} {
+				for _, mult := range []int{1, 2} {
+					h, w := hw[0], hw[1]
+					xs, ws := kernels.Shape{2, 3, h, w}, kernels.Shape{3 * mult, 1, 3, 3}
+					p := kernels.ConvParams{Pads: pads, Strides: [2]int{stride, stride}, Group: 3}
+					if _, err := kernels.Conv2DOutShape(xs, ws, p); err != nil {
+						continue // kernel larger than the padded image
+					}
+					ran++
+					name := fmt.Sprintf("stride %d pads %v x %v mult %d", stride, pads, xs, mult)
+					x := kernels.FromSlice(kernelstest.Rand(r, xs.Numel(), -1, 1), xs...)
+					wt := kernels.FromSlice(kernelstest.Rand(r, ws.Numel(), -1, 1), ws...)
+					b := kernels.FromSlice(kernelstest.Rand(r, ws[0], -1, 1), ws[0])
+					want, ys := kernelstest.RefConv2D(x.Data, xs, wt.Data, ws, b.Data, p)
+					y := kernels.NewHost(ys...)
+					if err := c.Conv2D(y, x, wt, b, p); err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					kernelstest.AssertClose(t, name, y.Data, want, kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+					for i := range want {
+						want[i] = max(want[i], 0)
+					}
+					if err := c.Conv2DFused(y, x, wt, b, nil, p, kernels.Act{Kind: kernels.ActRelu}); err != nil {
+						t.Fatalf("%s fused: %v", name, err)
+					}
+					kernelstest.AssertClose(t, name+" fused relu", y.Data, want, kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+				}
+			}
+		}
+	}
+	if ran < 60 {
+		t.Fatalf("only %d cases ran", ran)
+	}
+}
