@@ -158,20 +158,17 @@ void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, cons
 		long n = t / M;
 		long xplane = n * chans + m / mult;
 		if (xplane != loaded) {
+			// Every plane has the same border: zero the whole padded
+			// plane once, then copy only the rows and columns holding x.
+			if (loaded < 0) memset(pad, 0, (size_t)hp * wp * sizeof(float));
 			const float *xp = x + xplane * hw;
+			int lo = g->pl, hi = g->pl + g->w; // pad columns holding x
+			if (hi > wp) hi = wp;
+			if (lo > hi) lo = hi;
 			for (int py = 0; py < hp; py++) {
-				float *prow = pad + (long)py * wp;
 				int iy = py - g->pt;
-				if (iy < 0 || iy >= g->h) {
-					memset(prow, 0, (size_t)wp * sizeof(float));
-					continue;
-				}
-				int lo = g->pl, hi = g->pl + g->w; // pad columns holding x
-				if (hi > wp) hi = wp;
-				if (lo > hi) lo = hi;
-				for (int i = 0; i < lo; i++) prow[i] = 0;
-				memcpy(prow + lo, xp + (long)iy * g->w, (size_t)(hi - lo) * sizeof(float));
-				for (int i = hi; i < wp; i++) prow[i] = 0;
+				if (iy < 0 || iy >= g->h) continue;
+				memcpy(pad + (long)py * wp + lo, xp + (long)iy * g->w, (size_t)(hi - lo) * sizeof(float));
 			}
 			loaded = xplane;
 		}
