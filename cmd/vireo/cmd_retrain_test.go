@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -55,6 +56,50 @@ func TestRetrainFlags(t *testing.T) {
 	} {
 		if _, err := parse(args...); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestRetrainFlagDefaultsMatchService: with no flags and no environment,
+// `vireo retrain` runs the service's own defaults (the flag defaults
+// once drifted: --lr 0.001 and --body-epochs 2 against 1e-4 and 1).
+func TestRetrainFlagDefaultsMatchService(t *testing.T) {
+	for _, k := range []string{"VIREO_MODEL", "VIREO_MIN_CORRECTIONS", "VIREO_RETRAIN_SCHEDULE", "VIREO_DATASETS",
+		"VIREO_REPLAY_ITEMS", "VIREO_VALID_ITEMS", "VIREO_HOLDOUT_PERCENT", "VIREO_TOLERANCE", "VIREO_LR", "VIREO_DISTILL_WEIGHT", "VIREO_HARD_NEGATIVES", "VIREO_HEAD_EPOCHS",
+		"VIREO_BODY_EPOCHS", "VIREO_BACKEND", "VIREO_THREADS", "VIREO_REPLICAS"} {
+		t.Setenv(k, "") // restored after the test
+		os.Unsetenv(k)
+	}
+	fs := newFlagSet("retrain", &bytes.Buffer{})
+	f := addRetrainFlags(fs)
+	if err := parseFlags(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := retrain.Defaults()
+	type pair struct {
+		name      string
+		got, want any
+	}
+	for _, p := range []pair{
+		{"--min-corrections", got.MinCorrections, d.MinCorrections},
+		{"--replay", got.ReplayItems, d.ReplayItems},
+		{"--valid-items", got.ValidItems, d.ValidItems},
+		{"--holdout", got.HoldoutPercent, d.HoldoutPercent},
+		{"--tolerance", got.Tolerance, d.Tolerance},
+		{"--lr", got.LR, d.LR},
+		{"--distill-weight", got.DistillWeight, d.DistillWeight},
+		{"--hard-negatives", got.HardNegatives, d.HardNegatives},
+		{"--head-epochs", got.HeadEpochs, d.HeadEpochs},
+		{"--body-epochs", got.BodyEpochs, d.BodyEpochs},
+		{"--backend", got.Backend, d.Backend},
+		{"--replicas", got.Replicas, d.Replicas},
+	} {
+		if p.got != p.want {
+			t.Errorf("%s defaults to %v, the retrain service to %v", p.name, p.got, p.want)
 		}
 	}
 }

@@ -110,6 +110,14 @@ type Config struct {
 	BackendImpl kernels.Backend `json:"-"`
 }
 
+// Defaults is the Config a zero Config runs with: every default filled in.
+// The CLI's flag defaults must equal these (cmd/vireo tests it).
+func Defaults() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
