@@ -55,7 +55,7 @@ func (r *sourceRun) loop() {
 		cancel()
 		r.watchCapture()
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() == nil && r.src.Stats().End == nil {
+			if pollTick(err, r.ctx.Err(), r.src.Stats().End) {
 				continue // poll tick or batch deadline
 			}
 			end = err
@@ -183,4 +183,17 @@ func (r *sourceRun) flush(ctx context.Context) error {
 	}
 	id, _ := schema.MsgID(r.id, batch[0].Seq)
 	return r.pub.publish(ctx, newMsg(r.subject, id, data), len(batch), batch[len(batch)-1].Seq)
+}
+
+// pollTick reports whether err, from a Next bounded by the poll or batch
+// deadline, is only that deadline passing (ctxErr: the run's own context;
+// end: the source's end so far). A source that ends just after the
+// deadline fired (end set, frames still queued) is read on: the next Next
+// returns its last frames, then its end. Only a source whose own end is a
+// deadline stops here.
+func pollTick(err, ctxErr, end error) bool {
+	if !errors.Is(err, context.DeadlineExceeded) || ctxErr != nil {
+		return false
+	}
+	return end == nil || !errors.Is(end, context.DeadlineExceeded)
 }
