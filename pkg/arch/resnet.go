@@ -38,9 +38,7 @@ func (b *builder) resnet(x string, blocks []int) encoder {
 	stem := widths[0]
 	var e encoder
 	if b.cfg.SmallStem {
-		x = b.conv(x, "conv1", b.cfg.InChannels, stem, 3, 1, 1, true, false)
-		x = b.bn(x, "bn1", stem, false)
-		x = b.relu(x, "relu")
+		x = b.smallStem(x, stem)
 		e.skips = append(e.skips, feature{x, stem, 1})
 		e.stride = 1
 	} else {
@@ -55,21 +53,35 @@ func (b *builder) resnet(x string, blocks []int) encoder {
 		})
 		e.stride = 4
 	}
-	cin := stem
+	return b.stages(x, e, stem, widths[:], blocks, false)
+}
+
+// smallStem is the 3x3/1 stem (conv1, bn1, relu) of ch channels.
+func (b *builder) smallStem(x string, ch int) string {
+	x = b.conv(x, "conv1", b.cfg.InChannels, ch, 3, 1, 1, true, false)
+	x = b.bn(x, "bn1", ch, false)
+	return b.relu(x, "relu")
+}
+
+// stages adds the BasicBlock stages layer1.. on x (cin channels) to the
+// encoder e: blocks[l] blocks of widths[l] channels, the first block of
+// each stage with stride 2 (of stage 0 too when down0), stages from the
+// third on in layer group 1; every stage but the last is a skip.
+func (b *builder) stages(x string, e encoder, cin int, widths, blocks []int, down0 bool) encoder {
 	for l, n := range blocks {
 		if l == 2 {
 			b.group = 1
 		}
 		for i := 0; i < n; i++ {
 			stride := 1
-			if i == 0 && l > 0 {
+			if i == 0 && (l > 0 || down0) {
 				stride = 2
 			}
 			x = b.basicBlock(x, fmt.Sprintf("layer%d.%d", l+1, i), cin, widths[l], stride)
 			cin = widths[l]
 			e.stride *= stride
 		}
-		if l < 3 {
+		if l < len(blocks)-1 {
 			e.skips = append(e.skips, feature{x, cin, e.stride})
 		}
 	}
@@ -119,28 +131,7 @@ func (b *builder) resnetSmall(x string, blocks []int) encoder {
 	w := b.cfg.Width
 	stem := scaled(64, w)
 	widths := []int{scaled(128, w), scaled(256, w), scaled(512, w)}
-	x = b.conv(x, "conv1", b.cfg.InChannels, stem, 3, 1, 1, true, false)
-	x = b.bn(x, "bn1", stem, false)
-	x = b.relu(x, "relu")
+	x = b.smallStem(x, stem)
 	e := encoder{stride: 1, skips: []feature{{x, stem, 1}}}
-	cin := stem
-	for l, n := range blocks {
-		if l == 2 {
-			b.group = 1
-		}
-		for i := 0; i < n; i++ {
-			stride := 1
-			if i == 0 {
-				stride = 2
-			}
-			x = b.basicBlock(x, fmt.Sprintf("layer%d.%d", l+1, i), cin, widths[l], stride)
-			cin = widths[l]
-			e.stride *= stride
-		}
-		if l < len(blocks)-1 {
-			e.skips = append(e.skips, feature{x, cin, e.stride})
-		}
-	}
-	e.out, e.channels = x, cin
-	return e
+	return b.stages(x, e, stem, widths, blocks, true)
 }
