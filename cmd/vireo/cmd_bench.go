@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"vireo/pkg/arch"
@@ -84,4 +86,21 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer b.Close()
 	return arch.BenchModel(ctx, b, stdout, o)
+}
+
+// startCPUProfile starts a CPU profile into path (none when path is empty);
+// stop ends it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -410,6 +410,7 @@ func benchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.K, "k", 1024, "SGEMM reference K")
 	fs.IntVar(&o.N, "n", 1024, "SGEMM reference N")
 	fs.BoolVar(&o.CPUClock, "cpu-clock", false, "time by process CPU time instead of wall time")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps and the SGEMM reference to this file")
 	fs.Bool("json", false, "print one JSON object (the only format so far)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -427,5 +428,10 @@ func benchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer b.Close()
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return train.BenchJSON(ctx, b, stdout, o)
 }

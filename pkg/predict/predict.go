@@ -447,10 +447,8 @@ func (p *Predictor) result(f *schema.Frame, y []float32, i int, now time.Time) (
 		per *= d
 	}
 	row := y[i*per : (i+1)*per]
-	for j, v := range row {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return schema.Result{}, fmt.Errorf("%w: %s %s: output %d of source %q seq %d is %v", ErrOutput, p.m.Name, p.m.Version, j, f.Source, f.Seq, v)
-		}
+	if j := firstNonFinite(row); j >= 0 {
+		return schema.Result{}, fmt.Errorf("%w: %s %s: output %d of source %q seq %d is %v", ErrOutput, p.m.Name, p.m.Version, j, f.Source, f.Seq, row[j])
 	}
 	var err error
 	switch p.task {
@@ -491,6 +489,19 @@ func (p *Predictor) result(f *schema.Frame, y []float32, i int, now time.Time) (
 		return schema.Result{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	return r, nil
+}
+
+// firstNonFinite returns the index of the first NaN or ±Inf in v, or -1.
+// It tests the exponent bits (all ones only for NaN and Inf): a
+// segmentation output has tens of thousands of values per frame, and the
+// float64 conversions of math.IsNaN/IsInf cost more than the argmax.
+func firstNonFinite(v []float32) int {
+	for j, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			return j
+		}
+	}
+	return -1
 }
 
 func widen(v []float32) []float64 {

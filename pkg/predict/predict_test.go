@@ -517,3 +517,24 @@ func BenchmarkPadOrSplit(b *testing.B) {
 		})
 	}
 }
+
+func TestFirstNonFinite(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	for _, tc := range []struct {
+		v    []float32
+		want int
+	}{
+		{nil, -1},
+		{[]float32{0, -0, 1, -1, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32}, -1},
+		{[]float32{1, nan, inf}, 1},
+		{[]float32{1, 2, -inf}, 2},
+		{[]float32{inf}, 0},
+		{[]float32{math.Float32frombits(0x7fc00001)}, 0}, // a NaN with payload
+		{[]float32{math.Float32frombits(0xff800001)}, 0}, // a negative signalling NaN
+	} {
+		if got := firstNonFinite(tc.v); got != tc.want {
+			t.Errorf("firstNonFinite(%v) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+}
