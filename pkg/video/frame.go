@@ -40,6 +40,7 @@ type converter struct {
 	keepOrig bool
 	bgr      gocv.Mat // 1/4-channel input converted to BGR
 	resized  gocv.Mat
+	area     areaResizer
 }
 
 func newConverter(cfg *Config) *converter {
@@ -93,6 +94,15 @@ func (c *converter) fill(m *gocv.Mat, f *Frame) error {
 			f.Pixels = matBytes(src)
 		}
 		return nil
+	}
+	if c.w <= src.Cols() && c.h <= src.Rows() && src.IsContinuous() {
+		// Shrinking: area averaging (INTER_AREA), ours (area.go).
+		b, err := src.DataPtrUint8()
+		if err != nil {
+			return fmt.Errorf("%w: frame pixels: %v", ErrDecode, err)
+		}
+		f.Pixels = make([]byte, c.w*c.h*3)
+		return c.area.resize(b, src.Cols(), src.Rows(), src.Cols()*3, 3, f.Pixels, c.w, c.h)
 	}
 	interp := gocv.InterpolationLinear
 	if c.w <= src.Cols() && c.h <= src.Rows() {
