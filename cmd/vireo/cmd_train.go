@@ -30,6 +30,7 @@ type trainOpts struct {
 	task, dataName, archName, out, name, parent string
 	size, epochs, freezeEpochs, bs, workers     int
 	sizes, lr, optim, aug, checkpoint           string
+	flipVert                                    bool
 	wd                                          float64
 	resume, mixed, smallStem, noProgress        bool
 	seed                                        uint64
@@ -53,7 +54,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.wd, "wd", train.DefaultWeightDecay, "decoupled weight decay (0: none)")
 	fs.IntVar(&o.bs, "bs", 64, "batch size")
 	fs.IntVar(&o.workers, "workers", 0, "data loader workers (0: one per core)")
-	fs.StringVar(&o.aug, "aug", "default", "augmentation: default (per task: flips; dihedral for multilabel tiles; small rotate/zoom/lighting), none")
+	fs.StringVar(&o.aug, "aug", "default", "augmentation: default (per task: horizontal flips; small rotate/zoom/lighting), none")
+	fs.BoolVar(&o.flipVert, "flip-vert", false, "with --aug default, also flip vertically and turn by 90 degrees (the 8 dihedral symmetries; fastai's flip_vert, for overhead imagery like Planet's)")
 	fs.StringVar(&o.out, "out", "", "model directory to write: model.onnx, manifest.json, losses.png, lr.png, lr_find.png (required)")
 	fs.StringVar(&o.name, "name", "", "model name in the manifest (default: the dataset's name)")
 	fs.StringVar(&o.parent, "parent", "", "parent version recorded in the manifest")
@@ -69,6 +71,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o.dataName == "" || o.out == "" {
 		return usagef("train: --data and --out are required")
+	}
+	switch {
+	case o.aug != "default" && o.aug != "none":
+		return usagef("train: --aug %q: want default or none", o.aug)
+	case o.aug == "none" && o.flipVert:
+		return usagef("train: --flip-vert needs --aug default (got --aug none)")
 	}
 	return trainMain(ctx, o, *dataRootFlag, *bc, stdout, stderr)
 }
@@ -86,18 +94,27 @@ func parseSizes(s string) ([]int, error) {
 }
 
 // defaultAugment is the per-task augmentation of `--aug default`: the
-// lesson's get_transforms, with flip_vert (dihedral) for overhead tiles
-// and no warp for them.
-func defaultAugment(task data.Task) *data.Augment {
+// lesson's get_transforms (no warp for multi-label tiles). flipVert adds the
+// vertical flips and quarter turns (all 8 dihedral symmetries), which suit
+// overhead imagery only: fashion-tiles places its items upright, and
+// training on turned items cost it fbeta.
+func defaultAugment(task data.Task, flipVert bool) *data.Augment {
+	var a *data.Augment
 	switch task {
 	case data.MultiLabel:
-		return &data.Augment{Dihedral: true, MaxLighting: 0.1, MaxZoom: 1.05}
+		a = &data.Augment{FlipH: true, MaxLighting: 0.1, MaxZoom: 1.05}
 	case data.Regress:
-		return &data.Augment{MaxRotate: 5, MaxZoom: 1.05, MaxLighting: 0.2}
+		// Flips move the points with the image (fastai's tfm_y).
+		a = &data.Augment{FlipH: true, MaxRotate: 5, MaxZoom: 1.05, MaxLighting: 0.2}
 	case data.Segment:
-		return &data.Augment{FlipH: true, MaxRotate: 5, MaxZoom: 1.1, MaxLighting: 0.2}
+		a = &data.Augment{FlipH: true, MaxRotate: 5, MaxZoom: 1.1, MaxLighting: 0.2}
+	default:
+		a = &data.Augment{FlipH: true}
 	}
-	return &data.Augment{FlipH: true}
+	if flipVert {
+		a.FlipH, a.Dihedral = false, true
+	}
+	return a
 }
 
 func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config, stdout, stderr io.Writer) error {
@@ -157,13 +174,9 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 	default:
 		return usagef("train: --opt %q: want adamw or sgd", o.optim)
 	}
-	var aug *data.Augment
-	switch o.aug {
-	case "default":
-		aug = defaultAugment(meta.Task)
-	case "none":
-	default:
-		return usagef("train: --aug %q: want default or none", o.aug)
+	var aug *data.Augment // --aug none
+	if o.aug == "default" {
+		aug = defaultAugment(meta.Task, o.flipVert)
 	}
 	wd := o.wd
 	if wd == 0 {

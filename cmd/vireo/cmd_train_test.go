@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"vireo/pkg/data"
 )
 
 // TestTrainEvalUsage: missing or malformed flags are usage errors that
@@ -21,12 +23,29 @@ func TestTrainEvalUsage(t *testing.T) {
 		{evalCmd, []string{"--data", "x"}, "--model"},
 		{evalCmd, []string{"--model", "m", "--data", "x", "--split", "test"}, "--split"},
 		{benchTrainCmd, []string{"--opt", "lamb"}, "--opt"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "heavy"}, "--aug"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--flip-vert"}, "--flip-vert"},
 	} {
 		var out, errb bytes.Buffer
 		err := c.run(context.Background(), c.args, &out, &errb)
 		var u usageError
 		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want a usage error naming %s", c.args, err, c.want)
+		}
+	}
+}
+
+// TestDefaultAugment: every task flips horizontally by default, as the
+// lesson's get_transforms() (multi-label tiles too: their items are
+// upright); --flip-vert gives the 8 dihedral symmetries.
+func TestDefaultAugment(t *testing.T) {
+	for _, task := range []data.Task{data.Classify, data.MultiLabel, data.Segment, data.Regress} {
+		a := defaultAugment(task, false)
+		if !a.FlipH || a.Dihedral {
+			t.Errorf("%s: FlipH %v, Dihedral %v; want a horizontal flip only", task, a.FlipH, a.Dihedral)
+		}
+		if a = defaultAugment(task, true); !a.Dihedral {
+			t.Errorf("%s with flipVert: Dihedral false", task)
 		}
 	}
 }
