@@ -126,3 +126,16 @@ func matBytes(m *gocv.Mat) []byte {
 	defer cl.Close()
 	return cl.ToBytes()
 }
+
+// BGRToGrey converts interleaved BGR pixels to one grey channel, for models
+// that take one (fashion, fashion-tiles), with OpenCV's COLOR_BGR2GRAY
+// weights in its 15-bit fixed point: Y = 0.299 R + 0.587 G + 0.114 B,
+// rounded.
+func BGRToGrey(bgr []byte) []byte {
+	out := make([]byte, len(bgr)/3)
+	for i := range out {
+		b, g, r := uint32(bgr[3*i]), uint32(bgr[3*i+1]), uint32(bgr[3*i+2])
+		out[i] = byte((b*3735 + g*19235 + r*9798 + 1<<14) >> 15)
+	}
+	return out
+}

@@ -364,3 +364,22 @@ func FuzzDecodeImage(f *testing.F) {
 		}
 	})
 }
+
+// TestBGRToGrey equals OpenCV's COLOR_BGR2GRAY on a real frame and on
+// white, black, pure blue and pure red.
+func TestBGRToGrey(t *testing.T) {
+	if got := BGRToGrey([]byte{255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255}); string(got) != string([]byte{255, 0, 29, 76}) {
+		t.Errorf("white, black, blue, red = %v (want 255 0 29 76, OpenCV's)", got)
+	}
+	m := gocv.IMRead(dataFile(t, "messi5.jpg"), gocv.IMReadColor)
+	defer m.Close()
+	g := gocv.NewMat()
+	defer g.Close()
+	gocv.CvtColor(m, &g, gocv.ColorBGRToGray)
+	got, want := BGRToGrey(m.ToBytes()), g.ToBytes()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("pixel %d: %d, OpenCV %d", i, got[i], want[i])
+		}
+	}
+}

@@ -38,7 +38,9 @@
 // The model's input size is read from its serving manifest when the source
 // starts (Models: *modelstore.Store); a source whose model has no serving
 // version yet waits for one (checking every ModelRetry; the wait is
-// reported once on <p>.errors.frames).
+// reported once on <p>.errors.frames). Frames are BGR; for a model that
+// takes one channel (the fashion models) they are converted to grey with
+// OpenCV's BGR2GRAY weights (video.BGRToGrey), as ingest does for images.
 //
 // # One goroutine per source
 //

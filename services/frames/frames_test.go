@@ -1,6 +1,7 @@
 package frames
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"vireo/pkg/model/modeltest"
+	"vireo/pkg/video"
 )
 
 // vtest.avi (795 frames) sampled every 5th frame: exactly 159 frames, seqs
@@ -70,6 +74,42 @@ func TestFileEveryFifthFrame(t *testing.T) {
 	r2.stop(t)
 	if n := len(e.storedFrames("vtest")); n != 159 {
 		t.Fatalf("after a restart: %d frames stored (want still 159)", n)
+	}
+}
+
+// A model that takes one grey channel (as the bundled fashion models do)
+// gets the video's frames as grey, OpenCV's BGR2GRAY of the resized colour
+// frame, every sampled frame once.
+func TestGreyModelVideo(t *testing.T) {
+	p := dataFile(t, "vtest.avi")
+	b, m := modeltest.TinyGreyClassifier(t, 28, 28, [3]string{"a", "b", "c"})
+	e := newEnvModel(t, 28, 28, b, m)
+	e.keepPixels = true
+	e.start(Config{}, nil)
+	eosC, _ := e.events("vtest")
+	e.register("vtest", "file://"+p, 40)
+	eos := waitEOS(t, eosC, 60*time.Second)
+	got := e.storedFrames("vtest")
+	if eos.Reason != "eof" || eos.Frames != 20 || len(got) != 20 {
+		t.Fatalf("end of stream %+v, %d frames stored (want eof, 20 frames)", eos, len(got))
+	}
+	src, err := video.OpenFile(testCtx(t), p, video.Config{Width: 28, Height: 28, EveryN: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for i, sf := range got {
+		f := sf.frame
+		if f.Seq != uint64(40*i) || f.Channels != 1 || f.Width != 28 || f.Height != 28 || len(f.Pixels) != 28*28 {
+			t.Fatalf("frame %d: seq %d, %dx%dx%d, %d bytes (want seq %d, 28x28x1, 784 bytes)", i, f.Seq, f.Width, f.Height, f.Channels, len(f.Pixels), 40*i)
+		}
+		c, err := src.Next(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := video.BGRToGrey(c.Pixels); !bytes.Equal(f.Pixels, want) {
+			t.Fatalf("frame %d: pixels are not the grey of the colour frame", i)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package frames
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"vireo/pkg/model"
 	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/natsembed"
@@ -48,11 +50,21 @@ type env struct {
 	kv   jetstream.KeyValue
 	subj schema.Subjects
 	w, h int
+	// keepPixels: storedFrames returns the pixels too.
+	keepPixels bool
 }
 
 const testModel = "people"
 
 func newEnv(t *testing.T, w, h int) *env {
+	t.Helper()
+	b, m := modeltest.TinyClassifier(t, w, h, 1, [3]string{"a", "b", "c"})
+	return newEnvModel(t, w, h, b, m)
+}
+
+// newEnvModel is newEnv with the given model (ONNX bytes and manifest) as
+// "people".
+func newEnvModel(t *testing.T, w, h int, b []byte, m model.Manifest) *env {
 	t.Helper()
 	srv, nc, js := natstest.Start(t)
 	ctx := testCtx(t)
@@ -68,7 +80,6 @@ func newEnv(t *testing.T, w, h int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, m := modeltest.TinyClassifier(t, w, h, 1, [3]string{"a", "b", "c"})
 	v, err := st.Push(ctx, testModel, b, m)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +273,11 @@ func (e *env) storedFrames(source string) []storedFrame {
 			for i := 0; i < fb.Len(); i++ {
 				f := fb.Frame(i)
 				if f.Source == source {
-					f.Pixels = nil
+					if !e.keepPixels {
+						f.Pixels = nil
+					} else {
+						f.Pixels = bytes.Clone(f.Pixels)
+					}
 					out = append(out, storedFrame{msgID: m.Headers().Get(jetstream.MsgIDHeader), frame: f})
 				}
 			}

@@ -27,6 +27,7 @@ type sourceRun struct {
 	pub       *publisher
 	subject   string
 	maxFrames int
+	grey      bool // the model takes one grey channel
 
 	batch          []schema.Frame
 	deadline       time.Time
@@ -61,10 +62,14 @@ func (r *sourceRun) loop() {
 			end = err
 			break
 		}
+		pix, ch := f.Pixels, 3
+		if r.grey {
+			pix, ch = video.BGRToGrey(pix), 1
+		}
 		r.batch = append(r.batch, schema.Frame{
 			Source: r.id, Seq: uint64(f.Seq), Captured: f.Captured,
 			OrigWidth: f.OrigWidth, OrigHeight: f.OrigHeight,
-			Width: f.Width, Height: f.Height, Channels: 3, Pixels: f.Pixels,
+			Width: f.Width, Height: f.Height, Channels: ch, Pixels: pix,
 		})
 		if len(r.batch) == 1 {
 			r.deadline = time.Now().Add(r.s.cfg.BatchDelay)

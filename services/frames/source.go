@@ -45,12 +45,12 @@ func (s *service) runSource(ctx context.Context, id string, rev uint64, reg sche
 		return
 	}
 	in := man.Input
-	st := &sourceRun{s: s, ctx: ctx, id: id, rev: rev, reg: reg, log: log}
-	if in.Channels != 3 {
-		st.end(fmt.Errorf("%w: model %s version %s takes %d channels (want 3: frames are BGR)", video.ErrConfig, reg.Model, man.Version, in.Channels), "unsupported_model")
+	st := &sourceRun{s: s, ctx: ctx, id: id, rev: rev, reg: reg, log: log, grey: in.Channels == 1}
+	if in.Channels != 3 && in.Channels != 1 {
+		st.end(fmt.Errorf("%w: model %s version %s takes %d channels (want 3 for BGR, or 1 for grey)", video.ErrConfig, reg.Model, man.Version, in.Channels), "unsupported_model")
 		return
 	}
-	frameBytes := in.Width * in.Height * 3
+	frameBytes := in.Width * in.Height * in.Channels
 	limit := min(int64(schema.FramesMaxMsgSize), s.deps.NC.MaxPayload()) - batchOverhead
 	st.maxFrames = min(s.cfg.BatchFrames, int(limit/int64(frameBytes)))
 	if st.maxFrames < 1 {

@@ -68,18 +68,6 @@ func decodeBody(body []byte, lim video.ImageLimits, w, h int) (video.Frame, *api
 	return f, nil
 }
 
-// bgrToGrey converts interleaved BGR pixels to grey for a one-channel
-// model (fashion, fashion-tiles) with OpenCV's COLOR_BGR2GRAY weights in
-// its 14-bit fixed point: Y = 0.299 R + 0.587 G + 0.114 B, rounded.
-func bgrToGrey(bgr []byte) []byte {
-	out := make([]byte, len(bgr)/3)
-	for i := range out {
-		b, g, r := uint32(bgr[3*i]), uint32(bgr[3*i+1]), uint32(bgr[3*i+2])
-		out[i] = byte((b*1868 + g*9617 + r*4899 + 1<<13) >> 14)
-	}
-	return out
-}
-
 func imageError(err error) *apiError {
 	switch {
 	case errors.Is(err, video.ErrImageTooLarge):
@@ -122,7 +110,7 @@ func (s *service) predict(ctx context.Context, modelName, source string, body []
 	}
 	pixels, channels := f.Pixels, 3
 	if man.Input.Channels == 1 {
-		pixels, channels = bgrToGrey(f.Pixels), 1
+		pixels, channels = video.BGRToGrey(f.Pixels), 1
 	}
 	data, err := schema.EncodeFrames(s.mem, modelName, []schema.Frame{{
 		Source: source, Seq: seq, Captured: f.Captured,

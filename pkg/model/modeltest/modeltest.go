@@ -44,6 +44,34 @@ func TinyClassifier(t testing.TB, w, h int, scale float32, labels [3]string) ([]
 	}
 }
 
+// TinyGreyClassifier is a 3-class classifier on one grey channel, (N,1,h,w)
+// input: a 1x1 convolution with weights 1, 2, 3, global average pooling and
+// Flatten, so class c's logit is (c+1) times the mean grey level (x = p/255).
+func TinyGreyClassifier(t testing.TB, w, h int, labels [3]string) ([]byte, model.Manifest) {
+	t.Helper()
+	g := &graph.Graph{
+		Nodes: []*graph.Node{
+			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
+			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
+			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
+		},
+		Inputs:  []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 1, h, w}, DimParams: []string{"N", "", "", ""}}},
+		Outputs: []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
+		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 1, 1, 1},
+			Float: []float32{1, 2, 3}}},
+	}
+	b, err := onnx.Encode(onnx.NewModel(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, model.Manifest{
+		Task: model.Classify, Labels: labels[:],
+		Input:         model.Input{Width: w, Height: h, Channels: 1},
+		Normalization: model.Normalization{Mean: []float64{0}, Std: []float64{1}},
+		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
+	}
+}
+
 // WriteArch saves an untrained native architecture (pkg/arch) as a model
 // folder dir/name (model.onnx + manifest.json, version v0001, ImageNet
 // normalisation; for segmentation the last label is the Void class):
