@@ -35,11 +35,11 @@ func TestTrainEvalUsage(t *testing.T) {
 	}
 }
 
-// TestDefaultAugment: every task flips horizontally by default, as the
-// lesson's get_transforms() (multi-label tiles too: their items are
-// upright); --flip-vert gives the 8 dihedral symmetries.
+// TestDefaultAugment: classification, multi-label tiles (their items are
+// upright) and segmentation flip horizontally by default, regression does
+// not; --flip-vert gives the 8 dihedral symmetries.
 func TestDefaultAugment(t *testing.T) {
-	for _, task := range []data.Task{data.Classify, data.MultiLabel, data.Segment, data.Regress} {
+	for _, task := range []data.Task{data.Classify, data.MultiLabel, data.Segment} {
 		a := defaultAugment(task, false)
 		if !a.FlipH || a.Dihedral {
 			t.Errorf("%s: FlipH %v, Dihedral %v; want a horizontal flip only", task, a.FlipH, a.Dihedral)
@@ -47,6 +47,9 @@ func TestDefaultAugment(t *testing.T) {
 		if a = defaultAugment(task, true); !a.Dihedral {
 			t.Errorf("%s with flipVert: Dihedral false", task)
 		}
+	}
+	if a := defaultAugment(data.Regress, false); a.FlipH || a.Dihedral {
+		t.Errorf("regress: FlipH %v, Dihedral %v; want no flips", a.FlipH, a.Dihedral)
 	}
 }
 
