@@ -17,39 +17,18 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"vireo/pkg/graph"
 	"vireo/pkg/model"
+	"vireo/pkg/model/modeltest"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/natsembed"
-	"vireo/pkg/onnx"
 	"vireo/services/infer"
 )
 
 // saveTinyModel writes a model directory: a 3-class classifier on 8x8.
 func saveTinyModel(t *testing.T, dir, name string, scale float32) {
 	t.Helper()
-	g := &graph.Graph{
-		Nodes: []*graph.Node{
-			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
-			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
-			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
-		},
-		Inputs:  []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 3, 8, 8}, DimParams: []string{"N", "", "", ""}}},
-		Outputs: []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
-		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 3, 1, 1},
-			Float: []float32{scale, 0, 0, 0, scale, 0, 0, 0, scale}}},
-	}
-	b, err := onnx.Encode(onnx.NewModel(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := model.Manifest{
-		Name: name, Version: "local", Task: model.Classify, Labels: []string{"a", "b", "c"},
-		Input:         model.Input{Width: 8, Height: 8, Channels: 3},
-		Normalization: model.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}},
-		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
-		Metrics: map[string]float64{"accuracy": 0.5},
-	}
+	b, m := modeltest.TinyClassifier(t, 8, 8, scale, [3]string{"a", "b", "c"})
+	m.Name, m.Version, m.Metrics = name, "local", map[string]float64{"accuracy": 0.5}
 	if err := model.Save(dir, b, m); err != nil {
 		t.Fatal(err)
 	}

@@ -21,53 +21,42 @@ import (
 // The manifest has no name or version: the model store sets them on push.
 func TinyClassifier(t testing.TB, w, h int, scale float32, labels [3]string) ([]byte, model.Manifest) {
 	t.Helper()
-	g := &graph.Graph{
-		Nodes: []*graph.Node{
-			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
-			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
-			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
-		},
-		Inputs:  []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 3, h, w}, DimParams: []string{"N", "", "", ""}}},
-		Outputs: []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
-		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 3, 1, 1},
-			Float: []float32{scale, 0, 0, 0, scale, 0, 0, 0, scale}}},
-	}
-	b, err := onnx.Encode(onnx.NewModel(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, model.Manifest{
-		Task: model.Classify, Labels: labels[:],
-		Input:         model.Input{Width: w, Height: h, Channels: 3},
-		Normalization: model.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}},
-		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
-	}
+	return tinyConv(t, w, h, 3, []float32{scale, 0, 0, 0, scale, 0, 0, 0, scale}, labels)
 }
 
-// TinyGreyClassifier is a 3-class classifier on one grey channel, (N,1,h,w)
-// input: a 1x1 convolution with weights 1, 2, 3, global average pooling and
-// Flatten, so class c's logit is (c+1) times the mean grey level (x = p/255).
+// TinyGreyClassifier is TinyClassifier on one grey channel, (N,1,h,w)
+// input, with weights 1, 2, 3: class c's logit is (c+1) times the mean
+// grey level (x = p/255).
 func TinyGreyClassifier(t testing.TB, w, h int, labels [3]string) ([]byte, model.Manifest) {
 	t.Helper()
+	return tinyConv(t, w, h, 1, []float32{1, 2, 3}, labels)
+}
+
+// tinyConv is Conv 1x1 (3 x ch weights wt) -> GlobalAveragePool ->
+// Flatten on (N,ch,h,w) input, with an identity normalisation.
+func tinyConv(t testing.TB, w, h, ch int, wt []float32, labels [3]string) ([]byte, model.Manifest) {
 	g := &graph.Graph{
 		Nodes: []*graph.Node{
 			{Op: "Conv", Inputs: []string{"input", "w"}, Outputs: []string{"c"}},
 			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
 			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
 		},
-		Inputs:  []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, 1, h, w}, DimParams: []string{"N", "", "", ""}}},
+		Inputs:  []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, ch, h, w}, DimParams: []string{"N", "", "", ""}}},
 		Outputs: []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
-		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, 1, 1, 1},
-			Float: []float32{1, 2, 3}}},
+		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, ch, 1, 1}, Float: wt}},
 	}
 	b, err := onnx.Encode(onnx.NewModel(g))
 	if err != nil {
 		t.Fatal(err)
 	}
+	mean, std := make([]float64, ch), make([]float64, ch)
+	for i := range std {
+		std[i] = 1
+	}
 	return b, model.Manifest{
 		Task: model.Classify, Labels: labels[:],
-		Input:         model.Input{Width: w, Height: h, Channels: 1},
-		Normalization: model.Normalization{Mean: []float64{0}, Std: []float64{1}},
+		Input:         model.Input{Width: w, Height: h, Channels: ch},
+		Normalization: model.Normalization{Mean: mean, Std: std},
 		VoidClass:     model.NoVoid, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Arch: "tiny",
 	}
 }
