@@ -350,33 +350,6 @@ func (c *CPU) Pool2DBackward(dx, dy, x, y *kernels.Tensor, p kernels.PoolParams)
 	return nil
 }
 
-func poolMaxBackwardPlane(dxp, dyp, xp []float32, ah, aw *poolAxis) {
-	W := aw.in
-	for oh := range ah.out {
-		for ow := range aw.out {
-			best, at := float32(0), -1
-			for kh := range ah.k {
-				ih := oh*ah.s - ah.pb + kh*ah.d
-				if ih < 0 || ih >= ah.in {
-					continue
-				}
-				for kw := range aw.k {
-					iw := ow*aw.s - aw.pb + kw*aw.d
-					if iw < 0 || iw >= W {
-						continue
-					}
-					if v := xp[ih*W+iw]; at < 0 || v > best {
-						best, at = v, ih*W+iw
-					}
-				}
-			}
-			if at >= 0 {
-				dxp[at] += dyp[oh*aw.out+ow]
-			}
-		}
-	}
-}
-
 // globalGeom checks x (N,C,d1,...) against y and returns N*C and the plane
 // size.
 func (c *CPU) globalGeom(op string, x, y *kernels.Tensor, yName string) (int, int, error) {

@@ -154,3 +154,41 @@ func BenchmarkLayout(b *testing.B) {
 	benchThreads(b, "pad_reflect1/8x64x56x56", img, kernels.Shape{8, 64, 58, 58}, func(c *cpu.CPU, y, x *kernels.Tensor) error { return c.Pad(y, x, pp) })
 	benchThreads(b, "concat_c/8x64x56x56x2", img, kernels.Shape{8, 128, 56, 56}, func(c *cpu.CPU, y, x *kernels.Tensor) error { return c.Concat(y, []*kernels.Tensor{x, x}, 1) })
 }
+
+// TestMaxPoolBackwardTies: where a window holds equal maxima, its gradient
+// goes to the first in row-major order, for windows inside the plane and
+// windows that overlap the padding alike (the C kernel's two paths).
+func TestMaxPoolBackwardTies(t *testing.T) {
+	c := newCPU(t, 1)
+	p := kernels.PoolParams{Kind: kernels.PoolMax, Kernel: [2]int{3, 3}, Strides: [2]int{2, 2}, Pads: [4]int{1, 1, 1, 1}}
+	xs := kernels.Shape{1, 1, 5, 5}
+	ys, err := kernels.Pool2DOutShape(xs, p) // 3x3
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 25)
+	for i := range x {
+		x[i] = 1 // every window ties
+	}
+	dy := make([]float32, ys.Numel())
+	for i := range dy {
+		dy[i] = float32(int(1) << i)
+	}
+	dx := kernels.FromSlice(make([]float32, 25), xs...)
+	if err := c.Pool2DBackward(dx, kernels.FromSlice(dy, ys...), kernels.FromSlice(x, xs...), nil, p); err != nil {
+		t.Fatal(err)
+	}
+	// Window (oh, ow) starts at (2oh-1, 2ow-1); its first in-plane element
+	// is (max(0, 2oh-1), max(0, 2ow-1)).
+	want := make([]float32, 25)
+	for oh := range 3 {
+		for ow := range 3 {
+			want[max(0, 2*oh-1)*5+max(0, 2*ow-1)] += dy[oh*3+ow]
+		}
+	}
+	for i := range want {
+		if dx.Data[i] != want[i] {
+			t.Fatalf("dx = %v, want %v", dx.Data, want)
+		}
+	}
+}
