@@ -41,8 +41,8 @@ func tinyConv(t testing.TB, w, h, ch int, wt []float32, labels [3]string) ([]byt
 			{Op: "GlobalAveragePool", Inputs: []string{"c"}, Outputs: []string{"p"}},
 			{Op: "Flatten", Inputs: []string{"p"}, Outputs: []string{"output"}},
 		},
-		Inputs:  []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, ch, h, w}, DimParams: []string{"N", "", "", ""}}},
-		Outputs: []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
+		Inputs:       []graph.ValueInfo{{Name: "input", DType: graph.Float32, Shape: []int{-1, ch, h, w}, DimParams: []string{"N", "", "", ""}}},
+		Outputs:      []graph.ValueInfo{{Name: "output", DType: graph.Float32, Shape: []int{-1, 3}, DimParams: []string{"N", ""}}},
 		Initializers: map[string]*graph.Tensor{"w": {Name: "w", DType: graph.Float32, Shape: []int{3, ch, 1, 1}, Float: wt}},
 	}
 	b, err := onnx.Encode(onnx.NewModel(g))
