@@ -34,7 +34,10 @@ for n in "${names[@]}"; do
     # with the count it was trained with.
     megamind-face) train megamind-face --arch resnet18@0.25 --size 128 --epochs 200 --bs 16 --lr 2e-3 --seed 1 --threads 1 ;;
     fashion)       train fashion       --arch resnet18@0.125 --size 28 --epochs 2 --bs 128 --lr 3e-3 --seed 1 ;;
-    fashion-tiles) train fashion-tiles --arch resnet18@0.25 --size 64 --epochs 4 --bs 64 --lr 3e-3 --seed 1 ;;
+    # Horizontal flips only (the items stand upright; the 8 dihedral
+    # symmetries gave fbeta 0.793 after 4 epochs, flips 0.879). 14 epochs:
+    # fbeta 0.917.
+    fashion-tiles) train fashion-tiles --arch resnet18@0.25 --size 64 --epochs 14 --bs 64 --lr 5e-3 --seed 1 ;;
     *) echo "unknown model $n (want vtest-people, megamind-face, fashion, fashion-tiles)"; exit 2 ;;
   esac
 done
