@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"vireo/pkg/model"
@@ -134,6 +135,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 			kv, err = js.KeyValue(ctx, kvCfg.Bucket)
 		}
 	}
+	if err == nil {
+		err = kvAnswers(ctx, kv)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("modelstore: open KV %s: %w", kvCfg.Bucket, err)
 	}
@@ -150,6 +154,28 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	}
 	s.kv, s.obj = kv, obj
 	return s, nil
+}
+
+// kvAnswers waits until kv's stream answers a read. A bucket just created
+// with replicas has no stream leader for a moment, and a read (a direct
+// get, which the jetstream client does not retry) then fails with no
+// responders: the 3-node cluster test saw `vireo models push` fail so,
+// right after it created the bucket.
+func kvAnswers(ctx context.Context, kv jetstream.KeyValue) error {
+	for {
+		_, err := kv.Get(ctx, "probe")
+		if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (the bucket's stream never answered: %w)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // withTimeout adds the store's timeout to a ctx without a deadline.
