@@ -106,7 +106,8 @@ func defaultAugment(task data.Task, flipVert bool) *data.Augment {
 	case data.Regress:
 		// No flips, unlike the lesson's BIWI: on megamind-face (60 epochs,
 		// seeds 1 and 2) they took point_error from 0.037 and 0.038 to 0.038
-		// and 0.059; its Haar-cascade centres are not mirror-symmetric.
+		// and 0.059 (perhaps its Haar-cascade centres are not
+		// mirror-symmetric; not verified).
 		a = &data.Augment{MaxRotate: 5, MaxZoom: 1.05, MaxLighting: 0.2}
 	case data.Segment:
 		a = &data.Augment{FlipH: true, MaxRotate: 5, MaxZoom: 1.1, MaxLighting: 0.2}
