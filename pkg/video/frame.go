@@ -95,8 +95,9 @@ func (c *converter) fill(m *gocv.Mat, f *Frame) error {
 		}
 		return nil
 	}
-	if c.w <= src.Cols() && c.h <= src.Rows() && src.IsContinuous() {
-		// Shrinking: area averaging (INTER_AREA), ours (area.go).
+	shrink := c.w <= src.Cols() && c.h <= src.Rows()
+	if shrink && src.IsContinuous() {
+		// Area averaging (INTER_AREA), ours (area.go).
 		b, err := src.DataPtrUint8()
 		if err != nil {
 			return fmt.Errorf("%w: frame pixels: %v", ErrDecode, err)
@@ -105,8 +106,8 @@ func (c *converter) fill(m *gocv.Mat, f *Frame) error {
 		return c.area.resize(b, src.Cols(), src.Rows(), src.Cols()*3, 3, f.Pixels, c.w, c.h)
 	}
 	interp := gocv.InterpolationLinear
-	if c.w <= src.Cols() && c.h <= src.Rows() {
-		interp = gocv.InterpolationArea // shrinking
+	if shrink {
+		interp = gocv.InterpolationArea // a non-continuous Mat
 	}
 	gocv.Resize(*src, &c.resized, image.Pt(c.w, c.h), 0, 0, interp)
 	f.Pixels = matBytes(&c.resized)

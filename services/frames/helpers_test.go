@@ -273,10 +273,10 @@ func (e *env) storedFrames(source string) []storedFrame {
 			for i := 0; i < fb.Len(); i++ {
 				f := fb.Frame(i)
 				if f.Source == source {
-					if !e.keepPixels {
-						f.Pixels = nil
+					if e.keepPixels {
+						f.Pixels = bytes.Clone(f.Pixels) // fb's memory goes at Release
 					} else {
-						f.Pixels = bytes.Clone(f.Pixels)
+						f.Pixels = nil
 					}
 					out = append(out, storedFrame{msgID: m.Headers().Get(jetstream.MsgIDHeader), frame: f})
 				}
