@@ -66,6 +66,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		out["data"] = *dataName
 		out["split"] = *split
 		out["items"] = met.Samples()
+		if pc := met.PerClass(); pc != nil {
+			out["per_class"] = pc
+		}
 		return json.NewEncoder(stdout).Encode(out)
 	}
 	fmt.Fprintf(stdout, "%s/%s on %s (%s, %d items):\n", man.Name, man.Version, *dataName, *split, met.Samples())
@@ -78,5 +81,20 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, k := range keys {
 		fmt.Fprintf(stdout, "  %-20s %.6f\n", k, vals[k])
 	}
+	if pc := met.PerClass(); pc != nil {
+		fmt.Fprintf(stdout, "  per class at threshold %.2f:\n  %-12s %6s %6s %6s %9s %7s\n", man.Threshold, "class", "tp", "fp", "fn", "precision", "recall")
+		for _, name := range man.Labels {
+			c := pc[name]
+			fmt.Fprintf(stdout, "  %-12s %6d %6d %6d %9.3f %7.3f\n", name, c.TP, c.FP, c.FN, ratio(c.TP, c.TP+c.FP), ratio(c.TP, c.TP+c.FN))
+		}
+	}
 	return nil
+}
+
+// ratio is a/b, 0 when b is 0.
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }

@@ -67,6 +67,7 @@ type Metrics struct {
 	sqErr, coords    float64
 	distSum, points  float64
 	inter, union     []float64
+	tp, fp, fn       []float64 // multilabel, per class at the threshold
 }
 
 // NewMetrics returns an empty accumulator.
@@ -99,6 +100,9 @@ func (m *Metrics) Add(out []float32, y []float32, n int) error {
 			return fmt.Errorf("%w: metrics: multilabel batch (got %d outputs and %d targets, want >= %d each)", ErrData, len(out), len(y), n*c)
 		}
 		th, b2 := m.thresh(), m.beta()*m.beta()
+		if m.tp == nil {
+			m.tp, m.fp, m.fn = make([]float64, c), make([]float64, c), make([]float64, c)
+		}
 		for i := 0; i < n; i++ {
 			var tp, np, nt float64
 			for j := i * c; j < (i+1)*c; j++ {
@@ -114,8 +118,14 @@ func (m *Metrics) Add(out []float32, y []float32, n int) error {
 				if t {
 					nt++
 				}
-				if p && t {
+				switch k := j - i*c; {
+				case p && t:
 					tp++
+					m.tp[k]++
+				case p:
+					m.fp[k]++
+				case t:
+					m.fn[k]++
 				}
 			}
 			prec := tp / (np + fbetaEps)
@@ -235,6 +245,26 @@ func (m *Metrics) IoU() map[string]float64 {
 			continue
 		}
 		out[m.className(c)] = m.inter[c] / m.union[c]
+	}
+	return out
+}
+
+// ClassCounts is one class's multi-label tally at the threshold: true
+// positives, false positives (predicted, not true) and false negatives
+// (true, not predicted), over the samples added.
+type ClassCounts struct {
+	TP, FP, FN int
+}
+
+// PerClass returns the multi-label tallies keyed by class name (nil for
+// other tasks): where fbeta's misses come from.
+func (m *Metrics) PerClass() map[string]ClassCounts {
+	if m.tp == nil {
+		return nil
+	}
+	out := make(map[string]ClassCounts, len(m.tp))
+	for c := range m.tp {
+		out[m.className(c)] = ClassCounts{int(m.tp[c]), int(m.fp[c]), int(m.fn[c])}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"reflect"
 	"testing"
 
 	"vireo/pkg/data"
@@ -57,6 +58,12 @@ func TestMultiLabelMetrics(t *testing.T) {
 	}
 	checkMetric(t, m.Values(), MetricAccuracyThresh, 6.0/9)
 	checkMetric(t, m.Values(), MetricFBeta, (0.5+5.0/9+0)/3)
+	// Per class: 0 TP in sample 1; 1 FN in sample 1, TP in sample 2; 2 FP
+	// in sample 1, FN in sample 2; sample 3 adds nothing.
+	wantPC := map[string]ClassCounts{"0": {1, 0, 0}, "1": {1, 0, 1}, "2": {0, 1, 1}}
+	if got := m.PerClass(); !reflect.DeepEqual(got, wantPC) {
+		t.Errorf("PerClass = %v, want %v", got, wantPC)
+	}
 	// With threshold 0.3, sigmoid(-1) = .269 is no longer positive:
 	// sample 1 pred {0}: 2 of 3 right, prec 1, rec 1/2 -> 5/9.
 	m2 := NewMetrics(data.MultiLabel, 3, -1, nil)
