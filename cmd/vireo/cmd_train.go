@@ -31,7 +31,7 @@ type trainOpts struct {
 	size, epochs, freezeEpochs, bs, workers     int
 	sizes, lr, optim, aug, checkpoint           string
 	flipVert                                    bool
-	wd                                          float64
+	wd, maxLighting                             float64
 	resume, mixed, smallStem, noProgress        bool
 	seed                                        uint64
 	limit                                       int
@@ -56,6 +56,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.workers, "workers", 0, "data loader workers (0: one per core)")
 	fs.StringVar(&o.aug, "aug", "default", "augmentation: default (per task: horizontal flips; small rotate/zoom/lighting), none")
 	fs.BoolVar(&o.flipVert, "flip-vert", false, "with --aug default, also flip vertically and turn by 90 degrees (the 8 dihedral symmetries; fastai's flip_vert, for overhead imagery like Planet's)")
+	fs.Float64Var(&o.maxLighting, "max-lighting", -1, "with --aug default, the brightness/contrast change instead of the task's (fastai's max_lighting; 0: none, e.g. when a label is itself about lighting)")
 	fs.StringVar(&o.out, "out", "", "model directory to write: model.onnx, manifest.json, losses.png, lr.png, lr_find.png (required)")
 	fs.StringVar(&o.name, "name", "", "model name in the manifest (default: the dataset's name)")
 	fs.StringVar(&o.parent, "parent", "", "parent version recorded in the manifest")
@@ -77,6 +78,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("train: --aug %q: want default or none", o.aug)
 	case o.aug == "none" && o.flipVert:
 		return usagef("train: --flip-vert needs --aug default (got --aug none)")
+	case o.maxLighting != -1 && (o.maxLighting < 0 || o.maxLighting > 0.95):
+		return usagef("train: --max-lighting %g: want 0..0.95", o.maxLighting)
+	case o.aug == "none" && o.maxLighting != -1:
+		return usagef("train: --max-lighting needs --aug default (got --aug none)")
 	}
 	return trainMain(ctx, o, *dataRootFlag, *bc, stdout, stderr)
 }
@@ -180,6 +185,9 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 	var aug *data.Augment // --aug none
 	if o.aug == "default" {
 		aug = defaultAugment(meta.Task, o.flipVert)
+		if o.maxLighting >= 0 {
+			aug.MaxLighting = o.maxLighting
+		}
 	}
 	wd := o.wd
 	if wd == 0 {

@@ -25,6 +25,8 @@ func TestTrainEvalUsage(t *testing.T) {
 		{benchTrainCmd, []string{"--opt", "lamb"}, "--opt"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "heavy"}, "--aug"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--flip-vert"}, "--flip-vert"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--max-lighting", "1.5"}, "--max-lighting"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--max-lighting", "0"}, "--max-lighting"},
 	} {
 		var out, errb bytes.Buffer
 		err := c.run(context.Background(), c.args, &out, &errb)
