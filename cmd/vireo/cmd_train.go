@@ -31,7 +31,7 @@ type trainOpts struct {
 	size, epochs, freezeEpochs, bs, workers     int
 	sizes, lr, optim, aug, checkpoint           string
 	flipVert                                    bool
-	wd, maxLighting                             float64
+	wd, maxLighting, maxZoom, maxRotate         float64
 	resume, mixed, smallStem, noProgress        bool
 	seed                                        uint64
 	limit                                       int
@@ -57,6 +57,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.aug, "aug", "default", "augmentation: default (per task: horizontal flips; small rotate/zoom/lighting), none")
 	fs.BoolVar(&o.flipVert, "flip-vert", false, "with --aug default, also flip vertically and turn by 90 degrees (the 8 dihedral symmetries; fastai's flip_vert, for overhead imagery like Planet's)")
 	fs.Float64Var(&o.maxLighting, "max-lighting", -1, "with --aug default, the brightness/contrast change instead of the task's (fastai's max_lighting; 0: none, e.g. when a label is itself about lighting)")
+	fs.Float64Var(&o.maxZoom, "max-zoom", -1, "with --aug default, the largest zoom factor (>= 1) instead of the task's (fastai's max_zoom; 1: none)")
+	fs.Float64Var(&o.maxRotate, "max-rotate", -1, "with --aug default, the largest rotation in degrees instead of the task's (fastai's max_rotate; 0: none)")
 	fs.StringVar(&o.out, "out", "", "model directory to write: model.onnx, manifest.json, losses.png, lr.png, lr_find.png (required)")
 	fs.StringVar(&o.name, "name", "", "model name in the manifest (default: the dataset's name)")
 	fs.StringVar(&o.parent, "parent", "", "parent version recorded in the manifest")
@@ -80,8 +82,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("train: --flip-vert needs --aug default (got --aug none)")
 	case o.maxLighting != -1 && (o.maxLighting < 0 || o.maxLighting > 0.95):
 		return usagef("train: --max-lighting %g: want 0..0.95", o.maxLighting)
-	case o.aug == "none" && o.maxLighting != -1:
-		return usagef("train: --max-lighting needs --aug default (got --aug none)")
+	case o.maxZoom != -1 && (o.maxZoom < 1 || o.maxZoom > 10):
+		return usagef("train: --max-zoom %g: want 1..10", o.maxZoom)
+	case o.maxRotate != -1 && (o.maxRotate < 0 || o.maxRotate > 180):
+		return usagef("train: --max-rotate %g: want 0..180", o.maxRotate)
+	case o.aug == "none" && (o.maxLighting != -1 || o.maxZoom != -1 || o.maxRotate != -1):
+		return usagef("train: --max-lighting, --max-zoom and --max-rotate need --aug default (got --aug none)")
 	}
 	return trainMain(ctx, o, *dataRootFlag, *bc, stdout, stderr)
 }
@@ -123,6 +129,21 @@ func defaultAugment(task data.Task, flipVert bool) *data.Augment {
 		a.FlipH, a.Dihedral = false, true
 	}
 	return a
+}
+
+// trainAugment is the augmentation of the flags: nil for --aug none, else
+// the task's default with the --max-* flags that were given (not -1).
+func trainAugment(o trainOpts, task data.Task) *data.Augment {
+	if o.aug == "none" {
+		return nil
+	}
+	aug := defaultAugment(task, o.flipVert)
+	for _, f := range []struct{ flag, field *float64 }{{&o.maxLighting, &aug.MaxLighting}, {&o.maxZoom, &aug.MaxZoom}, {&o.maxRotate, &aug.MaxRotate}} {
+		if *f.flag != -1 {
+			*f.field = *f.flag
+		}
+	}
+	return aug
 }
 
 func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config, stdout, stderr io.Writer) error {
@@ -182,13 +203,7 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 	default:
 		return usagef("train: --opt %q: want adamw or sgd", o.optim)
 	}
-	var aug *data.Augment // --aug none
-	if o.aug == "default" {
-		aug = defaultAugment(meta.Task, o.flipVert)
-		if o.maxLighting >= 0 {
-			aug.MaxLighting = o.maxLighting
-		}
-	}
+	aug := trainAugment(o, meta.Task)
 	wd := o.wd
 	if wd == 0 {
 		wd = -1

@@ -27,6 +27,8 @@ func TestTrainEvalUsage(t *testing.T) {
 		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--flip-vert"}, "--flip-vert"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--max-lighting", "1.5"}, "--max-lighting"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--max-lighting", "0"}, "--max-lighting"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--max-zoom", "0.5"}, "--max-zoom"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--max-rotate", "200"}, "--max-rotate"},
 	} {
 		var out, errb bytes.Buffer
 		err := c.run(context.Background(), c.args, &out, &errb)
@@ -61,4 +63,22 @@ func trainCmd(ctx context.Context, a []string, o, e *bytes.Buffer) error {
 func evalCmd(ctx context.Context, a []string, o, e *bytes.Buffer) error { return runEval(ctx, a, o, e) }
 func benchTrainCmd(ctx context.Context, a []string, o, e *bytes.Buffer) error {
 	return benchTrain(ctx, a, o, e)
+}
+
+// TestTrainAugmentFlags: --max-lighting, --max-zoom and --max-rotate
+// replace the task's values; -1 (not given) keeps them; --aug none is nil.
+func TestTrainAugmentFlags(t *testing.T) {
+	o := trainOpts{aug: "default", maxLighting: 0, maxZoom: 1.1, maxRotate: -1}
+	a := trainAugment(o, data.MultiLabel)
+	def := defaultAugment(data.MultiLabel, false)
+	if a.MaxLighting != 0 || a.MaxZoom != 1.1 || a.MaxRotate != def.MaxRotate || !a.FlipH {
+		t.Errorf("multilabel with --max-lighting 0 --max-zoom 1.1: %+v (default %+v)", *a, *def)
+	}
+	o.maxLighting, o.maxZoom, o.maxRotate = -1, -1, 7
+	if a = trainAugment(o, data.Segment); a.MaxRotate != 7 || a.MaxLighting != defaultAugment(data.Segment, false).MaxLighting {
+		t.Errorf("segment with --max-rotate 7: %+v", *a)
+	}
+	if a = trainAugment(trainOpts{aug: "none", maxLighting: -1, maxZoom: -1, maxRotate: -1}, data.Classify); a != nil {
+		t.Errorf("--aug none: %+v, want nil", *a)
+	}
 }
