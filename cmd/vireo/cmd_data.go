@@ -24,7 +24,7 @@ func dataRoot() string { return envOr("VIREO_DATA", defaultDataRoot) }
 
 func runData(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "prepare" {
-		return usagef("data: usage: vireo data prepare NAME|all [--dir DIR] [--seed N] (NAME: %s)", strings.Join(data.Names(), ", "))
+		return usagef("data: usage: vireo data prepare NAME|all [--dir DIR] [--seed N] [--train-tiles N] (NAME: %s)", strings.Join(data.Names(), ", "))
 	}
 	args = args[1:]
 	var names []string
@@ -36,8 +36,12 @@ func runData(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dir := fs.String("dir", dataRoot(), "folder the datasets go under, one subfolder per name [VIREO_DATA]")
 	seed := fs.Uint64("seed", 42, "seed of every random choice (tiles, splits)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	tiles := fs.Int("train-tiles", 0, "fashion-tiles: training tiles (0: the default, 40000; validation tiles stay 2000)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *tiles < 0 {
+		return usagef("data prepare: --train-tiles %d: want >= 0", *tiles)
 	}
 	if len(names) == 1 && names[0] == "all" {
 		names = data.Names()
@@ -58,7 +62,7 @@ func runData(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		out := filepath.Join(*dir, n)
 		bar := &progressBar{w: stderr, name: n, quiet: *quiet}
 		start := time.Now()
-		err := data.Prepare(ctx, n, out, *seed, bar.update)
+		err := data.PrepareWith(ctx, data.PrepareConfig{Name: n, Dir: out, Seed: *seed, Progress: bar.update, TilesTrain: *tiles})
 		bar.finish()
 		if err != nil {
 			return fmt.Errorf("prepare %s: %w", n, err)

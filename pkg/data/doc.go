@@ -64,7 +64,7 @@
 //
 //   - fashion (dataset-fashion-mnist): the official 60k/10k split, the test
 //     set as validation; 28x28 gray, 10 classes.
-//   - fashion-tiles: 10,000 training and 2,000 validation 64x64 gray tiles,
+//   - fashion-tiles: 40,000 training and 2,000 validation 64x64 gray tiles,
 //     each with 1-4 Fashion-MNIST items placed without overlap (training
 //     items in training tiles, test items in validation tiles); dark
 //     (gamma 2.5) and haze (blur and a light veil) at random, p=0.25 each.

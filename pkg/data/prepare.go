@@ -56,7 +56,7 @@ type PrepareConfig struct {
 	FashionDir string
 	VideoDir   string
 	Cascade    string
-	// Tile counts of fashion-tiles. Default 10000 and 2000.
+	// Tile counts of fashion-tiles. Default 40000 and 2000.
 	TilesTrain, TilesValid int
 	// Workers for the CPU-heavy steps. Default 2.
 	Workers int
@@ -75,7 +75,7 @@ func (c *PrepareConfig) setDefaults() {
 		c.Cascade = DefaultCascade
 	}
 	if c.TilesTrain == 0 {
-		c.TilesTrain = 10000
+		c.TilesTrain = 40000
 	}
 	if c.TilesValid == 0 {
 		c.TilesValid = 2000

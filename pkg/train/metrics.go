@@ -253,7 +253,9 @@ func (m *Metrics) IoU() map[string]float64 {
 // positives, false positives (predicted, not true) and false negatives
 // (true, not predicted), over the samples added.
 type ClassCounts struct {
-	TP, FP, FN int
+	TP int `json:"tp"`
+	FP int `json:"fp"`
+	FN int `json:"fn"`
 }
 
 // PerClass returns the multi-label tallies keyed by class name (nil for
