@@ -82,7 +82,11 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "  %-20s %.6f\n", k, vals[k])
 	}
 	if pc := met.PerClass(); pc != nil {
-		fmt.Fprintf(stdout, "  per class at threshold %.2f:\n  %-12s %6s %6s %6s %9s %7s\n", man.Threshold, "class", "tp", "fp", "fn", "precision", "recall")
+		how := "argmax"
+		if man.Task == model.MultiLabel {
+			how = fmt.Sprintf("threshold %.2f", man.Threshold)
+		}
+		fmt.Fprintf(stdout, "  per class (%s):\n  %-12s %6s %6s %6s %9s %7s\n", how, "class", "tp", "fp", "fn", "precision", "recall")
 		for _, name := range man.Labels {
 			c := pc[name]
 			fmt.Fprintf(stdout, "  %-12s %6d %6d %6d %9.3f %7.3f\n", name, c.TP, c.FP, c.FN, ratio(c.TP, c.TP+c.FP), ratio(c.TP, c.TP+c.FN))

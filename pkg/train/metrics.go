@@ -67,7 +67,7 @@ type Metrics struct {
 	sqErr, coords    float64
 	distSum, points  float64
 	inter, union     []float64
-	tp, fp, fn       []float64 // multilabel, per class at the threshold
+	tp, fp, fn       []float64 // classify (argmax) and multilabel (threshold), per class
 }
 
 // NewMetrics returns an empty accumulator.
@@ -89,9 +89,19 @@ func (m *Metrics) Add(out []float32, y []float32, n int) error {
 		if len(out) < n*c || len(y) < n {
 			return fmt.Errorf("%w: metrics: classify batch (got %d outputs and %d targets, want >= %d and %d)", ErrData, len(out), len(y), n*c, n)
 		}
+		if m.tp == nil {
+			m.tp, m.fp, m.fn = make([]float64, c), make([]float64, c), make([]float64, c)
+		}
 		for i := 0; i < n; i++ {
-			if argmax(out[i*c:(i+1)*c]) == int(y[i]) {
+			p, t := argmax(out[i*c:(i+1)*c]), int(y[i])
+			if p == t {
 				m.correct++
+				m.tp[p]++
+			} else {
+				m.fp[p]++
+				if t >= 0 && t < c {
+					m.fn[t]++
+				}
 			}
 			m.counted++
 		}
@@ -249,17 +259,18 @@ func (m *Metrics) IoU() map[string]float64 {
 	return out
 }
 
-// ClassCounts is one class's multi-label tally at the threshold: true
-// positives, false positives (predicted, not true) and false negatives
-// (true, not predicted), over the samples added.
+// ClassCounts is one class's tally over the samples added: true positives,
+// false positives (predicted, not true) and false negatives (true, not
+// predicted); the prediction is the argmax (classify) or every class over
+// the threshold (multilabel).
 type ClassCounts struct {
 	TP int `json:"tp"`
 	FP int `json:"fp"`
 	FN int `json:"fn"`
 }
 
-// PerClass returns the multi-label tallies keyed by class name (nil for
-// other tasks): where fbeta's misses come from.
+// PerClass returns the classify or multilabel tallies keyed by class name
+// (nil for other tasks): where accuracy's or fbeta's misses come from.
 func (m *Metrics) PerClass() map[string]ClassCounts {
 	if m.tp == nil {
 		return nil

@@ -36,6 +36,12 @@ func TestAccuracy(t *testing.T) {
 	if err := m.Add(out[:5], []float32{1, 0}, 2); err == nil {
 		t.Error("short output accepted")
 	}
+	// Per class: 0 right once, predicted for a 1 once; 1 right twice
+	// (with the padded batch's), missed twice; 2 predicted for a 1 once.
+	wantPC := map[string]ClassCounts{"0": {1, 1, 0}, "1": {2, 0, 2}, "2": {0, 1, 0}}
+	if got := m.PerClass(); !reflect.DeepEqual(got, wantPC) {
+		t.Errorf("PerClass = %v, want %v", got, wantPC)
+	}
 }
 
 // TestMultiLabelMetrics: sigmoid(0)=.5, sigmoid(-1)=.269 and sigmoid(3)
