@@ -15,8 +15,9 @@ const gemmParallelFlops = 96 * 96 * 96
 const gemmAlign = 16
 
 // gemm is sgemm split across the backend's threads: by rows of C (M) when
-// m >= n, else by columns (N); each chunk is one single-threaded sgemm call.
-// It equals the plain loop in sgemm's comment.
+// m >= n, else by columns (N); each chunk is one single-threaded sgemm call
+// (on AVX-512, A transposed and B not go to gemmAVX512 instead). It equals
+// the plain loop in sgemm's comment.
 func (c *CPU) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cc []float32, ldc int) {
 	if gemm512 && !gemmOpenBLASOnly && transA && !transB && alpha == 1 && (beta == 0 || beta == 1) && k > 0 && m > 0 && n >= 4*gemmNNBlock {
 		c.gemmAVX512(m, n, k, a, lda, b, ldb, beta, cc, ldc)
