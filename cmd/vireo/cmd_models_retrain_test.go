@@ -75,6 +75,12 @@ func startFakeRetrain(t *testing.T, nc *nats.Conn, outcome string) *fakeRetrain 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	// The CLI asks over its own connection: the server must have the
+	// subscription before that (a clean-clone make test once got "no
+	// retrain service answers" here).
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
