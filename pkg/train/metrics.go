@@ -89,9 +89,7 @@ func (m *Metrics) Add(out []float32, y []float32, n int) error {
 		if len(out) < n*c || len(y) < n {
 			return fmt.Errorf("%w: metrics: classify batch (got %d outputs and %d targets, want >= %d and %d)", ErrData, len(out), len(y), n*c, n)
 		}
-		if m.tp == nil {
-			m.tp, m.fp, m.fn = make([]float64, c), make([]float64, c), make([]float64, c)
-		}
+		m.initTallies(c)
 		for i := 0; i < n; i++ {
 			p, t := argmax(out[i*c:(i+1)*c]), int(y[i])
 			if p == t {
@@ -110,9 +108,7 @@ func (m *Metrics) Add(out []float32, y []float32, n int) error {
 			return fmt.Errorf("%w: metrics: multilabel batch (got %d outputs and %d targets, want >= %d each)", ErrData, len(out), len(y), n*c)
 		}
 		th, b2 := m.thresh(), m.beta()*m.beta()
-		if m.tp == nil {
-			m.tp, m.fp, m.fn = make([]float64, c), make([]float64, c), make([]float64, c)
-		}
+		m.initTallies(c)
 		for i := 0; i < n; i++ {
 			var tp, np, nt float64
 			for j := i * c; j < (i+1)*c; j++ {
@@ -200,6 +196,13 @@ func (m *Metrics) Add(out []float32, y []float32, n int) error {
 	}
 	m.n += n
 	return nil
+}
+
+// initTallies makes the per-class tallies of c classes on first use.
+func (m *Metrics) initTallies(c int) {
+	if m.tp == nil {
+		m.tp, m.fp, m.fn = make([]float64, c), make([]float64, c), make([]float64, c)
+	}
 }
 
 func (m *Metrics) thresh() float64 {

@@ -19,12 +19,11 @@ package cpu
 #cgo nocallback vireo_pack_a
 #include <string.h>
 
-// vireo_pack_a: rows [i0, i1) of gemmPackA (i0 a multiple of 8) in row tiles
-// of 8 (the last mr = m%8 rows), each k-major, ap[i*k + p*mr + r] =
-// a[(i+r)*lda + p]. Full tiles have a constant mr, so the inner loop is
-// unrolled.
-static void vireo_pack_a(long m, long k, const float *a, long lda, float *ap, long i0, long i1) {
-	for (long i = i0; i < i1; i += 8) {
+// vireo_pack_a is gemmPackA: row tiles of 8 (the last mr = m%8 rows), each
+// k-major, ap[i*k + p*mr + r] = a[(i+r)*lda + p]. Full tiles have a
+// constant mr, so the inner loop is unrolled.
+static void vireo_pack_a(long m, long k, const float *a, long lda, float *ap) {
+	for (long i = 0; i < m; i += 8) {
 		long mr = m - i < 8 ? m - i : 8;
 		float *t = ap + i * k;
 		const float *s = a + i * lda;
@@ -231,7 +230,7 @@ func gemmPackA(m, k int, a []float32, lda int, ap []float32) {
 	// Bounds, once: the C code trusts them.
 	_ = a[(m-1)*lda+k-1]
 	_ = ap[m*k-1]
-	C.vireo_pack_a(C.long(m), C.long(k), gptr(a), C.long(lda), gptr(ap), 0, C.long(m))
+	C.vireo_pack_a(C.long(m), C.long(k), gptr(a), C.long(lda), gptr(ap))
 }
 
 // gemmOffs is, for gemm512 CPUs only, with K = chans*len(toff) and ap

@@ -152,8 +152,8 @@ func BenchmarkPackA(bm *testing.B) {
 
 // TestGemmAVX512 checks gemm's own-kernel path (A transposed, B not,
 // alpha 1, beta 0 or 1) against the OpenBLAS path, on shapes with row and
-// column tails and padded strides, at 1 and 2 threads (plain A x B, which
-// stays on OpenBLAS, too).
+// column tails and padded B and C strides, at 1 and 2 threads (plain A x
+// B, which stays on OpenBLAS, too).
 func TestGemmAVX512(t *testing.T) {
 	if !gemm512 {
 		t.Skip("no AVX-512 on this CPU: gemm always runs OpenBLAS")
@@ -169,16 +169,16 @@ func TestGemmAVX512(t *testing.T) {
 				for _, beta := range []float32{0, 1} {
 					lda := s.k + 3
 					if transA {
-						lda = s.m + 3
+						lda = s.m // the own path takes a contiguous A only
 					}
 					rowsA := s.m
 					if transA {
 						rowsA = s.k
 					}
 					ldb, ldc := s.n+1, s.n+2
-					a := kernelstestRand(rng, rowsA*lda)
-					b := kernelstestRand(rng, s.k*ldb)
-					c0 := kernelstestRand(rng, s.m*ldc)
+					a := kernelstest.Rand(rng, rowsA*lda, -1, 1)
+					b := kernelstest.Rand(rng, s.k*ldb, -1, 1)
+					c0 := kernelstest.Rand(rng, s.m*ldc, -1, 1)
 					want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
 					gemmOpenBLASOnly = true
 					c.gemm(transA, false, s.m, s.n, s.k, 1, a, lda, b, ldb, beta, want, ldc)
@@ -192,17 +192,9 @@ func TestGemmAVX512(t *testing.T) {
 	}
 }
 
-func kernelstestRand(rng *rand.Rand, n int) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = 2*rng.Float32() - 1
-	}
-	return v
-}
-
 // BenchmarkGemmTransA times the input-gradient GEMM of resnet18's
 // stride-2 3x3 convolutions at batch 32 (dcol = W^T dY, K x total x
-// outer) through OpenBLAS and through gemmAVX512, interleaved.
+// outer) through OpenBLAS and through gemmAVX512, side by side.
 func BenchmarkGemmTransA(bm *testing.B) {
 	c, err := New(Config{})
 	if err != nil {
@@ -211,7 +203,7 @@ func BenchmarkGemmTransA(bm *testing.B) {
 	defer c.Close()
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, s := range []struct{ m, n, k int }{{576, 2048, 128}, {1152, 512, 256}, {2304, 128, 512}} {
-		a, b, cc := kernelstestRand(rng, s.k*s.m), kernelstestRand(rng, s.k*s.n), make([]float32, s.m*s.n)
+		a, b, cc := kernelstest.Rand(rng, s.k*s.m, -1, 1), kernelstest.Rand(rng, s.k*s.n, -1, 1), make([]float32, s.m*s.n)
 		for _, own := range []bool{false, true} {
 			bm.Run(fmt.Sprintf("m%d_n%d_k%d/own=%v", s.m, s.n, s.k, own), func(bm *testing.B) {
 				gemmOpenBLASOnly = !own
