@@ -26,6 +26,15 @@ vet:
 # make test: everything that runs in CI (under ~15 minutes on 2 cores).
 test: deps vet test-unit test-race fuzz-short
 
+# The OpenBLAS kernels of the test binaries: vireo restarts itself with
+# OPENBLAS_CORETYPE when Debian's OpenBLAS takes the CPU for a generic one
+# (5x slower SGEMM; cmd/vireo/blas.go), and the tests run with the kernels
+# it ends up with, unless the environment names them.
+ifeq ($(OPENBLAS_CORETYPE),)
+test-unit test-race fuzz-short test-long: build
+test-unit test-race fuzz-short test-long: export OPENBLAS_CORETYPE = $(shell $(BIN) version --blas-core)
+endif
+
 test-unit:
 	$(GO) test -count=1 ./...
 

@@ -53,22 +53,8 @@ func TestClusterProcesses(t *testing.T) {
 	if _, err := os.Stat(video); err != nil {
 		t.Skipf("opencv-doc not installed (%v): run make deps", err)
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go toolchain on PATH to build nats-server and vireo: %v", err)
-	}
-	bin := t.TempDir()
-	natsBin, vireoBin := filepath.Join(bin, "nats-server"), filepath.Join(bin, "vireo")
-	for _, b := range [][]string{
-		{"build", "-o", natsBin, "github.com/nats-io/nats-server/v2"},
-		{"build", "-o", vireoBin, "../cmd/vireo"},
-	} {
-		start := time.Now()
-		if out, err := exec.Command(goBin, b...).CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(b, " "), err, out)
-		}
-		t.Logf("go %s: %v", strings.Join(b, " "), time.Since(start).Round(time.Millisecond))
-	}
+	natsBin := goBuild(t, "nats-server", "github.com/nats-io/nats-server/v2")
+	vireoBin := goBuild(t, "vireo", "../cmd/vireo")
 
 	// Three NATS nodes from nats.conf, on free local ports.
 	const nodes = 3

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -39,14 +38,7 @@ func TestUpShutdownUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Skipf("opencv-doc not installed (%v): run make deps", err)
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go toolchain on PATH to build vireo: %v", err)
-	}
-	vireoBin := filepath.Join(t.TempDir(), "vireo")
-	if out, err := exec.Command(goBin, "build", "-o", vireoBin, "../cmd/vireo").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	vireoBin := goBuild(t, "vireo", "../cmd/vireo")
 	models := t.TempDir()
 	modeltest.WriteArch(t, models, "things", "resnet18@0.25", arch.TaskClassify,
 		arch.Config{Classes: 3, Size: 64, Seed: 2}, []string{"a", "b", "c"})

@@ -14,9 +14,12 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"vireo/pkg/kernels/cpu"
 )
 
 func main() {
+	reexecForBLAS()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -70,8 +73,22 @@ func commands() []command {
 }
 
 func init() {
-	register(command{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	register(command{"version", "print the version and the OpenBLAS kernels in use", func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		fs := flag.NewFlagSet("vireo version", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		core := fs.Bool("blas-core", false, "print only the name of the OpenBLAS kernel set in use (a value for OPENBLAS_CORETYPE)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return usagef("version: unexpected argument %q", fs.Arg(0))
+		}
+		if *core {
+			fmt.Fprintln(stdout, cpu.BLASCore())
+			return nil
+		}
 		fmt.Fprintln(stdout, "vireo", version)
+		fmt.Fprintln(stdout, blasLine())
 		return nil
 	}})
 }
