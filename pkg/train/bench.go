@@ -104,6 +104,10 @@ type BenchResult struct {
 	SgemmMS     float64 `json:"sgemm_ms"`
 	SgemmGFLOPS float64 `json:"sgemm_gflops"`
 	Ratio       float64 `json:"ratio"`
+	// BLASCore is the OpenBLAS kernel set of a CPU backend: the SGEMM
+	// rate, and so Ratio, depend on it (SkylakeX's is about twice
+	// Haswell's on an AVX-512 machine).
+	BLASCore string `json:"blas_core,omitempty"`
 }
 
 // Bench times training steps of a model on b against an SGEMM measured in
@@ -153,7 +157,8 @@ func Bench(ctx context.Context, b kernels.Backend, opt BenchOptions) (*BenchResu
 		return nil, err
 	}
 	res := &BenchResult{Arch: m.Arch, Task: m.Task, Size: opt.Size, Batch: opt.Batch, Optimizer: opt.Optimizer, Frozen: opt.Freeze,
-		Backend: b.Name(), Threads: 1, Reps: opt.Reps, Clock: "wall", Sgemm: fmt.Sprintf("%dx%dx%d", opt.M, opt.K, opt.N)}
+		Backend: b.Name(), Threads: 1, Reps: opt.Reps, Clock: "wall", Sgemm: fmt.Sprintf("%dx%dx%d", opt.M, opt.K, opt.N),
+		BLASCore: bench.BLASCore(b)}
 	if t, ok := b.(interface{ Threads() int }); ok {
 		res.Threads = t.Threads()
 	}

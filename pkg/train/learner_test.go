@@ -524,7 +524,7 @@ func TestBenchHarness(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !(res.StepMS > 0 && res.SgemmGFLOPS > 0 && res.GFLOPS > 0) || math.Abs(res.ImagesPerS-4000/res.StepMS) > 1e-6*res.ImagesPerS ||
-		math.Abs(res.Ratio-res.GFLOPS/res.SgemmGFLOPS) > 1e-9 {
+		math.Abs(res.Ratio-res.GFLOPS/res.SgemmGFLOPS) > 1e-9 || res.BLASCore == "" {
 		t.Errorf("inconsistent result %+v", res)
 	}
 }

@@ -72,6 +72,9 @@ type Result struct {
 	SgemmGFLOPS float64 `json:"sgemm_gflops"`
 	// Ratio is GFLOPS / SgemmGFLOPS (= SgemmMS / MS).
 	Ratio float64 `json:"ratio"`
+	// BLASCore is the OpenBLAS kernel set of a CPU backend (the rates
+	// above depend on it: SkylakeX's SGEMM is about twice Haswell's).
+	BLASCore string `json:"blas_core,omitempty"`
 	// GBps, CopyGBps and MemRatio are set for memory-bound cases: bytes
 	// the op must move (x, w, y once each) per second, the rate of a
 	// backend Copy of as many bytes, and their ratio.
@@ -151,6 +154,7 @@ func Kernels(ctx context.Context, b kernels.Backend, w io.Writer, opt Options) e
 	if t, ok := b.(interface{ Threads() int }); ok {
 		threads = t.Threads()
 	}
+	core := BLASCore(b)
 	enc := json.NewEncoder(w)
 	for _, c := range cases {
 		if err := ctx.Err(); err != nil {
@@ -160,7 +164,7 @@ func Kernels(ctx context.Context, b kernels.Backend, w io.Writer, opt Options) e
 		if err != nil {
 			return fmt.Errorf("bench: %s: %w", c.name, err)
 		}
-		res.Backend, res.Threads, res.Reps, res.Clock = b.Name(), threads, opt.Reps, "wall"
+		res.Backend, res.Threads, res.Reps, res.Clock, res.BLASCore = b.Name(), threads, opt.Reps, "wall", core
 		if opt.CPUClock {
 			res.Clock = "cpu"
 		}

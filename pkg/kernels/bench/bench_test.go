@@ -31,7 +31,7 @@ func TestKernelsQuick(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
-		for _, k := range []string{"case", "op", "shape", "gflops", "sgemm_gflops", "ms", "ratio", "threads", "backend", "gemm"} {
+		for _, k := range []string{"case", "op", "shape", "gflops", "sgemm_gflops", "ms", "ratio", "threads", "backend", "gemm", "blas_core"} {
 			if _, ok := raw[k]; !ok {
 				t.Errorf("line %q: no field %q", sc.Text(), k)
 			}

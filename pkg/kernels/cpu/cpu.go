@@ -87,6 +87,10 @@ func (c *CPU) worker() {
 // Threads is the number of threads of compute the backend uses.
 func (c *CPU) Threads() int { return c.threads }
 
+// BLASCore is the OpenBLAS kernel set the backend's GEMMs run on (see
+// the package function BLASCore).
+func (c *CPU) BLASCore() string { return BLASCore() }
+
 // Name implements kernels.Memory.
 func (c *CPU) Name() string { return "cpu" }
 
