@@ -1,0 +1,66 @@
+package cpu
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"vireo/pkg/kernels/kernelstest"
+)
+
+// TestIm2colLD checks im2colLD against the definition on geometries that
+// take each path: whole images on narrow grids (the AVX-512 rows, stride
+// 1 up to 32 columns and stride 2 up to 16, with padding, dilation and
+// asymmetric strides), wider grids, and column ranges that start or end
+// inside a row; the columns past np in each row of ld are left alone.
+func TestIm2colLD(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	type geo struct{ c, h, w, k, s, d, p int }
+	for _, gg := range []geo{
+		{3, 7, 7, 3, 1, 1, 1}, {2, 4, 4, 3, 1, 1, 1}, {2, 14, 14, 3, 2, 1, 1}, {1, 28, 28, 3, 1, 1, 1},
+		{2, 32, 32, 3, 1, 1, 1}, {2, 31, 31, 3, 2, 1, 1}, {2, 9, 9, 3, 1, 2, 2}, {2, 8, 8, 1, 2, 1, 0},
+		{1, 16, 16, 7, 2, 1, 3}, {2, 33, 33, 3, 1, 1, 1}, {1, 40, 40, 3, 2, 1, 1}, {2, 5, 6, 5, 1, 1, 2},
+		{2, 3, 3, 3, 3, 1, 1},
+	} {
+		g := convGeom{c: gg.c, h: gg.h, w: gg.w, kh: gg.k, kw: gg.k, sh: gg.s, sw: gg.s, dh: gg.d, dw: gg.d, pt: gg.p, pl: gg.p}
+		g.oh = (g.h+2*g.pt-g.dh*(g.kh-1)-1)/g.sh + 1
+		g.ow = (g.w+2*g.pl-g.dw*(g.kw-1)-1)/g.sw + 1
+		P := g.cols()
+		img := kernelstest.Rand(r, g.c*g.h*g.w, -1, 1)
+		for _, rng := range [][2]int{{0, P}, {1, P - 1}, {g.ow / 2, min(P-g.ow/2, 2*g.ow+1)}} {
+			p0, np := rng[0], rng[1]
+			if np <= 0 {
+				continue
+			}
+			ld := np + 5
+			col := make([]float32, g.rows()*ld)
+			for i := range col {
+				col[i] = 42
+			}
+			want := slices.Clone(col)
+			for ci := 0; ci < g.c; ci++ {
+				for ki := 0; ki < g.kh; ki++ {
+					for kj := 0; kj < g.kw; kj++ {
+						row := (ci*g.kh+ki)*g.kw + kj
+						for p := p0; p < p0+np; p++ {
+							oy, ox := p/g.ow, p%g.ow
+							iy, ix := oy*g.sh-g.pt+ki*g.dh, ox*g.sw-g.pl+kj*g.dw
+							var v float32
+							if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+								v = img[(ci*g.h+iy)*g.w+ix]
+							}
+							want[row*ld+p-p0] = v
+						}
+					}
+				}
+			}
+			g.im2colLD(img, col, p0, np, ld)
+			for i := range col {
+				if col[i] != want[i] {
+					t.Fatalf("%+v columns [%d,%d): col[%d] (row %d, column %d) = %g, want %g",
+						gg, p0, p0+np, i, i/ld, i%ld, col[i], want[i])
+				}
+			}
+		}
+	}
+}
