@@ -15,6 +15,7 @@ package cpu
 #cgo noescape vireo_bw_gather
 #cgo nocallback vireo_bw_gather
 #include <string.h>
+#include "vireo_rows.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VIREO_BW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -40,25 +41,12 @@ static inline void vireo_bw_xrange(const vireo_bw_geom *g, int xoff, int ox0, in
 	*hi = h;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define VIREO_BW_512 1
-
+#ifdef VIREO_ROWS_512
 // vireo_bw_im2col512 is vireo_bw_im2col for whole images (p0 0, np
-// oh*ow) on narrow grids, ow <= 32 at stride 1 or ow <= 16 at stride 2:
-// the scalar loop spends most of its time on each output row's set-up
-// (ResNets on 28..64 px inputs have rows of 4 to 32 columns), here one
-// row is one or two masked loads (masked-off lanes are zero and never
-// fault, so the padding costs nothing) and masked stores. Stride 2 loads
-// twice the width and keeps the even lanes.
+// oh*ow) whose rows vireo_row512 takes (vireo_rows.h).
 __attribute__((target("avx512f")))
 static void vireo_bw_im2col512(const vireo_bw_geom *g, const float *restrict img, float *restrict col, long ld) {
 	long hw = (long)g->h * g->w, r = 0;
-	int ow = g->ow;
-	__mmask16 st0 = (__mmask16)(ow >= 16 ? 0xFFFF : (1u << ow) - 1);
-	__mmask16 st1 = (__mmask16)(ow <= 16 ? 0 : ow >= 32 ? 0xFFFF : (1u << (ow - 16)) - 1);
-	const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-	const __m512 zero = _mm512_setzero_ps();
 	for (int ci = 0; ci < g->c; ci++) {
 		const float *src = img + ci * hw;
 		for (int ki = 0; ki < g->kh; ki++) {
@@ -66,40 +54,17 @@ static void vireo_bw_im2col512(const vireo_bw_geom *g, const float *restrict img
 				float *dst = col + r * ld;
 				int xoff = kj * g->dw - g->pl;
 				int lo, hi;
-				vireo_bw_xrange(g, xoff, 0, ow, &lo, &hi);
-				// the input lanes to load: output columns [lo,hi) read input
-				// columns [lo*sw, (hi-1)*sw] of the row at in.
-				unsigned long long span = 0;
-				if (hi > lo) {
-					int a = lo * g->sw, b = (hi - 1) * g->sw + 1;
-					span = (b >= 64 ? ~0ULL : (1ULL << b) - 1) & ~((1ULL << a) - 1);
-				}
-				__mmask16 m0 = (__mmask16)span, m1 = (__mmask16)(span >> 16);
+				vireo_bw_xrange(g, xoff, 0, g->ow, &lo, &hi);
+				__mmask16 m0, m1;
+				vireo_row_masks(lo, hi, g->sw, &m0, &m1);
 				for (int oy = 0; oy < g->oh; oy++) {
-					float *seg = dst + (long)oy * ow;
 					int iy = oy * g->sh - g->pt + ki * g->dh;
-					__m512 v0 = zero, v1 = zero;
-					if (iy >= 0 && iy < g->h && span) {
-						const float *in = src + (long)iy * g->w + xoff;
-						v0 = _mm512_maskz_loadu_ps(m0, in);
-						v1 = _mm512_maskz_loadu_ps(m1, in + 16);
-						if (g->sw == 2) v0 = _mm512_permutex2var_ps(v0, evens, v1);
-					}
-					_mm512_mask_storeu_ps(seg, st0, v0);
-					if (st1) _mm512_mask_storeu_ps(seg + 16, st1, v1);
+					const float *in = iy >= 0 && iy < g->h ? src + (long)iy * g->w + xoff : 0;
+					vireo_row512(dst + (long)oy * g->ow, in, g->ow, g->sw, m0, m1);
 				}
 			}
 		}
 	}
-}
-
-static int vireo_bw_has512(void) {
-	static int has = -1;
-	if (has < 0) {
-		__builtin_cpu_init();
-		has = __builtin_cpu_supports("avx512f");
-	}
-	return has;
 }
 #endif
 
@@ -107,8 +72,8 @@ static int vireo_bw_has512(void) {
 // (row r at col + r*ld).
 VIREO_BW_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns")))
 void vireo_bw_im2col(const vireo_bw_geom *g, const float *restrict img, float *restrict col, long p0, long np, long ld) {
-#ifdef VIREO_BW_512
-	if (p0 == 0 && np == (long)g->oh * g->ow && ((g->sw == 1 && g->ow <= 32) || (g->sw == 2 && g->ow <= 16)) && vireo_bw_has512()) {
+#ifdef VIREO_ROWS_512
+	if (p0 == 0 && np == (long)g->oh * g->ow && vireo_rows_fit(g->ow, g->sw) && vireo_rows_has512()) {
 		vireo_bw_im2col512(g, img, col, ld);
 		return;
 	}

@@ -22,6 +22,7 @@ package cpu
 #cgo noescape vireo_dw_bwd
 #cgo nocallback vireo_dw_bwd
 #include <string.h>
+#include "vireo_rows.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VIREO_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -249,9 +250,45 @@ void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, cons
 		}
 	}
 }
+#ifdef VIREO_ROWS_512
+// vireo_phase_pad512 is vireo_phase_pad for rows vireo_row512 takes.
+__attribute__((target("avx512f")))
+static void vireo_phase_pad512(const vireo_geom *g, int hq, int wq, const float *restrict img, float *restrict dst) {
+	long plane = (long)hq * wq, cstride = (long)g->sh * g->sw * plane;
+	__mmask16 m0[2], m1[2];
+	for (int b = 0; b < g->sw; b++) {
+		int off = b - g->pl;
+		int lo = off < 0 ? (-off + g->sw - 1) / g->sw : 0;
+		int hi = g->w - 1 - off < 0 ? 0 : (g->w - 1 - off) / g->sw + 1;
+		if (lo > wq) lo = wq;
+		if (hi > wq) hi = wq;
+		vireo_row_masks(lo, hi, g->sw, &m0[b], &m1[b]);
+	}
+	for (int ci = 0; ci < g->c; ci++) {
+		const float *src = img + (long)ci * g->h * g->w;
+		for (int a = 0; a < g->sh; a++) {
+			for (int yq = 0; yq < hq; yq++) {
+				int iy = yq * g->sh + a - g->pt;
+				for (int b = 0; b < g->sw; b++) {
+					float *out = dst + ci * cstride + (long)(a * g->sw + b) * plane + (long)yq * wq;
+					const float *in = iy >= 0 && iy < g->h ? src + (long)iy * g->w + b - g->pl : 0;
+					vireo_row512(out, in, wq, g->sw, m0[b], m1[b]);
+				}
+			}
+		}
+	}
+}
+#endif
+
 // vireo_phase_pad: see padPlane. Planes of one channel: sh*sw of hq x wq.
 VIREO_CLONES
 void vireo_phase_pad(const vireo_geom *g, int hq, int wq, const float *restrict img, float *restrict dst) {
+#ifdef VIREO_ROWS_512
+	if (vireo_rows_fit(wq, g->sw) && vireo_rows_has512()) {
+		vireo_phase_pad512(g, hq, wq, img, dst);
+		return;
+	}
+#endif
 	long plane = (long)hq * wq, cstride = (long)g->sh * g->sw * plane;
 	for (int ci = 0; ci < g->c; ci++) {
 		const float *src = img + (long)ci * g->h * g->w;

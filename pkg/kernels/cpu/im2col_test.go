@@ -64,3 +64,46 @@ func TestIm2colLD(t *testing.T) {
 		}
 	}
 }
+
+// TestPadPlane checks padPlane (the shifted GEMMs' zero-bordered phase
+// planes) against its definition, on grids whose rows take the AVX-512
+// path (phase rows up to 32 at stride 1, 16 at stride 2) and wider ones.
+func TestPadPlane(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	type geo struct{ c, h, w, k, s, p int }
+	for _, gg := range []geo{
+		{2, 7, 7, 3, 1, 1}, {2, 4, 4, 3, 1, 1}, {3, 28, 28, 3, 2, 1}, {1, 30, 30, 3, 1, 1}, {2, 31, 31, 3, 1, 1},
+		{2, 29, 29, 3, 2, 1}, {2, 40, 40, 3, 1, 1}, {1, 36, 36, 3, 2, 1}, {2, 16, 16, 7, 2, 3}, {2, 9, 12, 5, 1, 2},
+	} {
+		q := &convPlan{geo: convGeom{c: gg.c, h: gg.h, w: gg.w, kh: gg.k, kw: gg.k, sh: gg.s, sw: gg.s, dh: 1, dw: 1, pt: gg.p, pl: gg.p}}
+		g := &q.geo
+		g.oh = (g.h+2*g.pt-g.kh)/g.sh + 1
+		g.ow = (g.w+2*g.pl-g.kw)/g.sw + 1
+		l := q.shiftLayout()
+		img := kernelstest.Rand(r, g.c*g.h*g.w, -1, 1)
+		dst := make([]float32, g.c*l.cstride)
+		for i := range dst {
+			dst[i] = 42
+		}
+		q.padPlane(img, dst, &l)
+		for ci := 0; ci < g.c; ci++ {
+			for a := 0; a < g.sh; a++ {
+				for b := 0; b < g.sw; b++ {
+					for yq := 0; yq < l.hq; yq++ {
+						for xq := 0; xq < l.wq; xq++ {
+							iy, ix := yq*g.sh+a-g.pt, xq*g.sw+b-g.pl
+							var want float32
+							if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+								want = img[(ci*g.h+iy)*g.w+ix]
+							}
+							i := ci*l.cstride + (a*g.sw+b)*l.plane + yq*l.wq + xq
+							if dst[i] != want {
+								t.Fatalf("%+v (wq %d): dst[%d][%d][%d][%d][%d] = %g, want %g", gg, l.wq, ci, a, b, yq, xq, dst[i], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
