@@ -121,10 +121,44 @@ void vireo_bw_im2col(const vireo_bw_geom *g, const float *restrict img, float *r
 	}
 }
 
+#ifdef VIREO_ROWS_512
+// vireo_bw_col2im512 is vireo_bw_col2im for whole images whose rows
+// vireo_row512_add takes: the same additions in the same order.
+__attribute__((target("avx512f")))
+static void vireo_bw_col2im512(const vireo_bw_geom *g, const float *restrict col, float *restrict img, long ld) {
+	long hw = (long)g->h * g->w, r = 0;
+	for (int ci = 0; ci < g->c; ci++) {
+		float *dsti = img + ci * hw;
+		for (int ki = 0; ki < g->kh; ki++) {
+			for (int kj = 0; kj < g->kw; kj++, r++) {
+				const float *src = col + r * ld;
+				int xoff = kj * g->dw - g->pl;
+				int lo, hi;
+				vireo_bw_xrange(g, xoff, 0, g->ow, &lo, &hi);
+				if (hi <= lo) continue;
+				__mmask16 m0, m1;
+				vireo_row_masks(lo, hi, g->sw, &m0, &m1);
+				for (int oy = 0; oy < g->oh; oy++) {
+					int iy = oy * g->sh - g->pt + ki * g->dh;
+					if (iy < 0 || iy >= g->h) continue;
+					vireo_row512_add(dsti + (long)iy * g->w + xoff, src + (long)oy * g->ow, g->ow, g->sw, m0, m1);
+				}
+			}
+		}
+	}
+}
+#endif
+
 // vireo_bw_col2im: adds columns [p0,p0+np) of col (row r at col + r*ld)
 // back into img.
 VIREO_BW_CLONES
 void vireo_bw_col2im(const vireo_bw_geom *g, const float *restrict col, float *restrict img, long p0, long np, long ld) {
+#ifdef VIREO_ROWS_512
+	if (p0 == 0 && np == (long)g->oh * g->ow && vireo_rows_fit(g->ow, g->sw) && vireo_rows_has512()) {
+		vireo_bw_col2im512(g, col, img, ld);
+		return;
+	}
+#endif
 	long hw = (long)g->h * g->w, r = 0;
 	for (int ci = 0; ci < g->c; ci++) {
 		float *dsti = img + ci * hw;

@@ -8,11 +8,12 @@ import (
 	"vireo/pkg/kernels/kernelstest"
 )
 
-// TestIm2colLD checks im2colLD against the definition on geometries that
-// take each path: whole images on narrow grids (the AVX-512 rows, stride
-// 1 up to 32 columns and stride 2 up to 16, with padding, dilation and
-// asymmetric strides), wider grids, and column ranges that start or end
-// inside a row; the columns past np in each row of ld are left alone.
+// TestIm2colLD checks im2colLD and its adjoint col2imLD against the
+// definition on geometries that take each path: whole images on narrow
+// grids (the AVX-512 rows, stride 1 up to 32 columns and stride 2 up to
+// 16, with padding and dilation), wider grids, and column ranges that
+// start or end inside a row; the columns past np in each row of ld are
+// left alone.
 func TestIm2colLD(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	type geo struct{ c, h, w, k, s, d, p int }
@@ -54,7 +55,27 @@ func TestIm2colLD(t *testing.T) {
 					}
 				}
 			}
+			// col2imLD, the adjoint, adds the same columns back in the same
+			// order (rows, then columns), so the sums match bit for bit.
+			back := kernelstest.Rand(r, len(img), -1, 1)
+			wantBack := slices.Clone(back)
+			for row := 0; row < g.rows(); row++ {
+				ci, ki, kj := row/(g.kh*g.kw), row/g.kw%g.kh, row%g.kw
+				for p := p0; p < p0+np; p++ {
+					oy, ox := p/g.ow, p%g.ow
+					iy, ix := oy*g.sh-g.pt+ki*g.dh, ox*g.sw-g.pl+kj*g.dw
+					if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+						wantBack[(ci*g.h+iy)*g.w+ix] += want[row*ld+p-p0]
+					}
+				}
+			}
 			g.im2colLD(img, col, p0, np, ld)
+			g.col2imLD(want, back, p0, np, ld)
+			for i := range back {
+				if back[i] != wantBack[i] {
+					t.Fatalf("%+v columns [%d,%d): col2imLD: img[%d] = %g, want %g", gg, p0, p0+np, i, back[i], wantBack[i])
+				}
+			}
 			for i := range col {
 				if col[i] != want[i] {
 					t.Fatalf("%+v columns [%d,%d): col[%d] (row %d, column %d) = %g, want %g",

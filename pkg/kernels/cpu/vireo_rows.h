@@ -57,6 +57,27 @@ __attribute__((target("avx512f"))) static inline void vireo_row512(float *out, c
 	_mm512_mask_storeu_ps(out, (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1), v0);
 	if (n > 16) _mm512_mask_storeu_ps(out + 16, (__mmask16)(n >= 32 ? 0xFFFF : (1u << (n - 16)) - 1), v1);
 }
+
+// vireo_row512_add is vireo_row512's adjoint: out[i*sw] += vals[i] for
+// the outputs i the masks select (vals holds n values). For stride 2 the
+// values are spread to the even lanes of the two 16-lane halves.
+__attribute__((target("avx512f"))) static inline void vireo_row512_add(float *out, const float *vals, int n, int sw,
+		__mmask16 m0, __mmask16 m1) {
+	__m512 v0 = _mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1), vals);
+	__m512 v1 = _mm512_setzero_ps();
+	if (sw == 2) {
+		const __m512i lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+		const __m512i hi = _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+		v1 = _mm512_permutexvar_ps(hi, v0);
+		v0 = _mm512_permutexvar_ps(lo, v0);
+		m0 &= 0x5555;
+		m1 &= 0x5555;
+	} else if (n > 16) {
+		v1 = _mm512_maskz_loadu_ps((__mmask16)(n >= 32 ? 0xFFFF : (1u << (n - 16)) - 1), vals + 16);
+	}
+	if (m0) _mm512_mask_storeu_ps(out, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, out), v0));
+	if (m1) _mm512_mask_storeu_ps(out + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, out + 16), v1));
+}
 #endif
 
 #endif
