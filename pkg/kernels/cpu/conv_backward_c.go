@@ -42,13 +42,15 @@ static inline void vireo_bw_xrange(const vireo_bw_geom *g, int xoff, int ox0, in
 }
 
 #ifdef VIREO_ROWS_512
-// vireo_bw_im2col512 is vireo_bw_im2col for whole images (p0 0, np
-// oh*ow) whose rows vireo_row512 takes (vireo_rows.h).
-__attribute__((target("avx512f")))
-static void vireo_bw_im2col512(const vireo_bw_geom *g, const float *restrict img, float *restrict col, long ld) {
+// vireo_bw_rows512 is vireo_bw_im2col (back 0) or vireo_bw_col2im (back
+// 1: the same additions in the same order) for whole images (p0 0, np
+// oh*ow) whose rows vireo_row512 takes (vireo_rows.h). img is only read
+// when back is 0, col only when it is 1.
+__attribute__((target("avx512f"), always_inline))
+static inline void vireo_bw_rows512(const vireo_bw_geom *g, float *img, float *col, long ld, int back) {
 	long hw = (long)g->h * g->w, r = 0;
 	for (int ci = 0; ci < g->c; ci++) {
-		const float *src = img + ci * hw;
+		float *src = img + ci * hw;
 		for (int ki = 0; ki < g->kh; ki++) {
 			for (int kj = 0; kj < g->kw; kj++, r++) {
 				float *dst = col + r * ld;
@@ -59,12 +61,25 @@ static void vireo_bw_im2col512(const vireo_bw_geom *g, const float *restrict img
 				vireo_row_masks(lo, hi, g->sw, &m0, &m1);
 				for (int oy = 0; oy < g->oh; oy++) {
 					int iy = oy * g->sh - g->pt + ki * g->dh;
-					const float *in = iy >= 0 && iy < g->h ? src + (long)iy * g->w + xoff : 0;
-					vireo_row512(dst + (long)oy * g->ow, in, g->ow, g->sw, m0, m1);
+					float *in = iy >= 0 && iy < g->h ? src + (long)iy * g->w + xoff : 0;
+					if (!back)
+						vireo_row512(dst + (long)oy * g->ow, in, g->ow, g->sw, m0, m1);
+					else if (in && hi > lo)
+						vireo_row512_add(in, dst + (long)oy * g->ow, g->ow, g->sw, m0, m1);
 				}
 			}
 		}
 	}
+}
+
+__attribute__((target("avx512f")))
+static void vireo_bw_im2col512(const vireo_bw_geom *g, const float *img, float *col, long ld) {
+	vireo_bw_rows512(g, (float *)img, col, ld, 0);
+}
+
+__attribute__((target("avx512f")))
+static void vireo_bw_col2im512(const vireo_bw_geom *g, const float *col, float *img, long ld) {
+	vireo_bw_rows512(g, img, (float *)col, ld, 1);
 }
 #endif
 
@@ -120,34 +135,6 @@ void vireo_bw_im2col(const vireo_bw_geom *g, const float *restrict img, float *r
 		}
 	}
 }
-
-#ifdef VIREO_ROWS_512
-// vireo_bw_col2im512 is vireo_bw_col2im for whole images whose rows
-// vireo_row512_add takes: the same additions in the same order.
-__attribute__((target("avx512f")))
-static void vireo_bw_col2im512(const vireo_bw_geom *g, const float *restrict col, float *restrict img, long ld) {
-	long hw = (long)g->h * g->w, r = 0;
-	for (int ci = 0; ci < g->c; ci++) {
-		float *dsti = img + ci * hw;
-		for (int ki = 0; ki < g->kh; ki++) {
-			for (int kj = 0; kj < g->kw; kj++, r++) {
-				const float *src = col + r * ld;
-				int xoff = kj * g->dw - g->pl;
-				int lo, hi;
-				vireo_bw_xrange(g, xoff, 0, g->ow, &lo, &hi);
-				if (hi <= lo) continue;
-				__mmask16 m0, m1;
-				vireo_row_masks(lo, hi, g->sw, &m0, &m1);
-				for (int oy = 0; oy < g->oh; oy++) {
-					int iy = oy * g->sh - g->pt + ki * g->dh;
-					if (iy < 0 || iy >= g->h) continue;
-					vireo_row512_add(dsti + (long)iy * g->w + xoff, src + (long)oy * g->ow, g->ow, g->sw, m0, m1);
-				}
-			}
-		}
-	}
-}
-#endif
 
 // vireo_bw_col2im: adds columns [p0,p0+np) of col (row r at col + r*ld)
 // back into img.
