@@ -32,7 +32,7 @@ test: deps vet test-unit test-race fuzz-short
 # it ends up with, unless the environment names them.
 ifeq ($(OPENBLAS_CORETYPE),)
 test-unit test-race fuzz-short test-long: build
-test-unit test-race fuzz-short test-long: export OPENBLAS_CORETYPE = $(shell $(BIN) version --blas-core)
+test-unit test-race fuzz-short test-long: private export OPENBLAS_CORETYPE = $(shell $(BIN) version --blas-core)
 endif
 
 test-unit:

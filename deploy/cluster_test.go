@@ -136,6 +136,11 @@ func TestClusterProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer esub.Unsubscribe()
+	// The services publish on their own connections: the subscriptions
+	// must be in place at the server before the source is registered.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	reg := fmt.Sprintf(`{"schema_version":1,"id":"vtest","model":"people","every_n":5,"url":"file://%s"}`, video)
 	resp, err := http.Post("http://"+ingestAddr+"/v1/sources", "application/json", strings.NewReader(reg))

@@ -63,6 +63,9 @@ func TestUpShutdownUnderLoad(t *testing.T) {
 	if _, err := nc.ChanSubscribe("vireo.results.things.vtest", results); err != nil {
 		t.Fatal(err)
 	}
+	if err := nc.Flush(); err != nil { // vireo up publishes on its own connection
+		t.Fatal(err)
+	}
 	reg := fmt.Sprintf(`{"schema_version":1,"id":"vtest","model":"things","every_n":1,"url":"file://%s"}`, video)
 	postOK(t, "http://"+addr+"/v1/sources", reg)
 	for n := 0; n < 20; n++ {

@@ -202,6 +202,9 @@ func TestIngestAndFramesCommands(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 	body := fmt.Sprintf(`{"id":"mega","url":%q,"model":"faces","every_n":10}`, video)
+	if err := nc.Flush(); err != nil { // the services publish on their own connections
+		t.Fatal(err)
+	}
 	resp, err := http.Post("http://"+apiAddr+"/v1/sources", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,9 @@ func TestImportBlazeFaceServes(t *testing.T) {
 	}
 	const every, want = 15, 18
 	reg := fmt.Sprintf(`{"schema_version":1,"id":"megamind","model":"face","every_n":%d,"url":"file://%s"}`, every, video)
+	if err := nc.Flush(); err != nil { // the services publish on their own connections
+		t.Fatal(err)
+	}
 	resp, err := http.Post("http://"+addr+"/v1/sources", "application/json", strings.NewReader(reg))
 	if err != nil {
 		t.Fatal(err)

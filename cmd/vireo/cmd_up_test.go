@@ -100,6 +100,9 @@ func TestUpEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := fmt.Sprintf(`{"schema_version":1,"id":"vtest","model":"people","every_n":5,"url":"file://%s/vtest.avi"}`, opencvData)
+	if err := nc.Flush(); err != nil { // the services publish on their own connections
+		t.Fatal(err)
+	}
 	resp, err = http.Post("http://"+addr+"/v1/sources", "application/json", strings.NewReader(reg))
 	if err != nil {
 		t.Fatal(err)

@@ -828,6 +828,9 @@ func newLiveResults(t *testing.T, nc *nats.Conn, subject string) *liveResults {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil { // in place before anything is published
+		t.Fatal(err)
+	}
 	l.sub = sub
 	return l
 }
