@@ -147,7 +147,12 @@ func runBatchNormCase(c *cpu.CPU, tc *pbCase) (got, want [][]float32, err error)
 // stage-1 activation; GB/s counts the tensors read and written (x, y for
 // the forwards; x, dy, dx for the backward).
 func BenchmarkBatchNorm(b *testing.B) {
-	xs := kernels.Shape{8, 64, 56, 56}
+	for _, xs := range []kernels.Shape{{8, 64, 56, 56}, {64, 64, 7, 7}} {
+		benchBatchNorm(b, xs)
+	}
+}
+
+func benchBatchNorm(b *testing.B, xs kernels.Shape) {
 	ch := xs[1]
 	r := rand.New(rand.NewPCG(1, 2))
 	x := kernels.FromSlice(kernelstest.Rand(r, xs.Numel(), -1, 1), xs...)
@@ -156,7 +161,7 @@ func BenchmarkBatchNorm(b *testing.B) {
 	sm, si := kernels.NewHost(ch), kernels.NewHost(ch)
 	for _, threads := range []int{1, 2} {
 		for _, op := range []string{"inference", "training", "backward"} {
-			b.Run(fmt.Sprintf("%s/8x64x56x56/threads=%d", op, threads), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%dx%dx%dx%d/threads=%d", op, xs[0], xs[1], xs[2], xs[3], threads), func(b *testing.B) {
 				c := newCPU(b, threads)
 				y := kernels.NewHost(xs...)
 				tensors := 2
