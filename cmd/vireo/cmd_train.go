@@ -35,6 +35,7 @@ type trainOpts struct {
 	resume, mixed, smallStem, noProgress        bool
 	seed                                        uint64
 	limit                                       int
+	cpuProfile                                  string
 }
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -69,6 +70,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar on stderr")
 	fs.Uint64Var(&o.seed, "seed", 42, "seed for initialisation, order and augmentation")
 	fs.IntVar(&o.limit, "limit", 0, "use only the first N training items (quick runs)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +91,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case o.aug == "none" && (o.maxLighting != -1 || o.maxZoom != -1 || o.maxRotate != -1):
 		return usagef("train: --max-lighting, --max-zoom and --max-rotate need --aug default (got --aug none)")
 	}
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return fmt.Errorf("train: --cpuprofile: %w", err)
+	}
+	defer stopProfile()
 	return trainMain(ctx, o, *dataRootFlag, *bc, stdout, stderr)
 }
 

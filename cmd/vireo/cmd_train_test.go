@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -80,5 +83,71 @@ func TestTrainAugmentFlags(t *testing.T) {
 	}
 	if a = trainAugment(trainOpts{aug: "none", maxLighting: -1, maxZoom: -1, maxRotate: -1}, data.Classify); a != nil {
 		t.Errorf("--aug none: %+v, want nil", *a)
+	}
+}
+
+// TestTrainEvalEndToEnd runs `vireo train` on a small prepared
+// fashion-tiles dataset (32 training tiles, the 2000 validation tiles)
+// and `vireo eval --json` on what it wrote: the per-epoch table, the model
+// directory (ONNX, manifest with the task's metrics, loss and learning
+// rate plots), the CPU profile of --cpuprofile, and eval's metric names.
+func TestTrainEvalEndToEnd(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(data.DefaultFashionDir, "train-images-idx3-ubyte.gz")); err != nil {
+		t.Skip("Debian package dataset-fashion-mnist not installed (make deps)")
+	}
+	if testing.Short() {
+		t.Skip("prepares a dataset and trains two short epochs (~10 s)")
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"data", "prepare", "fashion-tiles", "--dir", dir, "--train-tiles", "32", "--quiet"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	model, prof := filepath.Join(dir, "m"), filepath.Join(dir, "cpu.prof")
+	out.Reset()
+	err := run(ctx, []string{"train", "--data", "fashion-tiles", "--data-root", dir, "--arch", "resnet8s@0.125", "--size", "32",
+		"--epochs", "2", "--bs", "16", "--lr", "1e-3", "--seed", "1", "--threads", "2", "--out", model, "--no-progress", "--cpuprofile", prof}, &out, &errb)
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, errb.String())
+	}
+	for _, want := range []string{"train_loss", "valid_loss", "fbeta", "wrote " + model} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("train's output has no %q:\n%s", want, out.String())
+		}
+	}
+	for _, f := range []string{"model.onnx", "manifest.json", "losses.png", "lr.png"} {
+		if st, err := os.Stat(filepath.Join(model, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("--cpuprofile: %v", err)
+	}
+	var m struct {
+		Task    string             `json:"task"`
+		Metrics map[string]float64 `json:"metrics"`
+	}
+	if b, err := os.ReadFile(filepath.Join(model, "manifest.json")); err != nil || json.Unmarshal(b, &m) != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	if _, ok := m.Metrics["fbeta"]; m.Task != "multilabel" || !ok {
+		t.Errorf("manifest: task %q metrics %v, want multilabel with fbeta", m.Task, m.Metrics)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"eval", "--model", model, "--data", "fashion-tiles", "--data-root", dir, "--json"}, &out, &errb); err != nil {
+		t.Fatalf("eval: %v", err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(out.Bytes(), &ev); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, out.String())
+	}
+	for _, k := range []string{"fbeta", "accuracy_thresh", "per_class"} {
+		if _, ok := ev[k]; !ok {
+			t.Errorf("eval --json has no %q: %s", k, out.String())
+		}
+	}
+	if f, _ := ev["fbeta"].(float64); f != m.Metrics["fbeta"] {
+		t.Errorf("eval fbeta %v, manifest %v: the same model on the same split", ev["fbeta"], m.Metrics["fbeta"])
 	}
 }
