@@ -18,6 +18,8 @@ package cpu
 #cgo noescape vireo_dw_fwd
 #cgo nocallback vireo_dw_fwd
 #cgo noescape vireo_phase_pad
+#cgo noescape vireo_crop
+#cgo nocallback vireo_crop
 #cgo nocallback vireo_phase_pad
 #cgo noescape vireo_dw_bwd
 #cgo nocallback vireo_dw_bwd
@@ -279,6 +281,32 @@ static void vireo_phase_pad512(const vireo_geom *g, int hq, int wq, const float 
 	}
 }
 #endif
+
+// vireo_crop: see cropRows. One division per call, not per row: a
+// row is a handful of floats on small inputs.
+VIREO_CLONES
+void vireo_crop(const float *restrict src, long w, float *restrict dst, long P, int outer, long p0, int wp, int ow) {
+	long oy0 = p0 / wp;
+	int ox0 = (int)(p0 - oy0 * wp);
+	for (int m = 0; m < outer; m++) {
+		const float *s = src + (long)m * w;
+		float *d = dst + (long)m * P;
+		long oy = oy0, left = w;
+		int ox = ox0;
+		while (left > 0) {
+			long n = wp - ox < left ? wp - ox : left;
+			if (ox < ow) {
+				long seg = ow - ox < n ? ow - ox : n;
+				float *dd = d + oy * ow + ox;
+				for (long i = 0; i < seg; i++) dd[i] = s[i];
+			}
+			s += n;
+			left -= n;
+			oy++;
+			ox = 0;
+		}
+	}
+}
 
 // vireo_phase_pad: see padPlane. Planes of one channel: sh*sw of hq x wq.
 VIREO_CLONES
@@ -560,6 +588,22 @@ func (q *convPlan) padPlane(img, dst []float32, l *shiftLayout) {
 	dst = dst[:g.c*l.cstride]
 	cg := g.cgeom()
 	C.vireo_phase_pad(&cg, C.int(l.hq), C.int(l.wq), fptr(img), fptr(dst))
+}
+
+// cropRows copies the output positions of a block of the shifted GEMMs'
+// padded-width grid (outer rows of w positions from p0, src row m at
+// src[m*w:]) into the dense grid (dst row m at dst[m*P:]), in C:
+//
+//	for m < outer, p in [p0,p0+w) with ox = p%wp < ow:
+//		dst[m*P + (p/wp)*ow + ox] = src[m*w + p-p0]
+func cropRows(src []float32, w int, dst []float32, P, outer, p0, wp, ow int) {
+	if outer == 0 || w == 0 {
+		return
+	}
+	_ = src[outer*w-1]
+	last := p0 + w - 1 // the last position's output, if any, bounds dst
+	_ = dst[(outer-1)*P+(last/wp)*ow+min(last%wp, ow-1)]
+	C.vireo_crop(fptr(src), C.long(w), fptr(dst), C.long(P), C.int(outer), C.long(p0), C.int(wp), C.int(ow))
 }
 
 // depthwiseBackward writes dx (the adjoint of depthwiseForward's taps,

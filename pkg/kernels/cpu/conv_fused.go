@@ -371,20 +371,7 @@ func (b *shiftFusedWork) work(cl *claimer) {
 			}
 			// Crop: positions p in [p0,p0+w) with ox = p%wp < ow.
 			goff := q.gridOff(n, gr)
-			for m := 0; m < q.outer; m++ {
-				src := (*ybuf)[m*w : (m+1)*w]
-				dst := grid[goff+m*P : goff+(m+1)*P]
-				for p := p0; p < p0+w; {
-					oy := p / wp
-					ox := p - oy*wp
-					end := min(p0+w, oy*wp+wp)
-					if ox < g.ow {
-						seg := min(end, oy*wp+g.ow) - p
-						copy(dst[oy*g.ow+ox:oy*g.ow+ox+seg], src[p-p0:p-p0+seg])
-					}
-					p = end
-				}
-			}
+			cropRows(*ybuf, w, grid[goff:], P, q.outer, p0, wp, g.ow)
 			q0, q1 := crop(p0), crop(p0+w)
 			var bs []float32
 			if b.bias != nil {

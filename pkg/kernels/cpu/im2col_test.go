@@ -128,3 +128,33 @@ func TestPadPlane(t *testing.T) {
 		}
 	}
 }
+
+// TestCropRows checks cropRows against its definition on blocks that
+// start and end inside rows, inside the padding columns, and span many
+// rows; the outputs outside the block are left alone.
+func TestCropRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, s := range []struct{ oh, ow, wp, outer int }{{7, 7, 9, 3}, {4, 4, 6, 2}, {14, 14, 16, 5}, {28, 28, 30, 1}, {3, 40, 41, 2}} {
+		P, np := s.oh*s.ow, (s.oh-1)*s.wp+s.ow
+		for _, blk := range [][2]int{{0, np}, {s.ow, 1}, {s.ow + 1, s.wp}, {3, np - 3}, {s.wp - 1, 2 * s.wp}} {
+			p0, w := blk[0], min(blk[1], np-blk[0])
+			src := kernelstest.Rand(r, s.outer*w, -1, 1)
+			dst := make([]float32, s.outer*P)
+			for i := range dst {
+				dst[i] = 42
+			}
+			want := slices.Clone(dst)
+			for m := 0; m < s.outer; m++ {
+				for p := p0; p < p0+w; p++ {
+					if ox := p % s.wp; ox < s.ow {
+						want[m*P+(p/s.wp)*s.ow+ox] = src[m*w+p-p0]
+					}
+				}
+			}
+			cropRows(src, w, dst, P, s.outer, p0, s.wp, s.ow)
+			if !slices.Equal(dst, want) {
+				t.Errorf("%+v block [%d,%d): cropRows differs from the definition", s, p0, p0+w)
+			}
+		}
+	}
+}
