@@ -29,26 +29,27 @@ test: deps vet test-unit test-race fuzz-short
 # The OpenBLAS kernels of the test binaries: vireo restarts itself with
 # OPENBLAS_CORETYPE when Debian's OpenBLAS takes the CPU for a generic one
 # (5x slower SGEMM; cmd/vireo/blas.go), and the tests run with the kernels
-# it ends up with, unless the environment names them.
+# it ends up with, unless the environment names them. BLAS_ENV prefixes
+# their commands (the shell runs bin/vireo when the recipe runs).
 ifeq ($(OPENBLAS_CORETYPE),)
+BLAS_ENV = OPENBLAS_CORETYPE=$$($(BIN) version --blas-core)
 test-unit test-race fuzz-short test-long: build
-test-unit test-race fuzz-short test-long: private export OPENBLAS_CORETYPE = $(shell $(BIN) version --blas-core)
 endif
 
 test-unit:
-	$(GO) test -count=1 ./...
+	$(BLAS_ENV) $(GO) test -count=1 ./...
 
 # The kernel and graph packages under the race detector (short mode).
 test-race:
-	$(GO) test -count=1 -race -short ./pkg/kernels/... ./pkg/graph/... ./pkg/batch/... ./pkg/video/... ./pkg/ops/...
+	$(BLAS_ENV) $(GO) test -count=1 -race -short ./pkg/kernels/... ./pkg/graph/... ./pkg/batch/... ./pkg/video/... ./pkg/ops/...
 
 # Each fuzz target of a decoder of outside bytes, briefly.
 fuzz-short:
-	@bash scripts/fuzz-short.sh $(FUZZTIME)
+	@$(BLAS_ENV) bash scripts/fuzz-short.sh $(FUZZTIME)
 
 # make test-long: the slow suites: ONNX Runtime parity (tag ort) and long tests.
 test-long: deps ort models-thirdparty browser-deps
-	VIREO_TEST_LONG=1 VIREO_BROWSER_REQUIRED=1 VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
+	$(BLAS_ENV) VIREO_TEST_LONG=1 VIREO_BROWSER_REQUIRED=1 VIREO_ORT_LIB=$(CURDIR)/$(ORT_LIB) $(GO) test -count=1 -tags ort -timeout 60m ./...
 
 # Headless Chromium and chromedriver for the dashboard's browser test (test
 # dependency only; without them `make test` skips that test and says why).
