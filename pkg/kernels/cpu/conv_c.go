@@ -252,6 +252,19 @@ void vireo_dw_fwd(const vireo_geom *g, int chans, int mult, const float *x, cons
 		}
 	}
 }
+// vireo_phase_cols: the columns [lo,hi) of phase b's rows that lie
+// inside the image, 0 <= xq*sw + b - pl < w, clipped to [0,wq).
+static inline void vireo_phase_cols(const vireo_geom *g, int b, int wq, int *lo, int *hi) {
+	int off = b - g->pl;
+	int l = off < 0 ? (-off + g->sw - 1) / g->sw : 0;
+	int h = g->w - 1 - off < 0 ? 0 : (g->w - 1 - off) / g->sw + 1;
+	if (l > wq) l = wq;
+	if (h > wq) h = wq;
+	if (h < l) h = l;
+	*lo = l;
+	*hi = h;
+}
+
 #ifdef VIREO_ROWS_512
 // vireo_phase_pad512 is vireo_phase_pad for rows vireo_row512 takes.
 __attribute__((target("avx512f")))
@@ -259,11 +272,8 @@ static void vireo_phase_pad512(const vireo_geom *g, int hq, int wq, const float 
 	long plane = (long)hq * wq, cstride = (long)g->sh * g->sw * plane;
 	__mmask16 m0[2], m1[2];
 	for (int b = 0; b < g->sw; b++) {
-		int off = b - g->pl;
-		int lo = off < 0 ? (-off + g->sw - 1) / g->sw : 0;
-		int hi = g->w - 1 - off < 0 ? 0 : (g->w - 1 - off) / g->sw + 1;
-		if (lo > wq) lo = wq;
-		if (hi > wq) hi = wq;
+		int lo, hi;
+		vireo_phase_cols(g, b, wq, &lo, &hi);
 		vireo_row_masks(lo, hi, g->sw, &m0[b], &m1[b]);
 	}
 	for (int ci = 0; ci < g->c; ci++) {
@@ -329,13 +339,8 @@ void vireo_phase_pad(const vireo_geom *g, int hq, int wq, const float *restrict 
 						for (int i = 0; i < wq; i++) out[i] = 0;
 						continue;
 					}
-					// xq with 0 <= xq*sw + b - pl < w.
-					int off = b - g->pl;
-					int lo = off < 0 ? (-off + g->sw - 1) / g->sw : 0;
-					int hi = g->w - 1 - off < 0 ? 0 : (g->w - 1 - off) / g->sw + 1;
-					if (lo > wq) lo = wq;
-					if (hi > wq) hi = wq;
-					if (hi < lo) hi = lo;
+					int off = b - g->pl, lo, hi;
+					vireo_phase_cols(g, b, wq, &lo, &hi);
 					for (int i = 0; i < lo; i++) out[i] = 0;
 					for (int i = hi; i < wq; i++) out[i] = 0;
 					const float *in = src + (long)iy * g->w + off;
