@@ -205,3 +205,13 @@ type OptimOps interface {
 	// correction at step p.Step (1-based).
 	AdamWStep(param, grad, m, v *Tensor, p AdamWParams) error
 }
+
+// BLASCore is the OpenBLAS kernel set b's GEMMs run on, for backends
+// that use OpenBLAS (the CPU backend: "SkylakeX", "Haswell", ...), else
+// "". Rates measured on a CPU backend depend on it.
+func BLASCore(b Backend) string {
+	if c, ok := b.(interface{ BLASCore() string }); ok {
+		return c.BLASCore()
+	}
+	return ""
+}

@@ -158,7 +158,7 @@ func Bench(ctx context.Context, b kernels.Backend, opt BenchOptions) (*BenchResu
 	}
 	res := &BenchResult{Arch: m.Arch, Task: m.Task, Size: opt.Size, Batch: opt.Batch, Optimizer: opt.Optimizer, Frozen: opt.Freeze,
 		Backend: b.Name(), Threads: 1, Reps: opt.Reps, Clock: "wall", Sgemm: fmt.Sprintf("%dx%dx%d", opt.M, opt.K, opt.N),
-		BLASCore: bench.BLASCore(b)}
+		BLASCore: kernels.BLASCore(b)}
 	if t, ok := b.(interface{ Threads() int }); ok {
 		res.Threads = t.Threads()
 	}

@@ -123,7 +123,7 @@ func (s *service) run(ctx context.Context) error {
 			s.start(ctx, m)
 		}
 		s.deps.Health.Set(Service, nil)
-		s.log.Info().Strs("models", s.cfg.Models).Msg("infer started")
+		s.log.Info().Strs("models", s.cfg.Models).Str("backend", s.be.Name()).Str("blas_core", kernels.BLASCore(s.be)).Msg("infer started")
 		<-ctx.Done()
 		return s.err()
 	}
@@ -135,7 +135,7 @@ func (s *service) run(ctx context.Context) error {
 	}
 	defer w.Stop()
 	s.deps.Health.Set(Service, nil)
-	s.log.Info().Msg("infer started for every model in the store")
+	s.log.Info().Str("backend", s.be.Name()).Str("blas_core", kernels.BLASCore(s.be)).Msg("infer started for every model in the store")
 	var started []string
 	for {
 		select {

@@ -154,7 +154,7 @@ func Kernels(ctx context.Context, b kernels.Backend, w io.Writer, opt Options) e
 	if t, ok := b.(interface{ Threads() int }); ok {
 		threads = t.Threads()
 	}
-	core := BLASCore(b)
+	core := kernels.BLASCore(b)
 	enc := json.NewEncoder(w)
 	for _, c := range cases {
 		if err := ctx.Err(); err != nil {

@@ -16,15 +16,6 @@ func Interleave(ctx context.Context, b kernels.Backend, runners []func() error, 
 	return interleave(ctx, b, runners, warmup, reps, cpuClock)
 }
 
-// BLASCore is b's OpenBLAS kernel set, for backends that run on OpenBLAS
-// (the CPU backend), else "".
-func BLASCore(b kernels.Backend) string {
-	if c, ok := b.(interface{ BLASCore() string }); ok {
-		return c.BLASCore()
-	}
-	return ""
-}
-
 // Sgemm returns a runner that does one (m,k) x (k,n) Gemm on b with
 // random operands, the SGEMM reference the conv cases are compared with,
 // and a function that frees its tensors.
