@@ -340,7 +340,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 	var wg sync.WaitGroup
 	var framesErr error
 	wg.Go(func() {
-		framesErr = frames.Run(svcCtx, frames.Config{NoProvision: true}, ops.Deps{NC: nc, Log: log.With().Str("service", "frames").Logger()})
+		framesErr = frames.Run(svcCtx, frames.Config{NoProvision: true}, ops.Deps{NC: nc, Log: log})
 	})
 	defer wg.Wait()
 	defer stopSvc()
@@ -621,7 +621,7 @@ func (p *benchPhases) startInfer(ctx context.Context, nc *nats.Conn, be kernels.
 	done := make(chan error, 1)
 	go func() {
 		done <- infer.Run(ictx, infer.Config{Models: []string{mdl}, MaxBatch: maxBatch, MaxDelay: 5 * time.Millisecond, MaxInFlight: p.o.inFlight, BackendImpl: be, NoProvision: true, NoKeep: p.o.noKeep},
-			ops.Deps{NC: nc, Log: p.log.With().Str("service", "infer").Logger(), Metrics: p.reg})
+			ops.Deps{NC: nc, Log: p.log, Metrics: p.reg})
 	}()
 	stop = func() error {
 		cancel()

@@ -106,9 +106,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	reg := ops.NewRegistry()
 	health := ops.NewHealth()
-	deps := func(name string) ops.Deps {
-		return ops.Deps{NC: nc, Log: log.With().Str("service", name).Logger(), Metrics: reg, Health: health}
-	}
+	// Each service names itself in its log lines ("service").
+	deps := ops.Deps{NC: nc, Log: log, Metrics: reg, Health: health}
 	icfg := infer.Config{Prefix: *prefix, MaxBatch: *maxBatch, MaxDelay: *maxDelay, BackendImpl: be, NoProvision: true}
 	fcfg := frames.Config{Prefix: *prefix, NoProvision: true}
 	gcfg := ingest.Config{Prefix: *prefix, Addr: *addr, NoProvision: true}
@@ -124,10 +123,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		name string
 		run  func(context.Context) error
 	}{
-		{"infer", func(ctx context.Context) error { return infer.Run(ctx, icfg, deps("infer")) }},
-		{"frames", func(ctx context.Context) error { return frames.Run(ctx, fcfg, deps("frames")) }},
-		{"ingest", func(ctx context.Context) error { return ingest.Run(ctx, gcfg, deps("ingest")) }},
-		{"retrain", func(ctx context.Context) error { return retrain.Run(ctx, rcfg, deps("retrain")) }},
+		{"infer", func(ctx context.Context) error { return infer.Run(ctx, icfg, deps) }},
+		{"frames", func(ctx context.Context) error { return frames.Run(ctx, fcfg, deps) }},
+		{"ingest", func(ctx context.Context) error { return ingest.Run(ctx, gcfg, deps) }},
+		{"retrain", func(ctx context.Context) error { return retrain.Run(ctx, rcfg, deps) }},
 	} {
 		wg.Go(func() {
 			err := svc.run(ctx)

@@ -59,7 +59,7 @@ func TestUpEndToEnd(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"up", "--data-dir", t.TempDir(), "--nats-port", fmt.Sprint(natsPort),
-			"--addr", addr, "--models", models, "--threads", "2"}, &out, &errOut)
+			"--addr", addr, "--models", models, "--threads", "2", "--log-format", "json"}, &out, &errOut)
 	}()
 	waitReady(t, "http://"+addr+"/readyz", done, &errOut)
 
@@ -163,6 +163,62 @@ func TestUpEndToEnd(t *testing.T) {
 	if !strings.Contains(out.String(), "vireo up") {
 		t.Errorf("stdout %q: want the URL banner", out.String())
 	}
+	checkJSONLog(t, errOut.String())
+}
+
+// checkJSONLog checks vireo up's JSON log lines: each key once per line
+// (log processors reject or drop duplicates), and infer's start line
+// naming its backend and OpenBLAS kernels.
+func checkJSONLog(t *testing.T, log string) {
+	t.Helper()
+	started := false
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		keys, err := jsonKeys(line)
+		if err != nil {
+			t.Errorf("log line %q: %v", line, err)
+			continue
+		}
+		seen := map[string]bool{}
+		for _, k := range keys {
+			if seen[k] {
+				t.Errorf("log line has %q twice: %s", k, line)
+			}
+			seen[k] = true
+		}
+		if strings.Contains(line, `"message":"infer started`) {
+			started = true
+			if !strings.Contains(line, `"backend":"cpu"`) || !strings.Contains(line, `"blas_core":"`) {
+				t.Errorf("infer's start line names no backend and OpenBLAS kernels: %s", line)
+			}
+		}
+	}
+	if !started {
+		t.Errorf("no infer start line in the log:\n%s", log)
+	}
+}
+
+// jsonKeys returns a JSON object's top-level keys in order, repeats kept.
+func jsonKeys(obj string) ([]string, error) {
+	dec := json.NewDecoder(strings.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, err
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, tok.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 func waitReady(t *testing.T, url string, done <-chan error, stderr *syncBuffer) {

@@ -278,7 +278,7 @@ func (c *Capture) finish(err error) {
 	}
 	c.st.End = err
 	c.mu.Unlock()
-	c.cfg.Log.Debug().Str("source", c.name).Str("kind", c.kind.String()).Err(err).Msg("video source ended")
+	c.cfg.Log.Debug().Str("input", c.name).Str("kind", c.kind.String()).Err(err).Msg("video source ended")
 	c.q.close(err)
 }
 
@@ -363,7 +363,7 @@ func (c *Capture) runFile(ctx context.Context, vc *gocv.VideoCapture, grabSkip b
 	declared := int64(sane(vc.Get(gocv.VideoCaptureFrameCount), 1<<40))
 	clock := streamClock{fps: sane(vc.Get(gocv.VideoCaptureFPS), 1000)}
 	c.update(func(s *Stats) { s.Declared = declared })
-	c.cfg.Log.Debug().Str("source", c.name).Int64("declared_frames", declared).Float64("fps", clock.fps).Msg("video file opened")
+	c.cfg.Log.Debug().Str("input", c.name).Int64("declared_frames", declared).Float64("fps", clock.fps).Msg("video file opened")
 	sampler := Sampler{EveryN: c.cfg.EveryN, FPS: c.cfg.FPS}
 	var seq, damaged int64
 	failures := 0
@@ -473,11 +473,11 @@ func (c *Capture) runLive(ctx context.Context, open opener) error {
 		vc, err := open()
 		if err != nil {
 			c.update(func(s *Stats) { s.LastErr = err })
-			c.cfg.Log.Debug().Str("source", c.name).Int("attempt", attempt).Err(err).Msg("video open failed")
+			c.cfg.Log.Debug().Str("input", c.name).Int("attempt", attempt).Err(err).Msg("video open failed")
 			continue
 		}
 		clock.segment(sane(vc.Get(gocv.VideoCaptureFPS), 1000))
-		c.cfg.Log.Info().Str("source", c.name).Str("kind", c.kind.String()).Int("attempt", attempt).Float64("fps", clock.fps).Msg("video stream connected")
+		c.cfg.Log.Info().Str("input", c.name).Str("kind", c.kind.String()).Int("attempt", attempt).Float64("fps", clock.fps).Msg("video stream connected")
 		err = c.readLive(ctx, vc, &m, conv, &sampler, &clock, &seq, &attempt)
 		vc.Close()
 		if err != nil {
