@@ -18,9 +18,9 @@ package cpu
 #cgo noescape vireo_dw_fwd
 #cgo nocallback vireo_dw_fwd
 #cgo noescape vireo_phase_pad
+#cgo nocallback vireo_phase_pad
 #cgo noescape vireo_crop
 #cgo nocallback vireo_crop
-#cgo nocallback vireo_phase_pad
 #cgo noescape vireo_dw_bwd
 #cgo nocallback vireo_dw_bwd
 #include <string.h>

@@ -146,11 +146,16 @@ const gemmNNBlock = 64
 
 // gemmAVX512 is gemm for A transposed, B not, alpha 1 and beta 0 or 1 on
 // AVX-512 CPUs (the convolutions' input gradient, dcol = W^T dY), through
-// gemmNN, our kernel (OpenBLAS runs here with 256-bit Haswell kernels): A
-// (k x m, lda) is transposed into scratch, then the columns of C are split
-// across the threads in blocks of gemmNNBlock. BenchmarkGemmTransA,
-// resnet18's stride-2 shapes at batch 32, 2 threads: 230-237 and 165-191
-// GFLOP/s against 137-138 and 134-136 through OpenBLAS (quiet machine). Plain A x B is left to
+// gemmNN, our kernel: A (k x m, lda) is transposed into scratch, then the
+// columns of C are split across the threads in blocks of gemmNNBlock.
+// BenchmarkGemmTransA, resnet18's stride-2 shapes at batch 32, 2 threads:
+// against OpenBLAS's 256-bit Haswell kernels (AMD machine, quiet) 230-237
+// and 165-191 GFLOP/s against 137-138 and 134-136; against its AVX-512
+// SkylakeX kernels (Intel machine) a tie on m576 n2048 (157-160 against
+// 148-177) and a loss on m1152 n512 (128 against 180), while whole
+// resnet18 training steps stayed as fast or faster through this path
+// (326-351 ms against 337-396, three interleaved pairs), so it is kept for
+// both. Plain A x B is left to
 // OpenBLAS: its shapes here (linear layers) were not measured.
 func (c *CPU) gemmAVX512(m, n, k int, a []float32, b []float32, ldb int, beta float32, cc []float32, ldc int) {
 	t := c.getScratch(m * k)

@@ -18,14 +18,12 @@
 // vireo_rows_fit: whether rows of n outputs at stride sw fit vireo_row512.
 static inline int vireo_rows_fit(int n, int sw) { return (sw == 1 && n <= 32) || (sw == 2 && n <= 16); }
 
-// vireo_rows_has512: whether the CPU runs AVX-512F (checked once).
+// vireo_rows_has512: whether the CPU runs AVX-512F. No cache of our
+// own: the callers run on several threads at once, and libgcc's CPU model
+// is already read once (the init call returns at once after the first).
 static inline int vireo_rows_has512(void) {
-	static int has = -1;
-	if (has < 0) {
-		__builtin_cpu_init();
-		has = __builtin_cpu_supports("avx512f");
-	}
-	return has;
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f");
 }
 
 // vireo_row_masks: the load masks (lanes 0-15, 16-31 from the row's
