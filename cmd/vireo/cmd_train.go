@@ -32,6 +32,8 @@ type trainOpts struct {
 	sizes, lr, optim, aug, checkpoint           string
 	flipVert                                    bool
 	wd, maxLighting, maxZoom, maxRotate         float64
+	maxShift, erase, labelSmoothing             float64
+	padding                                     string
 	resume, mixed, smallStem, noProgress        bool
 	seed                                        uint64
 	limit                                       int
@@ -53,6 +55,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.lr, "lr", "auto", "max learning rate: auto (lr_find's suggestion) or a number")
 	fs.StringVar(&o.optim, "opt", "adamw", "optimiser: adamw or sgd")
 	fs.Float64Var(&o.wd, "wd", train.DefaultWeightDecay, "decoupled weight decay (0: none)")
+	fs.Float64Var(&o.labelSmoothing, "label-smoothing", 0, "label-smoothed cross-entropy for classify and segment: eps of the target spread over all classes (fastai's LabelSmoothingCrossEntropy, e.g. 0.1; 0: none)")
 	fs.IntVar(&o.bs, "bs", 64, "batch size")
 	fs.IntVar(&o.workers, "workers", 0, "data loader workers (0: one per core)")
 	fs.StringVar(&o.aug, "aug", "default", "augmentation: default (per task: horizontal flips; small rotate/zoom/lighting), none")
@@ -60,6 +63,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.maxLighting, "max-lighting", -1, "with --aug default, the brightness/contrast change instead of the task's (fastai's max_lighting; 0: none, e.g. when a label is itself about lighting)")
 	fs.Float64Var(&o.maxZoom, "max-zoom", -1, "with --aug default, the largest zoom factor (>= 1) instead of the task's (fastai's max_zoom; 1: none)")
 	fs.Float64Var(&o.maxRotate, "max-rotate", -1, "with --aug default, the largest rotation in degrees instead of the task's (fastai's max_rotate; 0: none)")
+	fs.Float64Var(&o.maxShift, "max-shift", -1, "with --aug default, move each item by up to this fraction of its side in whole pixels instead of the task's (fastai's rand_pad and crop; 0: none)")
+	fs.Float64Var(&o.erase, "erase", -1, "with --aug default, the probability of random erasing (a random 2-30% rectangle of noise) instead of the task's (0: none)")
+	fs.StringVar(&o.padding, "padding", "reflection", "what a transform shows outside the image: reflection (fastai's default), zeros or border")
 	fs.StringVar(&o.out, "out", "", "model directory to write: model.onnx, manifest.json, losses.png, lr.png, lr_find.png (required)")
 	fs.StringVar(&o.name, "name", "", "model name in the manifest (default: the dataset's name)")
 	fs.StringVar(&o.parent, "parent", "", "parent version recorded in the manifest")
@@ -88,8 +94,18 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("train: --max-zoom %g: want 1..10", o.maxZoom)
 	case o.maxRotate != -1 && (o.maxRotate < 0 || o.maxRotate > 180):
 		return usagef("train: --max-rotate %g: want 0..180", o.maxRotate)
-	case o.aug == "none" && (o.maxLighting != -1 || o.maxZoom != -1 || o.maxRotate != -1):
-		return usagef("train: --max-lighting, --max-zoom and --max-rotate need --aug default (got --aug none)")
+	case o.maxShift != -1 && (o.maxShift < 0 || o.maxShift > 0.5):
+		return usagef("train: --max-shift %g: want 0..0.5", o.maxShift)
+	case o.erase != -1 && (o.erase < 0 || o.erase > 1):
+		return usagef("train: --erase %g: want 0..1", o.erase)
+	case o.aug == "none" && (o.maxLighting != -1 || o.maxZoom != -1 || o.maxRotate != -1 || o.maxShift != -1 || o.erase != -1):
+		return usagef("train: --max-lighting, --max-zoom, --max-rotate, --max-shift and --erase need --aug default (got --aug none)")
+	}
+	if !(o.labelSmoothing >= 0 && o.labelSmoothing < 1) {
+		return usagef("train: --label-smoothing %g: want 0 <= eps < 1", o.labelSmoothing)
+	}
+	if _, ok := paddings[o.padding]; !ok {
+		return usagef("train: --padding %q: want reflection, zeros or border", o.padding)
 	}
 	stopProfile, err := startCPUProfile(o.cpuProfile)
 	if err != nil {
@@ -138,6 +154,35 @@ func defaultAugment(task data.Task, flipVert bool) *data.Augment {
 	return a
 }
 
+// augString says what aug does, for the manifest's notes.
+func augString(a *data.Augment) string {
+	if a == nil {
+		return "none"
+	}
+	var f []string
+	switch {
+	case a.Dihedral:
+		f = append(f, "dihedral")
+	case a.FlipH:
+		f = append(f, "flip")
+	}
+	for _, v := range []struct {
+		name string
+		v    float64
+	}{{"rotate", a.MaxRotate}, {"zoom", a.MaxZoom}, {"warp", a.MaxWarp}, {"lighting", a.MaxLighting}, {"shift", a.MaxShift}, {"erase", a.Erase}} {
+		if v.v != 0 {
+			f = append(f, fmt.Sprintf("%s %g", v.name, v.v))
+		}
+	}
+	if len(f) == 0 {
+		return "none"
+	}
+	return strings.Join(f, ", ")
+}
+
+// paddings are --padding's values.
+var paddings = map[string]data.Padding{"reflection": data.PadReflection, "zeros": data.PadZeros, "border": data.PadBorder}
+
 // trainAugment is the augmentation of the flags: nil for --aug none, else
 // the task's default with the --max-* flags that were given (not -1).
 func trainAugment(o trainOpts, task data.Task) *data.Augment {
@@ -145,7 +190,7 @@ func trainAugment(o trainOpts, task data.Task) *data.Augment {
 		return nil
 	}
 	aug := defaultAugment(task, o.flipVert)
-	for _, f := range []struct{ flag, field *float64 }{{&o.maxLighting, &aug.MaxLighting}, {&o.maxZoom, &aug.MaxZoom}, {&o.maxRotate, &aug.MaxRotate}} {
+	for _, f := range []struct{ flag, field *float64 }{{&o.maxLighting, &aug.MaxLighting}, {&o.maxZoom, &aug.MaxZoom}, {&o.maxRotate, &aug.MaxRotate}, {&o.maxShift, &aug.MaxShift}, {&o.erase, &aug.Erase}} {
 		if *f.flag != -1 {
 			*f.field = *f.flag
 		}
@@ -251,9 +296,9 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 		return err
 	}
 	l, err := train.New(b, m, train.Config{
-		Meta: meta, BatchSize: o.bs, Size: sizes[0], Channels: channels, Optimizer: optim, WeightDecay: wd,
+		Meta: meta, BatchSize: o.bs, Size: sizes[0], Channels: channels, Optimizer: optim, WeightDecay: wd, LabelSmoothing: o.labelSmoothing,
 		MixedPrecision: o.mixed, Seed: o.seed, Log: zerolog.Nop(),
-		Loader: data.LoaderConfig{Augment: aug, Mean: mean, Std: std, Workers: o.workers},
+		Loader: data.LoaderConfig{Augment: aug, Padding: paddings[o.padding], Mean: mean, Std: std, Workers: o.workers},
 	})
 	if err != nil {
 		return err
@@ -357,7 +402,8 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 	}
 	man, err := l.Export(o.out, train.ExportInfo{
 		Name: o.name, Parent: o.parent, Mean: mean, Std: std, Metrics: met.Values(), DataDigest: model.Digest(raw), Dataset: o.dataName,
-		Notes: fmt.Sprintf("vireo train: %d epochs per size %v, freeze %d, %s, batch %d, seed %d, %s", o.epochs, sizes, o.freezeEpochs, optim, o.bs, o.seed, total.Round(time.Second)),
+		Notes: fmt.Sprintf("vireo train: %d epochs per size %v, freeze %d, %s lr %s wd %g, batch %d, label smoothing %g, augment %s, seed %d, %s",
+			o.epochs, sizes, o.freezeEpochs, optim, o.lr, o.wd, o.bs, o.labelSmoothing, augString(aug), o.seed, total.Round(time.Second)),
 	})
 	if err != nil {
 		return err

@@ -32,6 +32,11 @@ func TestTrainEvalUsage(t *testing.T) {
 		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--max-lighting", "0"}, "--max-lighting"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--max-zoom", "0.5"}, "--max-zoom"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--max-rotate", "200"}, "--max-rotate"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--max-shift", "0.7"}, "--max-shift"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--erase", "1.5"}, "--erase"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--erase", "0.5"}, "--erase"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--padding", "wavy"}, "--padding"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--label-smoothing", "1"}, "--label-smoothing"},
 	} {
 		var out, errb bytes.Buffer
 		err := c.run(context.Background(), c.args, &out, &errb)
@@ -68,7 +73,8 @@ func benchTrainCmd(ctx context.Context, a []string, o, e *bytes.Buffer) error {
 	return benchTrain(ctx, a, o, e)
 }
 
-// TestTrainAugmentFlags: --max-lighting, --max-zoom and --max-rotate
+// TestTrainAugmentFlags: --max-lighting, --max-zoom, --max-rotate,
+// --max-shift and --erase
 // replace the task's values; -1 (not given) keeps them; --aug none is nil.
 func TestTrainAugmentFlags(t *testing.T) {
 	o := trainOpts{aug: "default", maxLighting: 0, maxZoom: 1.1, maxRotate: -1}
@@ -81,7 +87,13 @@ func TestTrainAugmentFlags(t *testing.T) {
 	if a = trainAugment(o, data.Segment); a.MaxRotate != 7 || a.MaxLighting != defaultAugment(data.Segment, false).MaxLighting {
 		t.Errorf("segment with --max-rotate 7: %+v", *a)
 	}
-	if a = trainAugment(trainOpts{aug: "none", maxLighting: -1, maxZoom: -1, maxRotate: -1}, data.Classify); a != nil {
+	if a = trainAugment(trainOpts{aug: "default", maxLighting: -1, maxZoom: -1, maxRotate: -1, maxShift: 0.1, erase: 0.5}, data.Classify); a.MaxShift != 0.1 || a.Erase != 0.5 || !a.FlipH {
+		t.Errorf("classify with --max-shift 0.1 --erase 0.5: %+v", *a)
+	}
+	if got := augString(a); got != "flip, shift 0.1, erase 0.5" {
+		t.Errorf("augString: %q", got)
+	}
+	if a = trainAugment(trainOpts{aug: "none", maxLighting: -1, maxZoom: -1, maxRotate: -1, maxShift: -1, erase: -1}, data.Classify); a != nil {
 		t.Errorf("--aug none: %+v, want nil", *a)
 	}
 }
@@ -107,7 +119,8 @@ func TestTrainEvalEndToEnd(t *testing.T) {
 	model, prof := filepath.Join(dir, "m"), filepath.Join(dir, "cpu.prof")
 	out.Reset()
 	err := run(ctx, []string{"train", "--data", "fashion-tiles", "--data-root", dir, "--arch", "resnet8s@0.125", "--size", "32",
-		"--epochs", "2", "--bs", "16", "--lr", "1e-3", "--seed", "1", "--threads", "2", "--out", model, "--no-progress", "--cpuprofile", prof}, &out, &errb)
+		"--epochs", "2", "--bs", "16", "--lr", "1e-3", "--seed", "1", "--threads", "2", "--out", model, "--no-progress", "--cpuprofile", prof,
+		"--max-shift", "0.1", "--erase", "0.5", "--padding", "zeros"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, errb.String())
 	}
@@ -127,12 +140,16 @@ func TestTrainEvalEndToEnd(t *testing.T) {
 	var m struct {
 		Task    string             `json:"task"`
 		Metrics map[string]float64 `json:"metrics"`
+		Notes   string             `json:"notes"`
 	}
 	if b, err := os.ReadFile(filepath.Join(model, "manifest.json")); err != nil || json.Unmarshal(b, &m) != nil {
 		t.Fatalf("manifest: %v", err)
 	}
 	if _, ok := m.Metrics["fbeta"]; m.Task != "multilabel" || !ok {
 		t.Errorf("manifest: task %q metrics %v, want multilabel with fbeta", m.Task, m.Metrics)
+	}
+	if !strings.Contains(m.Notes, "shift 0.1, erase 0.5") || !strings.Contains(m.Notes, "lr 1e-3") {
+		t.Errorf("manifest notes do not name the recipe: %q", m.Notes)
 	}
 	out.Reset()
 	if err := run(ctx, []string{"eval", "--model", model, "--data", "fashion-tiles", "--data-root", dir, "--json"}, &out, &errb); err != nil {

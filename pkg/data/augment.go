@@ -27,10 +27,28 @@ type Augment struct {
 	// MaxWarp moves each corner of the view by up to this fraction of the
 	// half-size, a perspective warp; 0: off.
 	MaxWarp float64
+	// MaxShift moves the view by a uniform whole number of pixels, up to
+	// this fraction of the side, in x and y independently, on every item
+	// (fastai's rand_pad and random crop, CIFAR's "pad 4 and crop"); 0:
+	// off. What the view leaves shows the padding (zeros suit dark
+	// backgrounds).
+	MaxShift float64
+	// Erase is the probability of random erasing (Zhong et al. 2017;
+	// fastai's RandomErasing): a rectangle of 2-30% of the output's area,
+	// aspect ratio between 0.3 and 1/0.3, filled with uniform random
+	// pixels. Only the image changes: masks and points keep their labels
+	// under it. 0: off.
+	Erase float64
 	// PAffine is the probability that rotate, zoom and warp are applied to
 	// an item; PLighting that lighting is. Default 0.75 each (fastai).
 	PAffine, PLighting float64
 }
+
+// Random erasing's area (fractions of the output) and aspect-ratio bounds.
+const (
+	eraseMinArea, eraseMaxArea = 0.02, 0.3
+	eraseMinAspect             = 0.3
+)
 
 func (a *Augment) setDefaults() {
 	if a.PAffine == 0 {
@@ -54,6 +72,8 @@ func (a Augment) Validate() error {
 		bad("max_zoom", a.MaxZoom, 0, 10),
 		bad("max_lighting", a.MaxLighting, 0, 0.95),
 		bad("max_warp", a.MaxWarp, 0, 0.9),
+		bad("max_shift", a.MaxShift, 0, 0.5),
+		bad("erase", a.Erase, 0, 1),
 		bad("p_affine", a.PAffine, 0, 1),
 		bad("p_lighting", a.PLighting, 0, 1),
 	} {
@@ -139,6 +159,12 @@ type Transform struct {
 	// Lighting, applied as sigmoid(logit(v)*Contrast + logit(Brightness))
 	// on v in [0,1]; Brightness 0.5 and Contrast 1 change nothing.
 	Brightness, Contrast float64
+	// Erase, when its area is not empty, is the rectangle [x0,x1) x
+	// [y0,y1) of the output (fractions of its side) whose pixels are
+	// replaced by uniform random bytes drawn from EraseSeed; masks and
+	// points are left as they are.
+	Erase     [4]float64
+	EraseSeed uint64
 }
 
 // NoTransform changes nothing but the size (Squish).
@@ -257,6 +283,14 @@ func SampleTransform(rng *rand.Rand, aug *Augment, inW, inH int, resize ResizeMe
 			view = Mat3{1 / z, 0, cx, 0, 1 / z, cy, 0, 0, 1}.Mul(view)
 		}
 	}
+	if a.MaxShift > 0 {
+		// whole input pixels, so that a same-size output is an exact
+		// translation (no blur); normalised units: the side is 2
+		kx, ky := int(math.Round(a.MaxShift*float64(inW))), int(math.Round(a.MaxShift*float64(inH)))
+		dx := 2 * float64(rng.IntN(2*kx+1)-kx) / float64(inW)
+		dy := 2 * float64(rng.IntN(2*ky+1)-ky) / float64(inH)
+		view = Mat3{1, 0, dx, 0, 1, dy, 0, 0, 1}.Mul(view)
+	}
 	t.View = crop.Mul(view)
 	if a.MaxLighting > 0 && rng.Float64() < a.PLighting {
 		ml := a.MaxLighting
@@ -264,7 +298,33 @@ func SampleTransform(rng *rand.Rand, aug *Augment, inW, inH int, resize ResizeMe
 		lo := math.Log(1 - ml)
 		t.Contrast = math.Exp(lo * (2*rng.Float64() - 1))
 	}
+	if a.Erase > 0 && rng.Float64() < a.Erase {
+		area := eraseMinArea + (eraseMaxArea-eraseMinArea)*rng.Float64()
+		la := math.Log(eraseMinAspect)
+		aspect := math.Exp(la + -2*la*rng.Float64()) // w/h, log-uniform
+		w, h := math.Min(1, math.Sqrt(area*aspect)), math.Min(1, math.Sqrt(area/aspect))
+		x0, y0 := (1-w)*rng.Float64(), (1-h)*rng.Float64()
+		t.Erase = [4]float64{x0, y0, x0 + w, y0 + h}
+		t.EraseSeed = rng.Uint64()
+	}
 	return t
+}
+
+// erase fills t.Erase's rectangle of an out x out image of C channels with
+// random bytes.
+func (t Transform) erase(px []byte, out, C int) {
+	x0, x1 := int(math.Round(t.Erase[0]*float64(out))), int(math.Round(t.Erase[2]*float64(out)))
+	y0, y1 := int(math.Round(t.Erase[1]*float64(out))), int(math.Round(t.Erase[3]*float64(out)))
+	if x1 <= x0 || y1 <= y0 {
+		return
+	}
+	rng := rand.New(rand.NewPCG(t.EraseSeed, 0x5eed))
+	for y := max(y0, 0); y < min(y1, out); y++ {
+		row := px[(y*out+max(x0, 0))*C : (y*out+min(x1, out))*C]
+		for i := range row {
+			row[i] = byte(rng.Uint32())
+		}
+	}
 }
 
 // lightingLUT is the 256-entry table of t's lighting (nil: identity).
@@ -359,6 +419,7 @@ func (t Transform) Apply(it Item, out int, void int, pad Padding) (Item, error) 
 			}
 		}
 	}
+	t.erase(res.Pixels, out, C)
 	if it.Points != nil {
 		inv, ok := t.View.Inverse()
 		if !ok {

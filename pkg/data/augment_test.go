@@ -29,7 +29,7 @@ func randomAugment(rng *rand.Rand) *Augment {
 	return &Augment{
 		FlipH: true, Dihedral: rng.IntN(2) == 1,
 		MaxRotate: 45 * rng.Float64(), MaxZoom: 1 + rng.Float64(), MaxWarp: 0.3 * rng.Float64(),
-		PAffine: 1,
+		MaxShift: 0.2 * rng.Float64(), PAffine: 1,
 	}
 }
 
@@ -253,5 +253,115 @@ func TestApplyBadItem(t *testing.T) {
 		if _, err := NoTransform().Apply(it, 8, 0, PadZeros); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// A shift alone, at the input's size, is an exact translation by whole
+// pixels within the bound, with the padding (and Void) where the view
+// leaves the image, and every offset in the bound occurs.
+func TestShiftIsTranslation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const w, void = 28, 7
+	it := Item{Name: "noise", Width: w, Height: w, Channels: 1, Pixels: make([]byte, w*w), Mask: make([]byte, w*w)}
+	for i := range it.Pixels {
+		it.Pixels[i] = byte(1 + rng.IntN(255)) // never 0: zeros are padding
+		it.Mask[i] = byte(rng.IntN(2))
+	}
+	seen := map[[2]int]bool{}
+	for trial := 0; trial < 400; trial++ {
+		tr := SampleTransform(rng, &Augment{MaxShift: 0.1}, w, w, Squish)
+		res, err := tr.Apply(it, w, void, PadZeros)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the offset in pixels from the view's translation
+		dx, dy := int(math.Round(tr.View[2]*w/2)), int(math.Round(tr.View[5]*w/2))
+		if dx < -3 || dx > 3 || dy < -3 || dy > 3 { // round(0.1*28) = 3
+			t.Fatalf("trial %d: offset (%d,%d) beyond 3 px", trial, dx, dy)
+		}
+		seen[[2]int{dx, dy}] = true
+		for y := 0; y < w; y++ {
+			for x := 0; x < w; x++ {
+				sx, sy := x+dx, y+dy
+				want, wantM := byte(0), byte(void)
+				if sx >= 0 && sx < w && sy >= 0 && sy < w {
+					want, wantM = it.Pixels[sy*w+sx], it.Mask[sy*w+sx]
+				}
+				if got := res.Pixels[y*w+x]; got != want || res.Mask[y*w+x] != wantM {
+					t.Fatalf("trial %d offset (%d,%d): pixel (%d,%d) = %d/%d, want %d/%d", trial, dx, dy, x, y, got, res.Mask[y*w+x], want, wantM)
+				}
+			}
+		}
+	}
+	if len(seen) != 49 {
+		t.Fatalf("saw %d of the 49 offsets", len(seen))
+	}
+}
+
+// Random erasing changes only the image, only inside its rectangle, which
+// stays within the area and aspect bounds; the mask and the points are
+// those of the same transform without it.
+func TestRandomErase(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	erased := 0
+	for trial := 0; trial < 300; trial++ {
+		w, h := 16+rng.IntN(60), 16+rng.IntN(60)
+		it := blocky(rng, w, h)
+		it.Points = []float32{float32(2*rng.Float64() - 1), float32(2*rng.Float64() - 1)}
+		aug := randomAugment(rng)
+		aug.Erase = 0.5
+		tr := SampleTransform(rng, aug, w, h, Squish)
+		plain := tr
+		plain.Erase, plain.EraseSeed = [4]float64{}, 0
+		out := 16 + rng.IntN(60)
+		got, err := tr.Apply(it, out, 2, PadZeros)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := plain.Apply(it, out, 2, PadZeros)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Mask) != string(want.Mask) || got.Points[0] != want.Points[0] || got.Points[1] != want.Points[1] {
+			t.Fatalf("trial %d: erasing moved the mask or the points", trial)
+		}
+		e := tr.Erase
+		if e == ([4]float64{}) {
+			if string(got.Pixels) != string(want.Pixels) {
+				t.Fatalf("trial %d: no rectangle but the image changed", trial)
+			}
+			continue
+		}
+		erased++
+		fw, fh := e[2]-e[0], e[3]-e[1]
+		if a := fw * fh; a < eraseMinArea-1e-9 || a > eraseMaxArea+1e-9 || e[0] < 0 || e[1] < 0 || e[2] > 1 || e[3] > 1 {
+			t.Fatalf("trial %d: rectangle %v (area %.3f) outside the bounds", trial, e, a)
+		}
+		if r := fw / fh; r < eraseMinAspect-1e-9 || r > 1/eraseMinAspect+1e-9 {
+			t.Fatalf("trial %d: aspect %.3f outside the bounds", trial, r)
+		}
+		inside, changed := 0, 0
+		for y := 0; y < out; y++ {
+			for x := 0; x < out; x++ {
+				in := x >= int(math.Round(e[0]*float64(out))) && x < int(math.Round(e[2]*float64(out))) &&
+					y >= int(math.Round(e[1]*float64(out))) && y < int(math.Round(e[3]*float64(out)))
+				g, p := got.Pixels[y*out+x], want.Pixels[y*out+x]
+				switch {
+				case !in && g != p:
+					t.Fatalf("trial %d: pixel (%d,%d) outside the rectangle changed", trial, x, y)
+				case in:
+					inside++
+					if g != p {
+						changed++
+					}
+				}
+			}
+		}
+		if inside > 20 && changed < inside*3/4 {
+			t.Fatalf("trial %d: only %d of %d pixels in the rectangle changed", trial, changed, inside)
+		}
+	}
+	if erased < 100 || erased > 200 {
+		t.Fatalf("%d of 300 items erased at probability 0.5", erased)
 	}
 }

@@ -284,3 +284,30 @@ func BenchmarkLoaderTiles(b *testing.B) {
 		bs.Close()
 	}
 }
+
+// BenchmarkLoaderFashion is the Fashion-MNIST recipe's loader: 28x28 gray
+// items, flips, shifts and random erasing, batches of 64, one worker (its
+// cost per item is what the training step shares its cores with).
+func BenchmarkLoaderFashion(b *testing.B) {
+	ds := synthetic(1024, 28, 28, 1)
+	for i := range ds.items {
+		ds.items[i].Mask, ds.items[i].Points = nil, nil
+	}
+	meta := Meta{Task: Classify, Classes: []string{"a", "b", "c", "d"}}
+	aug := &Augment{FlipH: true, MaxShift: 0.1, Erase: 0.5}
+	ctx := context.Background()
+	b.SetBytes(1024 * 28 * 28)
+	for i := 0; i < b.N; i++ {
+		bs, err := Load(ctx, ds, meta, LoaderConfig{BatchSize: 64, Size: 28, Augment: aug, Padding: PadZeros, Shuffle: true, Epoch: i, Workers: 1,
+			Mean: []float32{0.3}, Std: []float32{0.35}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := bs.Next(ctx); err != nil {
+				break
+			}
+		}
+		bs.Close()
+	}
+}

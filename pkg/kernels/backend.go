@@ -187,6 +187,15 @@ type LossOps interface {
 	MSEBackward(dx, x, target, weight *Tensor, scale float32) error
 }
 
+// LabelSmoothingOps is cross-entropy against smoothed targets, (1-eps) on
+// the true class plus eps spread evenly over all C classes (fastai's
+// LabelSmoothingCrossEntropy); eps 0 is CrossEntropy. A backend that lacks
+// it cannot train with label smoothing (the CPU backend has it).
+type LabelSmoothingOps interface {
+	CrossEntropySmooth(loss, x, target, weight *Tensor, ignoreIndex int, eps float32) error
+	CrossEntropySmoothBackward(dx, x, target, weight *Tensor, ignoreIndex int, eps, scale float32) error
+}
+
 // InputOps turn camera frames into model inputs.
 type InputOps interface {
 	// NormalizeU8 converts N frames of uint8 pixels in HWC order (as OpenCV

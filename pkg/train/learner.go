@@ -53,6 +53,12 @@ type Config struct {
 	WeightDecay float64
 	// Beta2 and Eps are AdamW's (0.99, 1e-5: fastai's).
 	Beta2, Eps float64
+	// LabelSmoothing is eps of label-smoothed cross-entropy (fastai's
+	// LabelSmoothingCrossEntropy, usually 0.1) for classify and segment:
+	// the target puts 1-eps on the true class and eps spread over all
+	// classes, the training and validation loss alike. 0: plain
+	// cross-entropy. The backend must implement kernels.LabelSmoothingOps.
+	LabelSmoothing float64
 	// FreezeBN also freezes the BatchNorm scale/bias of frozen groups.
 	// By default they keep training (fastai's train_bn=True); running
 	// statistics update in training mode either way, as in fastai.
@@ -119,6 +125,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: adamw beta2/eps (got=%v/%v)", ErrConfig, c.Beta2, c.Eps)
 	case math.IsNaN(c.WeightDecay) || math.IsInf(c.WeightDecay, 0):
 		return fmt.Errorf("%w: weight decay (got=%v)", ErrConfig, c.WeightDecay)
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return fmt.Errorf("%w: label smoothing (got=%v, want 0 <= eps < 1)", ErrConfig, c.LabelSmoothing)
+	case c.LabelSmoothing != 0 && c.Meta.Task != data.Classify && c.Meta.Task != data.Segment:
+		return fmt.Errorf("%w: label smoothing is for classify and segment (got task %s)", ErrConfig, c.Meta.Task)
 	}
 	switch c.Meta.Task {
 	case data.Classify, data.MultiLabel, data.Segment:
@@ -265,6 +275,9 @@ func New(b kernels.Backend, model *arch.Model, cfg Config) (*Learner, error) {
 			return nil, fmt.Errorf("%w: backend %q trains in float32 only (mixed precision is a CUDA feature; drop the flag)", ErrMixedPrecision, b.Name())
 		}
 		return nil, fmt.Errorf("%w: the CUDA backend has no fp16 kernels yet (drop the flag)", ErrMixedPrecision)
+	}
+	if _, ok := b.(kernels.LabelSmoothingOps); cfg.LabelSmoothing > 0 && !ok {
+		return nil, fmt.Errorf("%w: backend %q has no label-smoothed cross-entropy (drop label smoothing)", ErrConfig, b.Name())
 	}
 	if len(model.Groups) == 0 {
 		return nil, fmt.Errorf("%w: model %q has no layer groups", ErrConfig, model.Arch)
@@ -451,23 +464,30 @@ func (l *Learner) Resize(s int) error {
 	return l.compile(s)
 }
 
-// lossForward writes the task's loss of out against target into lossT.
-func lossForward(b kernels.Backend, task data.Task, void int, lossT, out, target, weight *kernels.Tensor) error {
+// lossForward writes the task's loss of out against target into lossT
+// (cross-entropy label-smoothed by ls when ls > 0).
+func lossForward(b kernels.Backend, task data.Task, void int, ls float64, lossT, out, target, weight *kernels.Tensor) error {
 	switch task {
 	case data.MultiLabel:
 		return b.BCEWithLogits(lossT, out, target, weight)
 	case data.Regress:
 		return b.MSE(lossT, out, target, weight)
 	}
+	if ls > 0 {
+		return b.(kernels.LabelSmoothingOps).CrossEntropySmooth(lossT, out, target, weight, void, float32(ls))
+	}
 	return b.CrossEntropy(lossT, out, target, weight, void)
 }
 
-func lossBackward(b kernels.Backend, task data.Task, void int, dy, out, target, weight *kernels.Tensor) error {
+func lossBackward(b kernels.Backend, task data.Task, void int, ls float64, dy, out, target, weight *kernels.Tensor) error {
 	switch task {
 	case data.MultiLabel:
 		return b.BCEWithLogitsBackward(dy, out, target, weight, 1)
 	case data.Regress:
 		return b.MSEBackward(dy, out, target, weight, 1)
+	}
+	if ls > 0 {
+		return b.(kernels.LabelSmoothingOps).CrossEntropySmoothBackward(dy, out, target, weight, void, float32(ls), 1)
 	}
 	return b.CrossEntropyBackward(dy, out, target, weight, void, 1)
 }
@@ -522,7 +542,7 @@ func (l *Learner) step(bt *data.Batch, lrs []float64, mom float64) (float64, err
 		return 0, err
 	}
 	task, void := l.cfg.Meta.Task, l.cfg.void()
-	if err := lossForward(l.b, task, void, l.lossT, outs[0], l.target, w); err != nil {
+	if err := lossForward(l.b, task, void, l.cfg.LabelSmoothing, l.lossT, outs[0], l.target, w); err != nil {
 		return 0, fmt.Errorf("train: loss: %w", err)
 	}
 	lv := make([]float32, 1)
@@ -533,7 +553,7 @@ func (l *Learner) step(bt *data.Batch, lrs []float64, mom float64) (float64, err
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, nil
 	}
-	if err := lossBackward(l.b, task, void, l.dy, outs[0], l.target, w); err != nil {
+	if err := lossBackward(l.b, task, void, l.cfg.LabelSmoothing, l.dy, outs[0], l.target, w); err != nil {
 		return 0, fmt.Errorf("train: loss backward: %w", err)
 	}
 	if l.distP != nil {
@@ -718,7 +738,7 @@ func (l *Learner) validate(ctx context.Context, ds data.Dataset, item func(out, 
 		if err != nil {
 			return 0, nil, err
 		}
-		if err := lossForward(l.b, l.cfg.Meta.Task, l.cfg.void(), l.lossT, outs[0], l.target, l.weight); err != nil {
+		if err := lossForward(l.b, l.cfg.Meta.Task, l.cfg.void(), l.cfg.LabelSmoothing, l.lossT, outs[0], l.target, l.weight); err != nil {
 			return 0, nil, fmt.Errorf("train: validation loss: %w", err)
 		}
 		if err := l.b.Download(lv, l.lossT); err != nil {

@@ -134,6 +134,34 @@ func TestShortRunLossFalls(t *testing.T) {
 	}
 }
 
+// TestLabelSmoothing: a short run with label smoothing learns, and its
+// losses (validation uses the same loss) never fall below the entropy of
+// the smoothed target, which plain cross-entropy would.
+func TestLabelSmoothing(t *testing.T) {
+	const eps = 0.1
+	l := newQuadLearner(t, newBackend(t), func(c *Config) { c.LabelSmoothing = eps })
+	run(t, l, []Stage{{Epochs: 4, LR: Const(1e-2)}}, quadDataLarge(), RunOptions{})
+	r := l.Rec
+	c := float64(len(quadMeta.Classes))
+	hit, spread := 1-eps+eps/c, eps/c
+	floor := -hit*math.Log(hit) - (c-1)*spread*math.Log(spread)
+	acc := r.Epochs[3].Metrics[MetricAccuracy]
+	t.Logf("loss %.4f -> %.4f (valid %.4f, floor %.4f), accuracy %.3f", r.Losses[0], r.Epochs[3].TrainLoss, r.Epochs[3].ValidLoss, floor, acc)
+	if !(r.Epochs[3].TrainLoss < r.Losses[0]/2) || !(acc >= 0.9) {
+		t.Errorf("loss %.4f -> %.4f, accuracy %.3f: want the loss halved and accuracy >= 0.9", r.Losses[0], r.Epochs[3].TrainLoss, acc)
+	}
+	for i, lv := range r.Losses {
+		if lv < floor-1e-4 {
+			t.Fatalf("step %d: loss %.4f below the smoothed target's entropy %.4f", i, lv, floor)
+		}
+	}
+	for _, e := range r.Epochs {
+		if e.ValidLoss < floor-1e-4 {
+			t.Fatalf("epoch %d: validation loss %.4f below %.4f", e.Epoch, e.ValidLoss, floor)
+		}
+	}
+}
+
 // TestCheckpointResume: a run interrupted after every epoch or two and
 // resumed from its checkpoint by fresh learners (models built with another
 // seed) ends with exactly the parameters and running statistics of an
@@ -450,6 +478,9 @@ func TestConfigErrors(t *testing.T) {
 		"channels 2":  {Meta: quadMeta, Size: 16, Channels: 2},
 		"nan wd":      {Meta: quadMeta, Size: 16, Channels: 1, WeightDecay: math.NaN()},
 		"zero points": {Meta: data.Meta{Task: data.Regress}, Size: 16, Channels: 1},
+		"smoothing 1": {Meta: quadMeta, Size: 16, Channels: 1, LabelSmoothing: 1},
+		"smoothing multilabel": {Meta: data.Meta{Task: data.MultiLabel, Classes: []string{"a", "b"}}, Size: 16, Channels: 1,
+			LabelSmoothing: 0.1},
 	} {
 		if _, err := New(b, m, c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)

@@ -396,7 +396,21 @@ func (a ceArgs) forSegments(blo, bhi int, fn func(b, n, s0, s1 int)) {
 // A target that is neither ignoreIndex nor an integer in [0, C) is an error
 // naming it. (Any rank >= 2 works: x (N,C,d1..dk) with target (N,d1..dk).)
 func (c *CPU) CrossEntropy(loss, x, target, weight *kernels.Tensor, ignoreIndex int) error {
+	return c.CrossEntropySmooth(loss, x, target, weight, ignoreIndex, 0)
+}
+
+// CrossEntropySmooth implements kernels.LabelSmoothingOps: CrossEntropy
+// against the smoothed target (1-eps)*onehot(k) + eps/C (fastai's
+// LabelSmoothingCrossEntropy), per counted element
+//
+//	(1-eps)*(lse - x[k]) + eps*mean_c(lse - x[c]) = lse - (1-eps)*x[k] - eps/C*sum_c x[c]
+//
+// eps 0 is CrossEntropy.
+func (c *CPU) CrossEntropySmooth(loss, x, target, weight *kernels.Tensor, ignoreIndex int, eps float32) error {
 	const op = "cross_entropy"
+	if !(eps >= 0 && eps < 1) {
+		return fmt.Errorf("%w: %s: label smoothing %v (want 0 <= eps < 1)", kernels.ErrParam, op, eps)
+	}
 	ld, err := lossOut(op, loss)
 	if err != nil {
 		return err
@@ -409,6 +423,7 @@ func (c *CPU) CrossEntropy(loss, x, target, weight *kernels.Tensor, ignoreIndex 
 		ld[0] = 0
 		return nil
 	}
+	e := float64(eps)
 	bl := a.blockLen()
 	blocks := (a.elements + bl - 1) / bl
 	part := make([]float64, blocks)
@@ -423,7 +438,17 @@ func (c *CPU) CrossEntropy(loss, x, target, weight *kernels.Tensor, ignoreIndex 
 				if k < 0 {
 					continue
 				}
-				sn += lse[j] - float64(a.x[(n*a.c+int(k))*a.s+s0+j])
+				sn += lse[j] - (1-e)*float64(a.x[(n*a.c+int(k))*a.s+s0+j])
+			}
+			if e != 0 {
+				for ci := range a.c {
+					row := a.x[(n*a.c+ci)*a.s+s0:][:len(lse)]
+					for j, v := range row {
+						if a.cls[n*a.s+s0+j] >= 0 {
+							sn -= e / float64(a.c) * float64(v)
+						}
+					}
+				}
 			}
 			part[b] += weightOf(a.w, n) * sn
 		})
@@ -442,7 +467,17 @@ func (c *CPU) CrossEntropy(loss, x, target, weight *kernels.Tensor, ignoreIndex 
 //
 // and 0 for ignored elements (all of dx when nothing counts).
 func (c *CPU) CrossEntropyBackward(dx, x, target, weight *kernels.Tensor, ignoreIndex int, scale float32) error {
+	return c.CrossEntropySmoothBackward(dx, x, target, weight, ignoreIndex, 0, scale)
+}
+
+// CrossEntropySmoothBackward implements kernels.LabelSmoothingOps:
+//
+//	dx[n,c,s] = scale * w[n]/den * (softmax(x[n,:,s])[c] - (1-eps)*[c == k] - eps/C)
+func (c *CPU) CrossEntropySmoothBackward(dx, x, target, weight *kernels.Tensor, ignoreIndex int, eps, scale float32) error {
 	const op = "cross_entropy backward"
+	if !(eps >= 0 && eps < 1) {
+		return fmt.Errorf("%w: %s: label smoothing %v (want 0 <= eps < 1)", kernels.ErrParam, op, eps)
+	}
 	if dx == nil {
 		return nil
 	}
@@ -461,6 +496,7 @@ func (c *CPU) CrossEntropyBackward(dx, x, target, weight *kernels.Tensor, ignore
 	if a.den != 0 {
 		coef = float64(scale) / a.den
 	}
+	spread, hit := float64(eps)/float64(a.c), 1-float64(eps) // the smoothed target
 	bl := a.blockLen()
 	blocks := (a.elements + bl - 1) / bl
 	c.parallel(blocks, 1, func(lo, hi int) {
@@ -479,9 +515,9 @@ func (c *CPU) CrossEntropyBackward(dx, x, target, weight *kernels.Tensor, ignore
 				off := (n*a.c+ci)*a.s + s0
 				row, out := a.x[off:off+len(lse)], dd[off:off+len(lse)]
 				for j, v := range row {
-					g := math.Exp(float64(v) - lse[j])
+					g := math.Exp(float64(v)-lse[j]) - spread
 					if int(a.cls[n*a.s+s0+j]) == ci {
-						g--
+						g -= hit
 					}
 					out[j] = float32(k[j] * g)
 				}
