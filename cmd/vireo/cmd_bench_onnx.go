@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"vireo/pkg/backend"
 	"vireo/pkg/graph"
 	"vireo/pkg/kernels"
+	"vireo/pkg/kernels/bench"
 	"vireo/pkg/onnximport"
 )
 
@@ -107,7 +107,7 @@ func benchONNX(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				times = append(times, d)
 			}
 		}
-		res.VireoMS = median(times)
+		res.VireoMS = bench.Median(times)
 	}
 	if *profile > 0 {
 		if err := profileONNX(ob, *reps, *profile, stderr); err != nil {
@@ -277,18 +277,6 @@ func parseShape(s string) ([]int, error) {
 		out[i] = v
 	}
 	return out, nil
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // diffs returns the largest absolute difference and the largest relative

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"vireo/pkg/kernels/bench"
 	"vireo/pkg/ort"
 )
 
@@ -56,7 +57,7 @@ func benchVsORT(ctx context.Context, ob *onnxBench, res *onnxBenchResult) error 
 	if res.MaxAbsDiff, res.MaxRelDiff, err = diffs(ours, refs); err != nil {
 		return err
 	}
-	res.VireoMS, res.ORTMS = median(tv), median(to)
+	res.VireoMS, res.ORTMS = bench.Median(tv), bench.Median(to)
 	if res.VireoMS > 0 {
 		res.Ratio = res.ORTMS / res.VireoMS
 	}

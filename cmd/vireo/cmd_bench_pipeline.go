@@ -27,6 +27,7 @@ import (
 	"vireo/pkg/arch"
 	"vireo/pkg/backend"
 	"vireo/pkg/kernels"
+	"vireo/pkg/kernels/bench"
 	"vireo/pkg/model"
 	"vireo/pkg/modelstore"
 	"vireo/pkg/natsembed"
@@ -365,7 +366,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 		decRates = append(decRates, float64(n)/d.Seconds())
 	}
 	if o.phases["decode"] {
-		rep.DecodeFPS, rep.GocvFPS = median(decRates), median(gocvRates)
+		rep.DecodeFPS, rep.GocvFPS = bench.Median(decRates), bench.Median(gocvRates)
 		rep.DecodeRatio = rep.DecodeFPS / rep.GocvFPS
 	}
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -503,6 +504,7 @@ func benchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.N, "n", 1024, "SGEMM reference N")
 	fs.BoolVar(&o.CPUClock, "cpu-clock", false, "time by process CPU time instead of wall time")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps and the SGEMM reference to this file")
+	profile := fs.Int("profile", 0, "also time every kernel, forward and backward, over --reps more steps: the JSON gains \"ops\", and stderr gets the time, cores kept busy and GFLOP/s per op type and of the N slowest kernels (0: off)")
 	fs.Bool("json", false, "print one JSON object (the only format so far)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -515,6 +517,9 @@ func benchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return usagef("bench train: --opt %q: want adamw or sgd", *optim)
 	}
+	if *profile < 0 {
+		return usagef("bench train: --profile %d: want >= 0", *profile)
+	}
 	b, err := backend.Open(*bc)
 	if err != nil {
 		return err
@@ -525,5 +530,23 @@ func benchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stop()
-	return train.BenchJSON(ctx, b, stdout, o)
+	if *profile > 0 {
+		o.Profile = o.Reps
+	}
+	res, err := train.Bench(ctx, b, o)
+	if err != nil {
+		return err
+	}
+	if *profile > 0 {
+		rows := make([]profRow, len(res.Ops))
+		for i, op := range res.Ops {
+			wall := time.Duration(op.MS * 1e6)
+			rows[i] = profRow{node: op.Node, op: op.Op, shape: op.Shape, backward: op.Backward, wall: wall,
+				cpu: time.Duration(op.Cores * float64(wall)), flops: op.FLOPs}
+		}
+		if err := writeProfile(stderr, rows, *profile); err != nil {
+			return err
+		}
+	}
+	return json.NewEncoder(stdout).Encode(res)
 }

@@ -168,3 +168,35 @@ func TestTrainEvalEndToEnd(t *testing.T) {
 		t.Errorf("eval fbeta %v, manifest %v: the same model on the same split", ev["fbeta"], m.Metrics["fbeta"])
 	}
 }
+
+// TestBenchTrainProfile: --profile N adds "ops" to the JSON and writes the
+// per-op table (with the backward kernels) and the N slowest kernels to
+// stderr.
+func TestBenchTrainProfile(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := benchTrain(context.Background(), []string{"--arch", "resnet8s@0.125", "--size", "16", "--batch", "4", "--channels", "1", "--small-stem",
+		"--reps", "2", "--m", "64", "--k", "64", "--n", "64", "--profile", "3", "--json"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("bench train --profile: %v\n%s", err, errb.String())
+	}
+	var res struct {
+		Ops []struct {
+			Node     string `json:"node"`
+			Backward bool   `json:"backward"`
+		} `json:"ops"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Ops) == 0 {
+		t.Fatalf("JSON %v, %d ops:\n%s", err, len(res.Ops), out.String())
+	}
+	for _, want := range []string{"op  ", "GFLOP/s", "Conv (backward)", "BatchNormalization", "total", "step  node"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if n := strings.Count(errb.String(), "\n"); n < 3+3 {
+		t.Errorf("stderr has %d lines:\n%s", n, errb.String())
+	}
+	if err := benchTrain(context.Background(), []string{"--profile", "-1"}, &out, &errb); !errors.As(err, new(usageError)) {
+		t.Errorf("--profile -1: %v, want a usage error", err)
+	}
+}

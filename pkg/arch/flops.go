@@ -16,10 +16,26 @@ import (
 //	ConvTranspose  x (N,C,H,W), w (C,M/g,kH,kW):     N*C*H*W * M/g*kH*kW
 //	Gemm, MatMul   out (..,M,N), inner extent K:     numel(out) * K
 func FLOPs(g *graph.Graph, inputs map[string][]int) (int64, error) {
+	per, err := NodeFLOPs(g, inputs)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, f := range per {
+		sum += f
+	}
+	return sum, nil
+}
+
+// NodeFLOPs is FLOPs per node, keyed as graph.StepTime names nodes (the
+// node's name, or "->" and its first output when it has none); nodes that
+// are not counted are absent.
+func NodeFLOPs(g *graph.Graph, inputs map[string][]int) (map[string]int64, error) {
 	shapes, err := graph.InferShapes(g, inputs)
 	if err != nil {
-		return 0, fmt.Errorf("arch: flops: %w", err)
+		return nil, fmt.Errorf("arch: flops: %w", err)
 	}
+	per := map[string]int64{}
 	shape := func(name string) []int {
 		if s, ok := shapes[name]; ok {
 			return s
@@ -29,8 +45,8 @@ func FLOPs(g *graph.Graph, inputs map[string][]int) (int64, error) {
 		}
 		return nil
 	}
-	var macs int64
 	for _, n := range g.Nodes {
+		var macs int64
 		var x, w, y []int
 		if len(n.Inputs) > 0 {
 			x = shape(n.Inputs[0])
@@ -58,8 +74,16 @@ func FLOPs(g *graph.Graph, inputs map[string][]int) (int64, error) {
 		case "MatMul":
 			macs += numel(y) * int64(x[len(x)-1])
 		}
+		if macs == 0 {
+			continue
+		}
+		key := n.Name
+		if key == "" {
+			key = "->" + n.Outputs[0]
+		}
+		per[key] += 2 * macs
 	}
-	return 2 * macs, nil
+	return per, nil
 }
 
 func numel(s []int) int64 {

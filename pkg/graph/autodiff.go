@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"time"
 
 	"vireo/pkg/kernels"
 )
@@ -192,8 +193,14 @@ func (p *Program) planBackward(c *buildCtx) error {
 	// Pass 2: closures.
 	b := p.b
 	var bwd []func() error
+	var bwdSteps []StepTime
 	for _, st := range sites {
 		s := st.s
+		bt := StepTime{Node: stepLabel(s), Op: s.node.Op, Backward: true, InputGrad: len(s.ins) > 0 && (st.direct[0] || st.acc[0])}
+		if len(s.outs) > 0 && s.outs[0] != nil {
+			bt.Shape = cloneInts(s.outs[0].shape)
+		}
+		bwdSteps = append(bwdSteps, bt)
 		gin := make([]*kernels.Tensor, len(s.ins))
 		type accum struct{ dst, src *kernels.Tensor }
 		var accs []accum
@@ -247,6 +254,7 @@ func (p *Program) planBackward(c *buildCtx) error {
 		}
 	}
 	if len(unreached) > 0 {
+		bwdSteps = append(bwdSteps, StepTime{Node: "(gradients nothing reached)", Op: "Fill", Backward: true})
 		bwd = append(bwd, func() error {
 			for _, g := range unreached {
 				if err := b.Fill(g, 0); err != nil {
@@ -256,7 +264,7 @@ func (p *Program) planBackward(c *buildCtx) error {
 			return nil
 		})
 	}
-	p.bwd, p.outGrads = bwd, outGrads
+	p.bwd, p.bwdSteps, p.outGrads = bwd, bwdSteps, outGrads
 	return nil
 }
 
@@ -264,6 +272,46 @@ func (p *Program) planBackward(c *buildCtx) error {
 // graph output, in g.Outputs order (nil means zero), and writes the gradient
 // of every parameter (Params) and, with Options.InputGrads, of every input.
 func (p *Program) Backward(outputGrads ...*kernels.Tensor) error {
+	if err := p.seedGrads(outputGrads); err != nil {
+		return err
+	}
+	for _, f := range p.bwd {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BackwardProfiled is Backward that also times every node's backward
+// (with the gradient accumulation it does), syncing the backend after
+// each, in execution order; see RunProfiled. Its StepTimes have Backward
+// set and say whether the node's first input (a conv's data) got a
+// gradient.
+func (p *Program) BackwardProfiled(outputGrads ...*kernels.Tensor) ([]StepTime, error) {
+	if err := p.seedGrads(outputGrads); err != nil {
+		return nil, err
+	}
+	times := make([]StepTime, len(p.bwd))
+	for i, f := range p.bwd {
+		t0, c0 := time.Now(), kernels.ProcessCPUTime()
+		err := f()
+		if err == nil {
+			err = p.b.Sync()
+		}
+		if err != nil {
+			return nil, err
+		}
+		times[i] = p.bwdSteps[i]
+		times[i].Shape = cloneInts(times[i].Shape)
+		times[i].Time, times[i].CPU = time.Since(t0), kernels.ProcessCPUTime()-c0
+	}
+	return times, nil
+}
+
+// seedGrads checks Backward's state and arguments and writes the output
+// gradients.
+func (p *Program) seedGrads(outputGrads []*kernels.Tensor) error {
 	switch {
 	case p.closed:
 		return fmt.Errorf("%w: Backward after Close", ErrState)
@@ -293,11 +341,6 @@ func (p *Program) Backward(outputGrads ...*kernels.Tensor) error {
 		}
 		if err != nil {
 			return fmt.Errorf("graph: gradient of output %q: %w", og.v.name, err)
-		}
-	}
-	for _, f := range p.bwd {
-		if err := f(); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -7,13 +7,27 @@ import (
 	"vireo/pkg/kernels"
 )
 
-// StepTime is the wall time of one kernel of a profiled Run.
+// StepTime is the time of one kernel of a profiled Run or Backward.
 type StepTime struct {
 	// Node is the node's name (or "->output" when it has none), Op its
 	// op type, Shape its first output's shape.
 	Node, Op string
 	Shape    []int
-	Time     time.Duration
+	// Time is the wall time; CPU the process's CPU time meanwhile (all
+	// threads: CPU/Time is how many cores the kernel kept busy).
+	Time, CPU time.Duration
+	// Backward marks a node's backward (BackwardProfiled); InputGrad that
+	// it computed its first input's gradient too (a conv's data
+	// gradient, besides its weight gradient).
+	Backward, InputGrad bool
+}
+
+// stepLabel is s's node name, or "->output" when it has none.
+func stepLabel(s *step) string {
+	if s.node.Name == "" && len(s.node.Outputs) > 0 {
+		return "->" + s.node.Outputs[0]
+	}
+	return s.node.Name
 }
 
 // RunProfiled is Run that also times every kernel, syncing the backend
@@ -34,7 +48,7 @@ func (p *Program) RunProfiled(inputs ...*kernels.Tensor) ([]*kernels.Tensor, []S
 		if s.fwd == nil {
 			continue
 		}
-		t0 := time.Now()
+		t0, c0 := time.Now(), kernels.ProcessCPUTime()
 		err := s.fwd()
 		if err == nil {
 			err = p.b.Sync()
@@ -42,10 +56,7 @@ func (p *Program) RunProfiled(inputs ...*kernels.Tensor) ([]*kernels.Tensor, []S
 		if err != nil {
 			return nil, nil, fmt.Errorf("graph: %s: %w", nodeLabel(s.node), err)
 		}
-		st := StepTime{Node: s.node.Name, Op: s.node.Op, Time: time.Since(t0)}
-		if st.Node == "" && len(s.node.Outputs) > 0 {
-			st.Node = "->" + s.node.Outputs[0]
-		}
+		st := StepTime{Node: stepLabel(s), Op: s.node.Op, Time: time.Since(t0), CPU: kernels.ProcessCPUTime() - c0}
 		if len(s.outs) > 0 && s.outs[0] != nil {
 			st.Shape = cloneInts(s.outs[0].shape)
 		}

@@ -75,6 +75,7 @@ type Program struct {
 	runStats  []*value // BatchNormalization running statistics
 	outGrads  []outGrad
 	bwd       []func() error
+	bwdSteps  []StepTime // what each bwd closure is, for BackwardProfiled
 	// frozen parameters get no gradient (SetFrozen); bwdScratch are the
 	// accumulation buffers of Backward by input slot, kept across plans.
 	frozen     map[*value]bool

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"vireo/pkg/kernels"
@@ -147,5 +148,62 @@ func TestDropoutModes(t *testing.T) {
 	}
 	if zeros < 400 || zeros > 600 || diff < 300 {
 		t.Fatalf("%d zeros of 1000, %d changed between runs (want ~500 and ~500)", zeros, diff)
+	}
+}
+
+// BackwardProfiled writes the gradients Backward writes, bit for bit, and
+// times one entry per node that needed a backward, in reverse order,
+// saying which nodes computed their input's gradient: the first conv (on
+// the graph's input) only its weight gradient, the second also its data
+// gradient.
+func TestBackwardProfiled(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	const batch = 4
+	g := tinyConvNet(r, batch)
+	be := newCPU(t, 2)
+	p := compile(t, g, be, Options{Training: true, InputShapes: map[string][]int{"x": {batch, 1, 6, 6}}})
+	x := kernelstest.Upload(t, be, randVals(r, batch*36, -1, 1), batch, 1, 6, 6)
+	dy := kernelstest.Upload(t, be, randVals(r, batch*3, -1, 1), batch, 3)
+	grads := func(profiled bool) ([][]float32, []StepTime) {
+		if _, err := p.Run(x); err != nil {
+			must(t, err)
+		}
+		var st []StepTime
+		var err error
+		if profiled {
+			st, err = p.BackwardProfiled(dy)
+		} else {
+			err = p.Backward(dy)
+		}
+		if err != nil {
+			must(t, err)
+		}
+		var gs [][]float32
+		for _, prm := range p.Params() {
+			gs = append(gs, download(t, be, prm.Grad))
+		}
+		return gs, st
+	}
+	want, _ := grads(false)
+	got, steps := grads(true)
+	for i := range want {
+		kernelstest.AssertClose(t, p.Params()[i].Name, got[i], want[i], kernelstest.TolExact)
+	}
+	var ops []string
+	conv := map[string]bool{}
+	for _, s := range steps {
+		if !s.Backward || s.Time < 0 || s.CPU < 0 {
+			t.Errorf("%s %s: backward %v time %v cpu %v", s.Node, s.Op, s.Backward, s.Time, s.CPU)
+		}
+		ops = append(ops, s.Op)
+		if s.Op == "Conv" {
+			conv[s.Node] = s.InputGrad
+		}
+	}
+	if w := "Gemm GlobalAveragePool Relu Conv Relu BatchNormalization Conv"; strings.Join(ops, " ") != w { // Flatten is a view
+		t.Errorf("backward steps %v, want %s", ops, w)
+	}
+	if len(conv) != 2 || conv[steps[len(steps)-1].Node] || !conv[steps[3].Node] {
+		t.Errorf("conv input gradients %v: want the first conv without, the second with", conv)
 	}
 }

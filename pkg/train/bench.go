@@ -2,13 +2,12 @@ package train
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 
 	"vireo/pkg/arch"
 	"vireo/pkg/data"
+	"vireo/pkg/graph"
 	"vireo/pkg/kernels"
 	"vireo/pkg/kernels/bench"
 )
@@ -35,7 +34,11 @@ type BenchOptions struct {
 	M, K, N int
 	// CPUClock times by process CPU time (see kernels/bench).
 	CPUClock bool
-	Seed     uint64
+	// Profile, when > 0, also runs that many more steps (after one
+	// untimed) with every kernel timed, forward and backward, and reports
+	// each node's median in BenchResult.Ops.
+	Profile int
+	Seed    uint64
 }
 
 func (o *BenchOptions) setDefaults() {
@@ -108,6 +111,74 @@ type BenchResult struct {
 	// rate, and so Ratio, depend on it (SkylakeX's is about twice
 	// Haswell's on an AVX-512 machine).
 	BLASCore string `json:"blas_core,omitempty"`
+	// Ops is the profile (BenchOptions.Profile): every node's forward,
+	// then every backward, in execution order.
+	Ops []OpTime `json:"ops,omitempty"`
+}
+
+// OpTime is one node's forward or backward in a profiled training step:
+// medians over the profiled steps.
+type OpTime struct {
+	Node     string `json:"node"`
+	Op       string `json:"op"`
+	Shape    []int  `json:"shape,omitempty"`
+	Backward bool   `json:"backward,omitempty"`
+	// MS is the wall time; Cores the CPU time over it (how many cores the
+	// kernel kept busy).
+	MS    float64 `json:"ms"`
+	Cores float64 `json:"cores"`
+	// FLOPs counts a conv's or matmul's forward as arch.FLOPs does, its
+	// backward as twice that when it computes the data gradient too (else
+	// once: the weight gradient); 0 for other ops. GFLOPS = FLOPs/MS.
+	FLOPs  int64   `json:"flops,omitempty"`
+	GFLOPS float64 `json:"gflops,omitempty"`
+}
+
+// stepProfile receives a profiled step's kernel times.
+type stepProfile struct {
+	fwd, bwd []graph.StepTime
+}
+
+// profile runs reps profiled steps after one untimed one and returns each
+// kernel's medians, with FLOPs from nodeFlops.
+func (l *Learner) profile(ctx context.Context, reps int, step func() error, nodeFlops map[string]int64) ([]OpTime, error) {
+	l.prof = &stepProfile{}
+	defer func() { l.prof = nil }()
+	var runs [][]graph.StepTime
+	for i := 0; i <= reps; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := step(); err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			runs = append(runs, append(append([]graph.StepTime{}, l.prof.fwd...), l.prof.bwd...))
+		}
+	}
+	ops := make([]OpTime, len(runs[0]))
+	for k := range ops {
+		wall, cpu := make([]float64, len(runs)), make([]float64, len(runs))
+		for r := range runs {
+			wall[r], cpu[r] = float64(runs[r][k].Time), float64(runs[r][k].CPU)
+		}
+		s := runs[0][k]
+		o := OpTime{Node: s.Node, Op: s.Op, Shape: s.Shape, Backward: s.Backward, MS: bench.Median(wall) / 1e6}
+		if o.MS > 0 {
+			o.Cores = bench.Median(cpu) / 1e6 / o.MS
+		}
+		if f := nodeFlops[s.Node]; f > 0 {
+			o.FLOPs = f
+			if s.Backward && s.InputGrad {
+				o.FLOPs = 2 * f
+			}
+			if o.MS > 0 {
+				o.GFLOPS = float64(o.FLOPs) / (o.MS * 1e6)
+			}
+		}
+		ops[k] = o
+	}
+	return ops, nil
 }
 
 // Bench times training steps of a model on b against an SGEMM measured in
@@ -174,16 +245,16 @@ func Bench(ctx context.Context, b kernels.Backend, opt BenchOptions) (*BenchResu
 	res.SgemmMS = sgS * 1e3
 	res.SgemmGFLOPS = 2 * float64(opt.M) * float64(opt.K) * float64(opt.N) / sgS / 1e9
 	res.Ratio = res.GFLOPS / res.SgemmGFLOPS
-	return res, nil
-}
-
-// BenchJSON runs Bench and writes its result as one JSON object.
-func BenchJSON(ctx context.Context, b kernels.Backend, w io.Writer, opt BenchOptions) error {
-	res, err := Bench(ctx, b, opt)
-	if err != nil {
-		return err
+	if opt.Profile > 0 {
+		per, err := arch.NodeFLOPs(m.Graph, map[string][]int{m.Graph.Inputs[0].Name: {opt.Batch, opt.Channels, opt.Size, opt.Size}})
+		if err != nil {
+			return nil, err
+		}
+		if res.Ops, err = l.profile(ctx, opt.Profile, step, per); err != nil {
+			return nil, err
+		}
 	}
-	return json.NewEncoder(w).Encode(res)
+	return res, nil
 }
 
 // syntheticBatch is a random batch with valid targets for the task.

@@ -198,6 +198,8 @@ type Learner struct {
 
 	size int
 	prog *graph.Program
+	// prof, when set, makes step time every kernel (Bench's profile).
+	prof *stepProfile
 	// group is the layer group of every initializer; bn marks BatchNorm
 	// scales and biases.
 	group    map[string]int
@@ -537,7 +539,13 @@ func (l *Learner) step(bt *data.Batch, lrs []float64, mom float64) (float64, err
 		}
 		w = l.weight
 	}
-	outs, err := l.prog.Run(l.x)
+	var outs []*kernels.Tensor
+	var err error
+	if l.prof != nil {
+		outs, l.prof.fwd, err = l.prog.RunProfiled(l.x)
+	} else {
+		outs, err = l.prog.Run(l.x)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -571,7 +579,12 @@ func (l *Learner) step(bt *data.Batch, lrs []float64, mom float64) (float64, err
 			return 0, fmt.Errorf("train: distillation: %w", err)
 		}
 	}
-	if err := l.prog.Backward(l.dy); err != nil {
+	if l.prof != nil {
+		l.prof.bwd, err = l.prog.BackwardProfiled(l.dy)
+	} else {
+		err = l.prog.Backward(l.dy)
+	}
+	if err != nil {
 		return 0, err
 	}
 	return loss, l.update(lrs, mom)

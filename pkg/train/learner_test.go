@@ -558,6 +558,61 @@ func TestBenchHarness(t *testing.T) {
 		math.Abs(res.Ratio-res.GFLOPS/res.SgemmGFLOPS) > 1e-9 || res.BLASCore == "" {
 		t.Errorf("inconsistent result %+v", res)
 	}
+	if res.Ops != nil {
+		t.Errorf("ops without Profile: %d", len(res.Ops))
+	}
+}
+
+// TestBenchProfile: Profile times every kernel of a step, forward then
+// backward; each conv's forward FLOPs are the model's own and their sum is
+// arch.FLOPs; a conv's backward counts twice its forward, once when it
+// computes no data gradient (the stem, on the input).
+func TestBenchProfile(t *testing.T) {
+	opt := BenchOptions{Arch: "resnet8s@0.125", SmallStem: true, Size: 16, Batch: 4, Channels: 1, Reps: 3, M: 64, K: 64, N: 64, Profile: 3}
+	res, err := Bench(context.Background(), newBackend(t), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := arch.Build(opt.Arch, arch.TaskClassify, arch.Config{Classes: 10, SmallStem: true, InChannels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, err := arch.FLOPs(m.Graph, map[string][]int{m.Graph.Inputs[0].Name: {4, 1, 16, 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := map[string]int64{}
+	var sum int64
+	var ms float64
+	backward := false
+	for _, o := range res.Ops {
+		ms += o.MS
+		if o.MS < 0 || o.Cores < 0 || (o.FLOPs > 0) != (o.Op == "Conv" || o.Op == "Gemm") {
+			t.Errorf("%+v", o)
+		}
+		if !o.Backward {
+			if backward {
+				t.Fatalf("forward %s after a backward", o.Node)
+			}
+			fwd[o.Node] = o.FLOPs
+			sum += o.FLOPs
+			continue
+		}
+		backward = true
+		want := 2 * fwd[o.Node]
+		if o.Node == "conv1" {
+			want = fwd[o.Node]
+		}
+		if o.Op == "Conv" && o.FLOPs != want {
+			t.Errorf("%s backward: %d FLOPs, want %d (forward %d)", o.Node, o.FLOPs, want, fwd[o.Node])
+		}
+	}
+	if sum != total || !backward || fwd["conv1"] == 0 {
+		t.Errorf("forward FLOPs sum %d, want arch.FLOPs %d; backward seen %v; conv1 %d", sum, total, backward, fwd["conv1"])
+	}
+	if !(ms > 0) {
+		t.Errorf("profiled kernels add up to %v ms", ms)
+	}
 }
 
 // TestAutoLR: a stage with FindLR runs the finder when it starts and

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"vireo/pkg/kernels"
@@ -332,7 +331,7 @@ func interleave(ctx context.Context, b kernels.Backend, runners []func() error, 
 	base := time.Now()
 	now := func() time.Duration { return time.Since(base) }
 	if cpuClock {
-		now = cpuNow
+		now = kernels.ProcessCPUTime
 	}
 	for range warmup {
 		for _, r := range runners {
@@ -368,13 +367,17 @@ func interleave(ctx context.Context, b kernels.Backend, runners []func() error, 
 	return out, nil
 }
 
-// cpuNow is the process's user+system CPU time.
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+// Median is the median of v (0 for none); v is left as it was.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
