@@ -70,12 +70,66 @@ func (c *CPU) convForward(q *convPlan, y, x, w, b []float32, ep convEpi) {
 	switch {
 	case q.depthwise():
 		c.depthwiseFused(q, y, x, w, b, ep)
+	case q.forwardAllFits():
+		c.forwardAll(q, y, x, w, b, ep)
 	case q.winograd():
 		c.winoFused(q, y, x, w, b, ep)
 	case q.shiftable():
 		c.shiftFused(q, y, x, w, b, ep)
 	default:
 		c.colsFused(q, y, x, w, b, ep)
+	}
+}
+
+// fwdAllMaxP is the largest grid (positions per image) whose forward
+// builds every image's columns at once (forwardAll).
+var fwdAllMaxP = 16
+
+// forwardAllFits reports whether q's forward runs as forwardAll: several
+// images, a grid of at most fwdAllMaxP positions, and a batch's columns
+// within bwAllBudget.
+func (q *convPlan) forwardAllFits() bool {
+	return q.n > 1 && q.p() <= fwdAllMaxP && q.k()*q.n*q.p() <= bwAllBudget && q.maxChunk == 0
+}
+
+// forwardAll is the forward of a convolution whose grid is too small for
+// GEMMs per image (a ResNet's last layers: 2x2 or 4x4 positions at 64x64
+// inputs, where each image's GEMM has 4-16 columns and streams the whole
+// weight matrix once per image, memory-bound): every image's columns side
+// by side (K x n*P per group, as weightGradAll builds them), one GEMM per
+// group split over the threads by gemm, then each image's rows copied to
+// its grid with the epilogue.
+func (c *CPU) forwardAll(q *convPlan, grid, img, wt, bias []float32, ep convEpi) {
+	P, K := q.p(), q.k()
+	total := q.n * P
+	col := c.getScratch(K * total)
+	defer c.putScratch(col)
+	buf := c.getScratch(q.outer * total)
+	defer c.putScratch(buf)
+	for g := 0; g < q.groups; g++ {
+		c.parallel(q.n, 1, func(lo, hi int) {
+			for n := lo; n < hi; n++ {
+				if q.geo.pointwise() {
+					gatherRows(img[q.imgOff(n, g):], (*col)[n*P:], 1, 0, q.geo.c, P, total)
+				} else {
+					q.geo.im2colLD(img[q.imgOff(n, g):], (*col)[n*P:], 0, P, total)
+				}
+			}
+		})
+		c.gemm(false, false, q.outer, total, K, 1, wt[g*q.outer*K:], K, *col, total, 0, *buf, total)
+		var bs []float32
+		if bias != nil {
+			bs = bias[g*q.outer:]
+		}
+		c.parallel(q.n, 1, func(lo, hi int) {
+			for n := lo; n < hi; n++ {
+				goff := q.gridOff(n, g)
+				for m := 0; m < q.outer; m++ {
+					copy(grid[goff+m*P:goff+(m+1)*P], (*buf)[m*total+n*P:])
+				}
+				ep.apply(grid, goff, q.outer, P, P, bs)
+			}
+		})
 	}
 }
 

@@ -119,3 +119,56 @@ func TestConv2DFusedErrors(t *testing.T) {
 		t.Error("y == res: no error")
 	}
 }
+
+// TestForwardAll: the forward of tiny grids over the whole batch
+// (forwardAll) gives the per-image paths' result (shifted GEMMs for many
+// channels, im2col for few, pointwise), with bias, residual and
+// activation, for 3x3 convolutions with and without stride, a strided 1x1
+// (a ResNet's downsample), a pointwise 1x1 and a grouped conv, on 1 and 2
+// threads.
+func TestForwardAll(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []struct {
+		xs, ws kernels.Shape
+		p      kernels.ConvParams
+	}{
+		{kernels.Shape{5, 40, 2, 2}, kernels.Shape{24, 40, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
+		{kernels.Shape{3, 36, 8, 8}, kernels.Shape{20, 36, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Strides: [2]int{2, 2}}},
+		{kernels.Shape{4, 8, 7, 7}, kernels.Shape{16, 8, 1, 1}, kernels.ConvParams{Strides: [2]int{2, 2}}},
+		{kernels.Shape{6, 12, 3, 3}, kernels.Shape{10, 12, 1, 1}, kernels.ConvParams{}},
+		{kernels.Shape{2, 48, 4, 3}, kernels.Shape{16, 24, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Group: 2}},
+	}
+	relu := kernels.Act{Kind: kernels.ActRelu}
+	defer func(v int) { fwdAllMaxP = v }(fwdAllMaxP)
+	for _, threads := range []int{1, 2} {
+		c, err := New(Config{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for ci, tc := range cases {
+			_, q, err := conv2DPlan("test", &kernels.Tensor{Shape: tc.xs}, &kernels.Tensor{Shape: tc.ws}, tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fwdAllMaxP = 16
+			if !q.forwardAllFits() {
+				t.Fatalf("case %d: %d positions, forwardAll not taken", ci, q.p())
+			}
+			ys, _ := kernels.Conv2DOutShape(tc.xs, tc.ws, tc.p)
+			x := kernels.FromSlice(kernelstest.Rand(r, tc.xs.Numel(), -1, 1), tc.xs...)
+			w := kernels.FromSlice(kernelstest.Rand(r, tc.ws.Numel(), -1, 1), tc.ws...)
+			b := kernels.FromSlice(kernelstest.Rand(r, tc.ws[0], -1, 1), tc.ws[0])
+			res := kernels.FromSlice(kernelstest.Rand(r, ys.Numel(), -1, 1), ys...)
+			run := func(maxP int) []float32 {
+				fwdAllMaxP = maxP
+				y := kernels.FromSlice(make([]float32, ys.Numel()), ys...)
+				if err := c.Conv2DFused(y, x, w, b, res, tc.p, relu); err != nil {
+					t.Fatal(err)
+				}
+				return y.Data
+			}
+			kernelstest.AssertClose(t, fmt.Sprintf("threads=%d case %d x%v w%v", threads, ci, tc.xs, tc.ws), run(16), run(0), kernelstest.Tol{Abs: 1e-5, Rel: 1e-5})
+		}
+	}
+}
