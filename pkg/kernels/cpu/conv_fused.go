@@ -107,29 +107,56 @@ func (c *CPU) forwardAll(q *convPlan, grid, img, wt, bias []float32, ep convEpi)
 	buf := c.getScratch(q.outer * total)
 	defer c.putScratch(buf)
 	for g := 0; g < q.groups; g++ {
-		c.parallel(q.n, 1, func(lo, hi int) {
-			for n := lo; n < hi; n++ {
-				if q.geo.pointwise() {
-					gatherRows(img[q.imgOff(n, g):], (*col)[n*P:], 1, 0, q.geo.c, P, total)
-				} else {
-					q.geo.im2colLD(img[q.imgOff(n, g):], (*col)[n*P:], 0, P, total)
-				}
-			}
-		})
+		parallelFor(c, q.n, 1, fwdAllCols{q: q, img: img, col: *col, g: g})
 		c.gemm(false, false, q.outer, total, K, 1, wt[g*q.outer*K:], K, *col, total, 0, *buf, total)
 		var bs []float32
 		if bias != nil {
 			bs = bias[g*q.outer:]
 		}
-		c.parallel(q.n, 1, func(lo, hi int) {
-			for n := lo; n < hi; n++ {
-				goff := q.gridOff(n, g)
-				for m := 0; m < q.outer; m++ {
-					copy(grid[goff+m*P:goff+(m+1)*P], (*buf)[m*total+n*P:])
-				}
-				ep.apply(grid, goff, q.outer, P, P, bs)
-			}
-		})
+		parallelFor(c, q.n, 1, fwdAllOut{q: q, grid: grid, buf: *buf, bias: bs, g: g, ep: ep})
+	}
+}
+
+// fwdAllCols builds images [lo,hi)'s columns of group g side by side in
+// col (rows n*P floats long).
+type fwdAllCols struct {
+	q        *convPlan
+	img, col []float32
+	g        int
+}
+
+func (b *fwdAllCols) run(lo, hi int) {
+	q := b.q
+	P := q.p()
+	total := q.n * P
+	for n := lo; n < hi; n++ {
+		if q.geo.pointwise() {
+			gatherRows(b.img[q.imgOff(n, b.g):], b.col[n*P:], 1, 0, q.geo.c, P, total)
+		} else {
+			q.geo.im2colLD(b.img[q.imgOff(n, b.g):], b.col[n*P:], 0, P, total)
+		}
+	}
+}
+
+// fwdAllOut copies images [lo,hi)'s rows of group g from buf to their
+// grids and applies the epilogue.
+type fwdAllOut struct {
+	q               *convPlan
+	grid, buf, bias []float32
+	g               int
+	ep              convEpi
+}
+
+func (b *fwdAllOut) run(lo, hi int) {
+	q := b.q
+	P := q.p()
+	total := q.n * P
+	for n := lo; n < hi; n++ {
+		goff := q.gridOff(n, b.g)
+		for m := 0; m < q.outer; m++ {
+			copy(b.grid[goff+m*P:goff+(m+1)*P], b.buf[m*total+n*P:])
+		}
+		b.ep.apply(b.grid, goff, q.outer, P, P, b.bias)
 	}
 }
 
