@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow/memory"
@@ -441,14 +440,14 @@ func (p *benchPhases) saturated(ctx context.Context, nc *nats.Conn, be kernels.B
 	if err != nil {
 		return err
 	}
-	cpu0 := cpuTime()
+	cpu0 := kernels.ProcessCPUTime()
 	n, d, err := p.pipeline(ctx, benchModelBatch, "b", p.o.everyN)
 	if err != nil {
 		_ = stopInfer()
 		return err
 	}
-	rep.PipelineCores = (cpuTime() - cpu0).Seconds() / d.Seconds()
-	rep.PipelinePerCPU = float64(n) / (cpuTime() - cpu0).Seconds()
+	rep.PipelineCores = (kernels.ProcessCPUTime() - cpu0).Seconds() / d.Seconds()
+	rep.PipelinePerCPU = float64(n) / (kernels.ProcessCPUTime() - cpu0).Seconds()
 	rep.PipelineFrames = n
 	rep.MeanBatch, rep.Triggers = p.batchStats()
 	rep.PipelineFPS = float64(n) / d.Seconds()
@@ -518,14 +517,14 @@ func engineRate(ctx context.Context, pred *predict.Predictor, batch []schema.Fra
 		}
 	}
 	n := 0
-	c0, t0 := cpuTime(), time.Now()
+	c0, t0 := kernels.ProcessCPUTime(), time.Now()
 	for time.Since(t0) < d {
 		if _, err := pred.Run(ctx, batch); err != nil {
 			return 0, 0, fmt.Errorf("bench pipeline: engine: %w", err)
 		}
 		n += len(batch)
 	}
-	return float64(n) / time.Since(t0).Seconds(), float64(n) / (cpuTime() - c0).Seconds(), nil
+	return float64(n) / time.Since(t0).Seconds(), float64(n) / (kernels.ProcessCPUTime() - c0).Seconds(), nil
 }
 
 // benchPhases runs the phases against one embedded server.
@@ -793,15 +792,6 @@ func (c *benchCollector) wait(ctx context.Context, what string, done func() bool
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // quantileMs is the q quantile (nearest rank) of seconds, in ms.

@@ -5,21 +5,13 @@ import (
 	"errors"
 	"image"
 	"io"
-	"syscall"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
-)
 
-// cpuTime is the user+system CPU time of the whole process.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"vireo/pkg/kernels"
+)
 
 func bareVtest(b *testing.B, p string, m, r *gocv.Mat) int {
 	vc, err := gocv.VideoCaptureFileWithAPI(p, gocv.VideoCaptureFFmpeg)
@@ -108,14 +100,14 @@ func BenchmarkVtestDecodeResize224(b *testing.B) {
 		var bare, source, bareCPU, sourceCPU time.Duration
 		var nb, ns int
 		for b.Loop() {
-			t0, c0 := time.Now(), cpuTime()
+			t0, c0 := time.Now(), kernels.ProcessCPUTime()
 			nb += bareVtest(b, p, &m, &r)
-			t1, c1 := time.Now(), cpuTime()
+			t1, c1 := time.Now(), kernels.ProcessCPUTime()
 			ns += sourceVtest(b, p)
 			bare += t1.Sub(t0)
 			source += time.Since(t1)
 			bareCPU += c1 - c0
-			sourceCPU += cpuTime() - c1
+			sourceCPU += kernels.ProcessCPUTime() - c1
 		}
 		fb, fs := float64(nb)/bare.Seconds(), float64(ns)/source.Seconds()
 		b.ReportMetric(fb, "bare_frames/s")

@@ -208,12 +208,8 @@ func (c *CPU) weightGradAll(q *convPlan, dwt, grid, img []float32) {
 	defer c.putScratch(buf)
 	for g := 0; g < q.groups; g++ {
 		c.parallel(q.n, 1, func(lo, hi int) {
+			q.batchColumns(img, *col, g, lo, hi)
 			for n := lo; n < hi; n++ {
-				if q.geo.pointwise() {
-					gatherRows(img[q.imgOff(n, g):], (*col)[n*P:], 1, 0, q.geo.c, P, total)
-				} else {
-					q.geo.im2colLD(img[q.imgOff(n, g):], (*col)[n*P:], 0, P, total)
-				}
 				gatherRows(grid[q.gridOff(n, g):], (*buf)[n*P:], 1, 0, q.outer, P, total)
 			}
 		})

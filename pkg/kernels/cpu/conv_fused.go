@@ -125,15 +125,18 @@ type fwdAllCols struct {
 	g        int
 }
 
-func (b *fwdAllCols) run(lo, hi int) {
-	q := b.q
+func (b *fwdAllCols) run(lo, hi int) { b.q.batchColumns(b.img, b.col, b.g, lo, hi) }
+
+// batchColumns builds images [lo,hi)'s columns of group g in col, the
+// batch's side by side (K rows of n*P floats; image n's at column n*P).
+func (q *convPlan) batchColumns(img, col []float32, g, lo, hi int) {
 	P := q.p()
 	total := q.n * P
 	for n := lo; n < hi; n++ {
 		if q.geo.pointwise() {
-			gatherRows(b.img[q.imgOff(n, b.g):], b.col[n*P:], 1, 0, q.geo.c, P, total)
+			gatherRows(img[q.imgOff(n, g):], col[n*P:], 1, 0, q.geo.c, P, total)
 		} else {
-			q.geo.im2colLD(b.img[q.imgOff(n, b.g):], b.col[n*P:], 0, P, total)
+			q.geo.im2colLD(img[q.imgOff(n, g):], col[n*P:], 0, P, total)
 		}
 	}
 }
