@@ -74,10 +74,11 @@ func writeProfile(w io.Writer, rows []profRow, top int) error {
 	byOp := map[string]*agg{}
 	var total, totalCPU time.Duration
 	for _, r := range rows {
-		a := byOp[key(r)]
+		k := key(r)
+		a := byOp[k]
 		if a == nil {
-			a = &agg{op: key(r)}
-			byOp[key(r)] = a
+			a = &agg{op: k}
+			byOp[k] = a
 		}
 		a.n++
 		a.wall += r.wall
@@ -120,11 +121,7 @@ func writeProfile(w io.Writer, rows []profRow, top int) error {
 	fmt.Fprintf(tw, "step\tnode\top\tshape\tms\tcores\tGFLOP/s\n")
 	for _, i := range idx[:min(top, len(idx))] {
 		r := rows[i]
-		op := r.op
-		if r.backward {
-			op += " (backward)"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.3f\t%s\t%s\n", i, r.node, op, shapeString(r.shape), ms(r.wall), cores(r.cpu, r.wall), rate(r.flops, r.wall))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.3f\t%s\t%s\n", i, r.node, key(r), shapeString(r.shape), ms(r.wall), cores(r.cpu, r.wall), rate(r.flops, r.wall))
 	}
 	return tw.Flush()
 }

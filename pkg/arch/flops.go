@@ -27,9 +27,8 @@ func FLOPs(g *graph.Graph, inputs map[string][]int) (int64, error) {
 	return sum, nil
 }
 
-// NodeFLOPs is FLOPs per node, keyed as graph.StepTime names nodes (the
-// node's name, or "->" and its first output when it has none); nodes that
-// are not counted are absent.
+// NodeFLOPs is FLOPs per node, keyed by graph.Node.Label (as
+// graph.StepTime names nodes); nodes that are not counted are absent.
 func NodeFLOPs(g *graph.Graph, inputs map[string][]int) (map[string]int64, error) {
 	shapes, err := graph.InferShapes(g, inputs)
 	if err != nil {
@@ -77,11 +76,7 @@ func NodeFLOPs(g *graph.Graph, inputs map[string][]int) (map[string]int64, error
 		if macs == 0 {
 			continue
 		}
-		key := n.Name
-		if key == "" {
-			key = "->" + n.Outputs[0]
-		}
-		per[key] += 2 * macs
+		per[n.Label()] += 2 * macs
 	}
 	return per, nil
 }

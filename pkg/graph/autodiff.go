@@ -196,7 +196,7 @@ func (p *Program) planBackward(c *buildCtx) error {
 	var bwdSteps []StepTime
 	for _, st := range sites {
 		s := st.s
-		bt := StepTime{Node: stepLabel(s), Op: s.node.Op, Backward: true, InputGrad: len(s.ins) > 0 && (st.direct[0] || st.acc[0])}
+		bt := StepTime{Node: s.node.Label(), Op: s.node.Op, Backward: true, InputGrad: len(s.ins) > 0 && (st.direct[0] || st.acc[0])}
 		if len(s.outs) > 0 && s.outs[0] != nil {
 			bt.Shape = cloneInts(s.outs[0].shape)
 		}

@@ -26,11 +26,7 @@ var (
 
 // nodeLabel names a node in messages: its name (or its index) and op.
 func nodeLabel(n *Node) string {
-	name := n.Name
-	if name == "" && len(n.Outputs) > 0 {
-		name = "->" + n.Outputs[0]
-	}
-	return fmt.Sprintf("node %q (%s)", name, n.Op)
+	return fmt.Sprintf("node %q (%s)", n.Label(), n.Op)
 }
 
 // nodeErr wraps sentinel with a message naming n.

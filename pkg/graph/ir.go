@@ -87,6 +87,15 @@ type Node struct {
 	Attrs   map[string]Attr
 }
 
+// Label names n in errors and profiles: its name, or "->" and its first
+// output when it has none.
+func (n *Node) Label() string {
+	if n.Name == "" && len(n.Outputs) > 0 {
+		return "->" + n.Outputs[0]
+	}
+	return n.Name
+}
+
 // Graph is a model's computation: nodes (in any order: Sort orders them),
 // the graph's inputs and outputs, and its constants.
 type Graph struct {

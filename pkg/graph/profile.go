@@ -9,8 +9,8 @@ import (
 
 // StepTime is the time of one kernel of a profiled Run or Backward.
 type StepTime struct {
-	// Node is the node's name (or "->output" when it has none), Op its
-	// op type, Shape its first output's shape.
+	// Node is the node's Label, Op its op type, Shape its first output's
+	// shape.
 	Node, Op string
 	Shape    []int
 	// Time is the wall time; CPU the process's CPU time meanwhile (all
@@ -20,14 +20,6 @@ type StepTime struct {
 	// it computed its first input's gradient too (a conv's data
 	// gradient, besides its weight gradient).
 	Backward, InputGrad bool
-}
-
-// stepLabel is s's node name, or "->output" when it has none.
-func stepLabel(s *step) string {
-	if s.node.Name == "" && len(s.node.Outputs) > 0 {
-		return "->" + s.node.Outputs[0]
-	}
-	return s.node.Name
 }
 
 // RunProfiled is Run that also times every kernel, syncing the backend
@@ -56,7 +48,7 @@ func (p *Program) RunProfiled(inputs ...*kernels.Tensor) ([]*kernels.Tensor, []S
 		if err != nil {
 			return nil, nil, fmt.Errorf("graph: %s: %w", nodeLabel(s.node), err)
 		}
-		st := StepTime{Node: stepLabel(s), Op: s.node.Op, Time: time.Since(t0), CPU: kernels.ProcessCPUTime() - c0}
+		st := StepTime{Node: s.node.Label(), Op: s.node.Op, Time: time.Since(t0), CPU: kernels.ProcessCPUTime() - c0}
 		if len(s.outs) > 0 && s.outs[0] != nil {
 			st.Shape = cloneInts(s.outs[0].shape)
 		}

@@ -261,9 +261,9 @@ func (b *depthwiseFusedRun) run(lo, hi int) {
 	}
 }
 
-// colsFused is forwardCols with the epilogue: tasks of (n, g, chunk of
-// positions); pointwise kernels are cut into column chunks too, so each
-// GEMM's output block is still in cache for the epilogue.
+// colsFused is the im2col forward with the epilogue: tasks of (n, g,
+// chunk of positions); pointwise kernels are cut into column chunks too,
+// so each GEMM's output block is still in cache for the epilogue.
 func (c *CPU) colsFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi) {
 	P := q.p()
 	var np int
@@ -328,8 +328,8 @@ func (b *colsFusedWork) work(cl *claimer) {
 	}
 }
 
-// shiftFused is forwardShift with the epilogue applied to each task's
-// cropped block.
+// shiftFused is the shifted-GEMM forward (conv_shift.go) with the
+// epilogue applied to each task's cropped block.
 func (c *CPU) shiftFused(q *convPlan, grid, img, wt, bias []float32, ep convEpi) {
 	l := q.shiftLayout()
 	var taps []float32

