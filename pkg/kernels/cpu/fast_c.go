@@ -19,6 +19,8 @@ package cpu
 #cgo nocallback vireo_epilogue
 #cgo noescape vireo_maxpool2
 #cgo nocallback vireo_maxpool2
+#cgo noescape vireo_maxpool3s2
+#cgo nocallback vireo_maxpool3s2
 #cgo noescape vireo_plane_sums
 #cgo nocallback vireo_plane_sums
 
@@ -151,6 +153,60 @@ void vireo_maxpool2(const float *x, float *y, long planes, long h, long w, long 
 	}
 }
 
+// vireo_maxpool3s2: 3x3 windows, stride 2, top and left padding pt, pl
+// (0 or 1; padding never wins), over whole planes of h x w into oh x ow;
+// every window has at least one tap inside (the caller checks). First
+// the max of each window's rows into t (contiguous, vectorised), then of
+// each window's three columns of t. w <= VIREO_POOL3_MAXW.
+#define VIREO_POOL3_MAXW 4096
+VIREO_FAST_CLONES
+void vireo_maxpool3s2(const float *x, float *y, long planes, long h, long w, long oh, long ow, long pt, long pl) {
+	float t[VIREO_POOL3_MAXW];
+	for (long p = 0; p < planes; p++) {
+		const float *xp = x + p * h * w;
+		float *yp = y + p * oh * ow;
+		for (long oy = 0; oy < oh; oy++) {
+			long r0 = 2 * oy - pt, r1 = r0 + 3;
+			if (r0 < 0) r0 = 0;
+			if (r1 > h) r1 = h;
+			const float *a = xp + r0 * w;
+			if (r1 - r0 == 3) {
+				const float *b = a + w, *c = b + w;
+				for (long i = 0; i < w; i++) t[i] = vireo_max(vireo_max(a[i], b[i]), c[i]);
+			} else if (r1 - r0 == 2) {
+				const float *b = a + w;
+				for (long i = 0; i < w; i++) t[i] = vireo_max(a[i], b[i]);
+			} else {
+				for (long i = 0; i < w; i++) t[i] = a[i];
+			}
+			float *restrict yr = yp + oy * ow;
+			// Outputs whose three columns 2*ox-pl .. 2*ox-pl+2 are all inside.
+			long lo = pl, hi = w - 3 + pl >= 0 ? (w - 3 + pl) / 2 + 1 : 0;
+			if (hi > ow) hi = ow;
+			if (lo > hi) lo = hi;
+			for (long ox = 0; ox < lo; ox++) {
+				long c0 = 2 * ox - pl, c1 = c0 + 3;
+				if (c0 < 0) c0 = 0;
+				if (c1 > w) c1 = w;
+				float m = t[c0];
+				for (long c = c0 + 1; c < c1; c++) m = vireo_max(m, t[c]);
+				yr[ox] = m;
+			}
+			const float *tc = t - pl;
+			for (long ox = lo; ox < hi; ox++)
+				yr[ox] = vireo_max(vireo_max(tc[2 * ox], tc[2 * ox + 1]), tc[2 * ox + 2]);
+			for (long ox = hi; ox < ow; ox++) {
+				long c0 = 2 * ox - pl, c1 = c0 + 3;
+				if (c0 < 0) c0 = 0;
+				if (c1 > w) c1 = w;
+				float m = t[c0];
+				for (long c = c0 + 1; c < c1; c++) m = vireo_max(m, t[c]);
+				yr[ox] = m;
+			}
+		}
+	}
+}
+
 // vireo_plane_sums: y[p] = sum of x[p*size .. (p+1)*size) in double,
 // as 8 partial sums per plane (a fixed order for a given size).
 VIREO_FAST_CLONES
@@ -271,6 +327,17 @@ func maxPool2C(y, x []float32, planes, h, w, oh, ow int) {
 	_ = x[planes*h*w-1]
 	_ = y[planes*oh*ow-1]
 	C.vireo_maxpool2(fastPtr(x), fastPtr(y), C.long(planes), C.long(h), C.long(w), C.long(oh), C.long(ow))
+}
+
+// maxPool3s2C is a 3x3 stride-2 max pool of planes h x w into oh x ow
+// with top and left padding pt, pl (C); see maxPool3s2 for when it applies.
+func maxPool3s2C(y, x []float32, planes, h, w, oh, ow, pt, pl int) {
+	if planes == 0 || oh == 0 || ow == 0 {
+		return
+	}
+	_ = x[planes*h*w-1]
+	_ = y[planes*oh*ow-1]
+	C.vireo_maxpool3s2(fastPtr(x), fastPtr(y), C.long(planes), C.long(h), C.long(w), C.long(oh), C.long(ow), C.long(pt), C.long(pl))
 }
 
 // planeSumsC writes the float64 sum of each of the planes of x (size

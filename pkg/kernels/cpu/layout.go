@@ -627,37 +627,10 @@ type d2sKey struct {
 	p kernels.DepthToSpaceParams
 }
 
-// d2sRows is depthToSpace's loop over units [lo,hi) of (n, c, h).
+// d2sRows is depthToSpace's loop over units [lo,hi) of (n, c, h); its run is
+// in C (layout_c.go).
 type d2sRows struct {
 	dd, sd     []float32
 	b, C, H, W int
 	crd, back  bool
-}
-
-func (r *d2sRows) run(lo, hi int) {
-	dd, sd, b, C, H, W := r.dd, r.sd, r.b, r.C, r.H, r.W
-	oc, ow := C/(b*b), W*b
-	for u := lo; u < hi; u++ {
-		h, nc := u%H, u/H
-		n, ch0 := nc/oc, nc%oc
-		for i := range b {
-			srow := sd[(nc*H*b+h*b+i)*ow : (nc*H*b+h*b+i+1)*ow]
-			for j := range b {
-				ch := (i*b+j)*oc + ch0
-				if r.crd {
-					ch = ch0*b*b + i*b + j
-				}
-				drow := dd[((n*C+ch)*H+h)*W : ((n*C+ch)*H+h+1)*W]
-				if r.back {
-					for w := range drow {
-						drow[w] = srow[w*b+j]
-					}
-				} else {
-					for w, v := range drow {
-						srow[w*b+j] = v
-					}
-				}
-			}
-		}
-	}
 }

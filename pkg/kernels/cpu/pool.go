@@ -136,8 +136,32 @@ func (c *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
 		parallelFor(c, ys[0]*ys[1], max(1, (1<<18)/max(1, ah.in*aw.in)), maxPool2Planes{x: xd, y: yd, h: ah.in, w: aw.in, oh: ah.out, ow: aw.out})
 		return nil
 	}
+	if maxPool3s2(p, ah, aw) {
+		parallelFor(c, ys[0]*ys[1], max(1, (1<<18)/max(1, ah.in*aw.in)), maxPool3s2Planes{x: xd, y: yd, ah: ah, aw: aw})
+		return nil
+	}
 	parallelFor(c, ys[0]*ys[1], planeGrain(ah.in*aw.in+ah.out*aw.out), poolPlanes{x: xd, y: yd, p: p, ah: ah, aw: aw})
 	return nil
+}
+
+// maxPool3s2 reports whether p is a 3x3 stride-2 max pool with top and
+// left padding of at most 1 whose windows each have a tap inside the
+// input (ResNet's stem pool): done by maxPool3s2C.
+func maxPool3s2(p kernels.PoolParams, ah, aw *poolAxis) bool {
+	inside := func(a *poolAxis) bool { return a.pb <= 1 && a.out > 0 && 2*(a.out-1)-a.pb < a.in }
+	return p.Kind == kernels.PoolMax && p.Kernel == [2]int{3, 3} && p.Strides == [2]int{2, 2} &&
+		p.Dilations == [2]int{1, 1} && inside(ah) && inside(aw) && aw.in <= 4096
+}
+
+// maxPool3s2Planes is Pool2D's loop over planes [lo,hi) for maxPool3s2.
+type maxPool3s2Planes struct {
+	x, y   []float32
+	ah, aw *poolAxis
+}
+
+func (b *maxPool3s2Planes) run(lo, hi int) {
+	h, w, oh, ow := b.ah.in, b.aw.in, b.ah.out, b.aw.out
+	maxPool3s2C(b.y[lo*oh*ow:hi*oh*ow], b.x[lo*h*w:hi*h*w], hi-lo, h, w, oh, ow, b.ah.pb, b.aw.pb)
 }
 
 // maxPool2 reports whether p is a 2x2 stride-2 max pool whose windows all

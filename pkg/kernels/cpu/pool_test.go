@@ -192,3 +192,51 @@ func TestMaxPoolBackwardTies(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthToSpaceDefinition checks DepthToSpace and its backward against
+// ONNX's definition, element by element, for blocks 2 (the vectorised
+// case) and 3, both channel orders, odd widths and 1 and 2 threads.
+func TestDepthToSpaceDefinition(t *testing.T) {
+	for _, threads := range []int{1, 2} {
+		c := newCPU(t, threads)
+		for _, b := range []int{2, 3} {
+			for _, crd := range []bool{false, true} {
+				N, oc, H, W := 2, 3, 5, 7
+				C := oc * b * b
+				p := kernels.DepthToSpaceParams{Blocksize: b, CRD: crd}
+				x := kernels.FromSlice(kernelstest.Rand(rand.New(rand.NewPCG(uint64(b), 9)), N*C*H*W, -1, 1), N, C, H, W)
+				ys, err := kernels.DepthToSpaceOutShape(x.Shape, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := make([]float32, ys.Numel())
+				for n := range N {
+					for ch0 := range oc {
+						for h := range H * b {
+							for w := range W * b {
+								i, j := h%b, w%b
+								ch := (i*b+j)*oc + ch0
+								if crd {
+									ch = ch0*b*b + i*b + j
+								}
+								want[((n*oc+ch0)*H*b+h)*W*b+w] = x.Data[((n*C+ch)*H+h/b)*W+w/b]
+							}
+						}
+					}
+				}
+				name := fmt.Sprintf("b=%d crd=%v threads=%d", b, crd, threads)
+				y := kernels.NewHost(ys...)
+				if err := c.DepthToSpace(y, x, p); err != nil {
+					t.Fatal(err)
+				}
+				kernelstest.AssertClose(t, name, y.Data, want, kernelstest.TolExact)
+				// The backward of a permutation is its inverse.
+				dx := kernels.NewHost(x.Shape...)
+				if err := c.DepthToSpaceBackward(dx, y, p); err != nil {
+					t.Fatal(err)
+				}
+				kernelstest.AssertClose(t, name+" backward", dx.Data, x.Data, kernelstest.TolExact)
+			}
+		}
+	}
+}
