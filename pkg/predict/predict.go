@@ -92,8 +92,9 @@ type Predictor struct {
 	outShape []int // output shape at batch 1
 	pix      []byte
 	out      []float32
-	mask     []uint8    // segmentation: one frame's class ids, reused
-	png      pngBuffers // segmentation: the PNG encoder's buffers, reused
+	// post: the reused buffers of each goroutine that post-processes a
+	// batch's segmentation outputs (postWorkers of them).
+	post   []postBuffers
 	closed   bool
 	now      func() time.Time
 }
@@ -364,13 +365,53 @@ func (p *Predictor) Run(ctx context.Context, frames []schema.Frame) ([]schema.Re
 		if err != nil {
 			return nil, err
 		}
-		now := p.now()
-		for i := range chunk {
-			r, err := p.result(&chunk[i], y, i, now)
+		rs, err := p.results(chunk, y, p.now())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// results post-processes the outputs y of chunk: segmentation over
+// postWorkers goroutines (frame i on worker i%postWorkers), the cheap
+// tasks inline.
+func (p *Predictor) results(chunk []schema.Frame, y []float32, now time.Time) ([]schema.Result, error) {
+	out := make([]schema.Result, len(chunk))
+	workers := 1
+	if p.task == schema.TaskSegmentation {
+		workers = min(postWorkers, len(chunk))
+	}
+	for len(p.post) < workers {
+		p.post = append(p.post, postBuffers{})
+	}
+	// Each worker stops at its first failing frame; the error of the
+	// earliest frame is returned, as a serial loop would.
+	errs := make([]error, len(chunk))
+	run := func(w int) {
+		for i := w; i < len(chunk); i += workers {
+			r, err := p.result(&chunk[i], y, i, now, &p.post[w])
 			if err != nil {
-				return nil, err
+				errs[i] = err
+				return
 			}
-			out = append(out, r)
+			out[i] = r
+		}
+	}
+	if workers == 1 {
+		run(0)
+	} else {
+		var wg sync.WaitGroup
+		for w := 1; w < workers; w++ {
+			wg.Go(func() { run(w) })
+		}
+		run(0)
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -427,7 +468,7 @@ func (p *Predictor) forward(bk *bucket, n int, pix []byte) ([]float32, error) {
 }
 
 // result post-processes row i of the output y.
-func (p *Predictor) result(f *schema.Frame, y []float32, i int, now time.Time) (schema.Result, error) {
+func (p *Predictor) result(f *schema.Frame, y []float32, i int, now time.Time, pb *postBuffers) (schema.Result, error) {
 	lat := float64(now.Sub(f.Captured)) / float64(time.Millisecond)
 	if lat < 0 || math.IsNaN(lat) {
 		lat = 0
@@ -472,14 +513,14 @@ func (p *Predictor) result(f *schema.Frame, y []float32, i int, now time.Time) (
 		}
 	case schema.TaskSegmentation:
 		k, h, w := p.outShape[1], p.outShape[2], p.outShape[3]
-		if cap(p.mask) < h*w {
-			p.mask = make([]uint8, h*w)
+		if cap(pb.mask) < h*w {
+			pb.mask = make([]uint8, h*w)
 		}
-		mask := p.mask[:h*w]
+		mask := pb.mask[:h*w]
 		r.ClassFraction = argmaxMaskInto(mask, row, k, h, w)
 		r.Width, r.Height = w, h
 		r.Classes = append([]string(nil), p.m.Labels...)
-		if r.MaskPNG, err = maskPNG(mask, w, h, &p.png); err != nil {
+		if r.MaskPNG, err = maskPNG(mask, w, h, &pb.png); err != nil {
 			return schema.Result{}, err
 		}
 	case schema.TaskRegression:
@@ -611,8 +652,19 @@ func maskPNG(mask []uint8, w, h int, pool png.EncoderBufferPool) ([]byte, error)
 	return buf.Bytes(), nil
 }
 
-// pngBuffers keeps one PNG encoder buffer for a Predictor (whose Run is
-// serialised, so one is enough); it implements png.EncoderBufferPool.
+// postBuffers are one post-processing goroutine's segmentation buffers.
+type postBuffers struct {
+	mask []uint8    // one frame's class ids
+	png  pngBuffers // the PNG encoder's buffers
+}
+
+// postWorkers is how many goroutines post-process a batch's segmentation
+// outputs (argmax, PNG): ~0.3 ms per 160x160 frame, 5 ms per batch of 16
+// that kept one core busy while the engine waited for the next batch.
+const postWorkers = 2
+
+// pngBuffers keeps one PNG encoder buffer for one post-processing
+// goroutine; it implements png.EncoderBufferPool.
 type pngBuffers struct{ b *png.EncoderBuffer }
 
 func (p *pngBuffers) Get() *png.EncoderBuffer {

@@ -431,6 +431,26 @@ func same(t *testing.T, i int, a, b schema.Result) {
 			t.Fatalf("frame %d class_fraction %d: %v vs %v", i, j, a.ClassFraction, b.ClassFraction)
 		}
 	}
+	if a.MaskPNG != nil || b.MaskPNG != nil {
+		ma, err := png.Decode(bytes.NewReader(a.MaskPNG))
+		if err != nil {
+			t.Fatalf("frame %d mask: %v", i, err)
+		}
+		mb, err := png.Decode(bytes.NewReader(b.MaskPNG))
+		if err != nil {
+			t.Fatalf("frame %d mask: %v", i, err)
+		}
+		ga, gb := ma.(*image.Gray), mb.(*image.Gray)
+		diff := 0
+		for j := range ga.Pix {
+			if ga.Pix[j] != gb.Pix[j] {
+				diff++
+			}
+		}
+		if diff*100 > len(ga.Pix) { // float rounding may flip a near tie
+			t.Fatalf("frame %d mask: %d of %d pixels differ", i, diff, len(ga.Pix))
+		}
+	}
 }
 
 // BenchmarkMaskPNG encodes a 160x160 two-class mask (vtest-people's
