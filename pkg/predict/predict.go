@@ -95,8 +95,8 @@ type Predictor struct {
 	// post: the reused buffers of each goroutine that post-processes a
 	// batch's segmentation outputs (postWorkers of them).
 	post   []postBuffers
-	closed   bool
-	now      func() time.Time
+	closed bool
+	now    func() time.Time
 }
 
 // Task maps a manifest task to the result contract's task.
