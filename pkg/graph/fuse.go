@@ -1,6 +1,9 @@
 package graph
 
 import (
+	"fmt"
+	"maps"
+
 	"vireo/pkg/kernels"
 )
 
@@ -55,32 +58,20 @@ func FuseConvEpilogues(g *Graph, shapes map[string][]int, actOK func(kernels.Act
 // that follow an absorbed activation:
 //
 //	y = act((conv(x, w) + b) + res)*scale + shift
+//
+// An activation that follows a permutation of a Conv's output (Conv ->
+// DepthToSpace -> Relu: a U-Net's pixel-shuffle upsampling) is first
+// moved before it (hoistActs), so the Conv absorbs it too.
 func FuseConvEpiloguesAffine(g *Graph, shapes map[string][]int, actOK func(kernels.ActKind) bool, affine bool) (*Graph, int, error) {
+	g, shapes, err := hoistActs(g, shapes, actOK)
+	if err != nil {
+		return nil, 0, err
+	}
 	order, err := Sort(g)
 	if err != nil {
 		return nil, 0, err
 	}
-	uses := map[string]int{}
-	consumer := map[string]*Node{}
-	for _, n := range order {
-		for _, in := range n.Inputs {
-			if in != "" {
-				uses[in]++
-				consumer[in] = n
-			}
-		}
-	}
-	for _, o := range g.Outputs {
-		uses[o.Name] += 2 // never absorbed
-	}
-	// single is the only reader of value v (nil when v has several, or is
-	// a graph output).
-	single := func(v string) *Node {
-		if uses[v] != 1 {
-			return nil
-		}
-		return consumer[v]
-	}
+	single := singleReaders(g, order)
 	dropped := map[*Node]bool{}
 	replaced := map[*Node]*Node{}
 	absorbed := 0
@@ -181,6 +172,110 @@ func FuseConvEpiloguesAffine(g *Graph, shapes map[string][]int, actOK func(kerne
 		out.Nodes = append(out.Nodes, n)
 	}
 	return &out, absorbed, nil
+}
+
+// singleReaders returns, for a value, the only node that reads it (nil
+// when several do, none does, or it is a graph output). order is g's
+// nodes sorted.
+func singleReaders(g *Graph, order []*Node) func(v string) *Node {
+	uses := map[string]int{}
+	consumer := map[string]*Node{}
+	for _, n := range order {
+		for _, in := range n.Inputs {
+			if in != "" {
+				uses[in]++
+				consumer[in] = n
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		uses[o.Name] += 2 // never absorbed
+	}
+	return func(v string) *Node {
+		if uses[v] != 1 {
+			return nil
+		}
+		return consumer[v]
+	}
+}
+
+// permuteOps only move their input's elements (one input, one output):
+// an element-wise activation commutes with them.
+var permuteOps = map[string]bool{"DepthToSpace": true, "SpaceToDepth": true, "Transpose": true}
+
+// hoistActs returns g with each fusable activation A that reads a
+// permutation P (permuteOps) of a Conv's output moved before it:
+// Conv -> P -> A becomes Conv -> A -> P, which computes the same values
+// (A(P(v)) = P(A(v)) element for element) and lets the Conv absorb A.
+// Only when the Conv's output is read by P alone and P's by A alone, and
+// neither is a graph output. The value between A and P gets a new name
+// (P's old output name is gone); shapes gains it. g itself is returned
+// when nothing moves.
+func hoistActs(g *Graph, shapes map[string][]int, actOK func(kernels.ActKind) bool) (*Graph, map[string][]int, error) {
+	order, err := Sort(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	single := singleReaders(g, order)
+	names := map[string]bool{}
+	for _, v := range g.Inputs {
+		names[v.Name] = true
+	}
+	for k := range g.Initializers {
+		names[k] = true
+	}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			names[o] = true
+		}
+	}
+	swap := map[*Node]*Node{} // P -> A', A -> P'
+	for _, conv := range order {
+		if conv.Op != "Conv" || (conv.Domain != "" && conv.Domain != "ai.onnx") || len(conv.Outputs) != 1 {
+			continue
+		}
+		v := conv.Outputs[0]
+		p := single(v)
+		if p == nil || !permuteOps[p.Op] || p.Domain != "" || len(p.Inputs) != 1 || len(p.Outputs) != 1 {
+			continue
+		}
+		a := single(p.Outputs[0])
+		if a == nil || a.Domain != "" || len(a.Outputs) != 1 || a.Inputs[0] != p.Outputs[0] {
+			continue
+		}
+		if act, ok := fusableAct(g, a); !ok || !actOK(act.Kind) {
+			continue
+		}
+		mid := v + "/" + a.Op
+		for i := 2; names[mid]; i++ {
+			mid = fmt.Sprintf("%s/%s%d", v, a.Op, i)
+		}
+		names[mid] = true
+		a2, p2 := *a, *p
+		a2.Inputs = append([]string{v}, a.Inputs[1:]...)
+		a2.Outputs = []string{mid}
+		p2.Inputs = []string{mid}
+		p2.Outputs = a.Outputs
+		swap[p], swap[a] = &a2, &p2
+		if len(swap) == 2 { // first move: copy shapes before adding to it
+			shapes = maps.Clone(shapes)
+		}
+		shapes[mid] = shapes[v]
+	}
+	if len(swap) == 0 {
+		return g, shapes, nil
+	}
+	// A' takes P's place and P' A's: A' still follows the Conv, P' still
+	// precedes A's readers.
+	out := *g
+	out.Nodes = make([]*Node, len(g.Nodes))
+	for i, n := range g.Nodes {
+		if r := swap[n]; r != nil {
+			n = r
+		}
+		out.Nodes[i] = n
+	}
+	return &out, shapes, nil
 }
 
 // fusableAct is n as a fused activation (ok=false when n is not one of

@@ -164,3 +164,41 @@ func compareFused(t *testing.T, g *Graph, be kernels.Backend, x *kernels.Tensor,
 	}
 	return pu, ou
 }
+
+// TestFuseActThroughPermute: an activation after a DepthToSpace or a
+// Transpose of a Conv's output is moved before it and absorbed by the
+// Conv (a U-Net's Conv -> DepthToSpace -> Relu upsampling), with the same
+// outputs; not when the permuted value has another reader.
+func TestFuseActThroughPermute(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	b := newBuilder().input("x", 2, 4, 5, 6)
+	b.init("w1", randVals(r, 16*4*9, -0.5, 0.5), 16, 4, 3, 3).init("b1", randVals(r, 16, -0.5, 0.5), 16)
+	b.node("Conv", in("x", "w1", "b1"), in("c1"), map[string]Attr{"pads": aInts(1, 1, 1, 1)})
+	b.node("DepthToSpace", in("c1"), in("d1"), map[string]Attr{"blocksize": aInt(2)})
+	b.node("Relu", in("d1"), in("r1"), nil) // moved and absorbed
+	b.init("w2", randVals(r, 4*4, -0.5, 0.5), 4, 4, 1, 1)
+	b.node("Conv", in("r1", "w2"), in("c2"), nil)
+	b.node("Transpose", in("c2"), in("t2"), map[string]Attr{"perm": aInts(0, 2, 3, 1)})
+	b.node("Sigmoid", in("t2"), in("s2"), nil) // moved and absorbed
+	b.init("w3", randVals(r, 16*4, -0.5, 0.5), 16, 4, 1, 1)
+	b.node("Conv", in("r1", "w3"), in("c3"), nil)
+	b.node("DepthToSpace", in("c3"), in("d3"), map[string]Attr{"blocksize": aInt(2), "mode": aStr("CRD")})
+	b.node("Relu", in("d3"), in("r3"), nil) // d3 is also an output: stays
+	b.output("s2", "r3", "d3")
+	shapes, err := InferShapes(b.g, nil)
+	must(t, err)
+	fused, n, err := FuseConvEpilogues(b.g, shapes, func(kernels.ActKind) bool { return true })
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("absorbed %d nodes (want 2: the Relu and the Sigmoid moved before their permutations)", n)
+	}
+	for _, nd := range fused.Nodes {
+		if nd.Op == "DepthToSpace" && nd.Outputs[0] == "r1" && nd.Inputs[0] == "c1" {
+			t.Fatalf("DepthToSpace reads the Conv's output directly: %v", nd.Inputs)
+		}
+	}
+	x := hostTensor(randVals(r, 2*4*5*6, -1, 1), 2, 4, 5, 6)
+	for _, threads := range []int{1, 2} {
+		compareFused(t, b.g, newCPU(t, threads), x, 2)
+	}
+}
