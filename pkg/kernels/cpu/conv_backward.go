@@ -312,8 +312,13 @@ func (c *CPU) backwardImageAll(q *convPlan, img, grid, wt, bias []float32) {
 // convolution of dy (backwardImageFlip): stride 1, dilation 1, one group,
 // pads below the kernel size, and a grid of at least bwFlipMinP positions
 // (below that the forward's per-image GEMMs are too small: at 2x2
-// positions it ran at a third of backwardImageCols' rate, at 4x4 a little
-// faster, at 8x8 and 16x16 twice as fast).
+// positions it ran at a third of backwardImageCols' rate, at 8x8 and
+// 16x16 twice as fast). At 4x4 it was a little faster until the cols path
+// ran all images in one GEMM (backwardImageAll): since then cols wins
+// there (BenchmarkConvBackwardAB, 2 threads: 256 channels at batch 32
+// 4.6-5.1 against 5.1-5.4 ms, 128 at batch 64 3.1-3.4 against 3.8-3.9;
+// resnet18's three 4x4 stride-1 convolutions 9.3-11.7 -> 7.8-9.3 ms each
+// in bench train --profile).
 func (q *convPlan) flipOK() bool {
 	g := &q.geo
 	pb, pr := q.flipPads()
@@ -330,7 +335,7 @@ func (q *convPlan) flipPads() (pb, pr int) {
 
 // bwFlipMinP is the smallest grid (positions per image) backwardImageFlip
 // takes.
-const bwFlipMinP = 16
+const bwFlipMinP = 17
 
 // backwardImageFlip computes backwardImageCols' result (bias nil) for a
 // flipOK plan as the forward convolution of dy with the transposed,
