@@ -40,7 +40,7 @@ func conv2DPlan(op string, x, w *kernels.Tensor, p kernels.ConvParams) (kernels.
 		sh: p.Strides[0], sw: p.Strides[1], dh: p.Dilations[0], dw: p.Dilations[1],
 		pt: p.Pads[0], pl: p.Pads[1], oh: out[2], ow: out[3],
 	}}
-	return out, q, nil
+	return out, q.withTaps(), nil
 }
 
 // convKey identifies a convolution's geometry in the backend's plan cache.
@@ -236,7 +236,7 @@ func convTranspose2DPlan(op string, x, w *kernels.Tensor, p kernels.ConvTranspos
 		sh: p.Strides[0], sw: p.Strides[1], dh: p.Dilations[0], dw: p.Dilations[1],
 		pt: p.Pads[0], pl: p.Pads[1], oh: x.Shape[2], ow: x.Shape[3],
 	}}
-	return out, q, nil
+	return out, q.withTaps(), nil
 }
 
 // ConvTranspose2D implements kernels.ConvOps. It equals the plain scatter

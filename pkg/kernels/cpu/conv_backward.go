@@ -207,8 +207,8 @@ func (c *CPU) weightGradAll(q *convPlan, dwt, grid, img []float32) {
 	buf := c.getScratch(q.outer * total)
 	defer c.putScratch(buf)
 	for g := 0; g < q.groups; g++ {
+		q.parallelColumns(c, img, *col, g)
 		c.parallel(q.n, 1, func(lo, hi int) {
-			q.batchColumns(img, *col, g, lo, hi)
 			for n := lo; n < hi; n++ {
 				gatherRows(grid[q.gridOff(n, g):], (*buf)[n*P:], 1, 0, q.outer, P, total)
 			}
@@ -297,6 +297,17 @@ func (c *CPU) backwardImageAll(q *convPlan, img, grid, wt, bias []float32) {
 			}
 		})
 		c.gemm(true, false, K, total, q.outer, 1, wt[g*q.outer*K:], K, *buf, total, 0, *col, total)
+		if q.tinyOK() {
+			c.parallel(q.geo.c, 1, func(lo, hi int) { q.tinyCol2im(*col, img, g, lo, hi) })
+			if bias != nil {
+				c.parallel(q.n, 1, func(lo, hi int) {
+					for n := lo; n < hi; n++ {
+						ib.addBias(n, g)
+					}
+				})
+			}
+			continue
+		}
 		c.parallel(q.n, 1, func(lo, hi int) {
 			for n := lo; n < hi; n++ {
 				io := q.imgOff(n, g)

@@ -107,7 +107,7 @@ func (c *CPU) forwardAll(q *convPlan, grid, img, wt, bias []float32, ep convEpi)
 	buf := c.getScratch(q.outer * total)
 	defer c.putScratch(buf)
 	for g := 0; g < q.groups; g++ {
-		parallelFor(c, q.n, 1, fwdAllCols{q: q, img: img, col: *col, g: g})
+		q.parallelColumns(c, img, *col, g)
 		c.gemm(false, false, q.outer, total, K, 1, wt[g*q.outer*K:], K, *col, total, 0, *buf, total)
 		var bs []float32
 		if bias != nil {
@@ -126,6 +126,27 @@ type fwdAllCols struct {
 }
 
 func (b *fwdAllCols) run(lo, hi int) { b.q.batchColumns(b.img, b.col, b.g, lo, hi) }
+
+// tinyCols builds channels [lo,hi)'s rows of group g's batch columns
+// (tinyIm2col).
+type tinyCols struct {
+	q        *convPlan
+	img, col []float32
+	g        int
+}
+
+func (b *tinyCols) run(lo, hi int) { b.q.tinyIm2col(b.img, b.col, b.g, lo, hi) }
+
+// parallelColumns builds group g's columns for the whole batch in col
+// (batchColumns' layout) on c's threads: by channels for a tiny grid,
+// else by images.
+func (q *convPlan) parallelColumns(c *CPU, img, col []float32, g int) {
+	if q.tinyOK() {
+		parallelFor(c, q.geo.c, 1, tinyCols{q: q, img: img, col: col, g: g})
+		return
+	}
+	parallelFor(c, q.n, 1, fwdAllCols{q: q, img: img, col: col, g: g})
+}
 
 // batchColumns builds images [lo,hi)'s columns of group g in col, the
 // batch's side by side (K rows of n*P floats; image n's at column n*P).

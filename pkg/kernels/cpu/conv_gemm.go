@@ -18,6 +18,17 @@ type convPlan struct {
 	// wino forces the Winograd path on (1, where the geometry allows it)
 	// or off (-1); 0 lets winograd decide. For tests and benchmarks.
 	wino int
+	// taps is geo.tapMap() when tinyOK (read-only once the plan is made).
+	taps []int32
+}
+
+// withTaps sets q.taps when q's columns go through the tiny-grid paths
+// and returns q.
+func (q *convPlan) withTaps() *convPlan {
+	if q.tinyOK() {
+		q.taps = q.geo.tapMap()
+	}
+	return q
 }
 
 // colBudget is how many floats of im2col columns one chunk may hold: small
