@@ -217,18 +217,7 @@ func hoistActs(g *Graph, shapes map[string][]int, actOK func(kernels.ActKind) bo
 		return nil, nil, err
 	}
 	single := singleReaders(g, order)
-	names := map[string]bool{}
-	for _, v := range g.Inputs {
-		names[v.Name] = true
-	}
-	for k := range g.Initializers {
-		names[k] = true
-	}
-	for _, n := range g.Nodes {
-		for _, o := range n.Outputs {
-			names[o] = true
-		}
-	}
+	names := g.ValueNames()
 	swap := map[*Node]*Node{} // P -> A', A -> P'
 	for _, conv := range order {
 		if conv.Op != "Conv" || (conv.Domain != "" && conv.Domain != "ai.onnx") || len(conv.Outputs) != 1 {

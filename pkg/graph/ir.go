@@ -107,3 +107,21 @@ type Graph struct {
 	// Opset is the default-domain opset the graph was written for.
 	Opset int64
 }
+
+// ValueNames returns the names of every value of g: its inputs, its
+// initializers and its nodes' outputs.
+func (g *Graph) ValueNames() map[string]bool {
+	names := map[string]bool{}
+	for _, v := range g.Inputs {
+		names[v.Name] = true
+	}
+	for k := range g.Initializers {
+		names[k] = true
+	}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			names[o] = true
+		}
+	}
+	return names
+}

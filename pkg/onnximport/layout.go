@@ -46,18 +46,7 @@ func toNCHW(g *graph.Graph, given map[string][]int) {
 }
 
 func uniqueName(g *graph.Graph, base string) string {
-	used := map[string]bool{}
-	for _, in := range g.Inputs {
-		used[in.Name] = true
-	}
-	for k := range g.Initializers {
-		used[k] = true
-	}
-	for _, n := range g.Nodes {
-		for _, o := range n.Outputs {
-			used[o] = true
-		}
-	}
+	used := g.ValueNames()
 	name := base
 	for i := 1; used[name]; i++ {
 		name = base + "_" + strconv.Itoa(i)

@@ -289,6 +289,17 @@ func (q *convPlan) tapsPtr() *C.int {
 	return (*C.int)(unsafe.Pointer(&q.taps[0]))
 }
 
+// tinyDims returns the positions per image, the plane size and the
+// column matrix's leading dimension of the tiny-grid paths, after checking
+// that img holds group g of every image and col every row (so the C loops
+// cannot overrun).
+func (q *convPlan) tinyDims(img, col []float32, g int) (P, hw, ld int) {
+	P, hw, ld = q.p(), q.geo.h*q.geo.w, q.n*q.p()
+	_ = img[q.imgOff(q.n-1, g)+q.geo.c*hw-1]
+	_ = col[q.geo.rows()*ld-1]
+	return P, hw, ld
+}
+
 // tinyIm2col builds the columns of channels [c0,c1) of group g for all
 // q.n images (K rows of n*P, image n's at column n*P, as batchColumns):
 //
@@ -297,9 +308,7 @@ func (q *convPlan) tinyIm2col(img, col []float32, g, c0, c1 int) {
 	if c0 >= c1 {
 		return
 	}
-	P, hw, ld := q.p(), q.geo.h*q.geo.w, q.n*q.p()
-	_ = img[q.imgOff(q.n-1, g)+q.geo.c*hw-1]
-	_ = col[q.geo.rows()*ld-1]
+	P, hw, ld := q.tinyDims(img, col, g)
 	C.vireo_tiny_im2col(fptr(img[q.imgOff(0, g):]), C.long(q.imgSize()), C.long(hw), fptr(col), C.long(ld),
 		C.long(q.n), C.long(P), C.long(q.geo.kh*q.geo.kw), q.tapsPtr(), C.long(c0), C.long(c1))
 }
@@ -310,9 +319,7 @@ func (q *convPlan) tinyCol2im(col, img []float32, g, c0, c1 int) {
 	if c0 >= c1 {
 		return
 	}
-	P, hw, ld := q.p(), q.geo.h*q.geo.w, q.n*q.p()
-	_ = img[q.imgOff(q.n-1, g)+q.geo.c*hw-1]
-	_ = col[q.geo.rows()*ld-1]
+	P, hw, ld := q.tinyDims(img, col, g)
 	C.vireo_tiny_col2im(fptr(col), C.long(ld), fptr(img[q.imgOff(0, g):]), C.long(q.imgSize()), C.long(hw),
 		C.long(q.n), C.long(P), C.long(q.geo.kh*q.geo.kw), q.tapsPtr(), C.long(c0), C.long(c1))
 }

@@ -159,6 +159,17 @@ void vireo_maxpool2(const float *x, float *y, long planes, long h, long w, long 
 // the max of each window's rows into t (contiguous, vectorised), then of
 // each window's three columns of t. w <= VIREO_POOL3_MAXW.
 #define VIREO_POOL3_MAXW 4096
+
+// vireo_pool3_edge: the max of t[c0 .. c0+2] clipped to [0,w) (a window
+// at the row's edge).
+static inline float vireo_pool3_edge(const float *t, long w, long c0) {
+	long c1 = c0 + 3;
+	if (c0 < 0) c0 = 0;
+	if (c1 > w) c1 = w;
+	float m = t[c0];
+	for (long c = c0 + 1; c < c1; c++) m = vireo_max(m, t[c]);
+	return m;
+}
 VIREO_FAST_CLONES
 void vireo_maxpool3s2(const float *x, float *y, long planes, long h, long w, long oh, long ow, long pt, long pl) {
 	float t[VIREO_POOL3_MAXW];
@@ -184,25 +195,11 @@ void vireo_maxpool3s2(const float *x, float *y, long planes, long h, long w, lon
 			long lo = pl, hi = w - 3 + pl >= 0 ? (w - 3 + pl) / 2 + 1 : 0;
 			if (hi > ow) hi = ow;
 			if (lo > hi) lo = hi;
-			for (long ox = 0; ox < lo; ox++) {
-				long c0 = 2 * ox - pl, c1 = c0 + 3;
-				if (c0 < 0) c0 = 0;
-				if (c1 > w) c1 = w;
-				float m = t[c0];
-				for (long c = c0 + 1; c < c1; c++) m = vireo_max(m, t[c]);
-				yr[ox] = m;
-			}
+			for (long ox = 0; ox < lo; ox++) yr[ox] = vireo_pool3_edge(t, w, 2 * ox - pl);
 			const float *tc = t - pl;
 			for (long ox = lo; ox < hi; ox++)
 				yr[ox] = vireo_max(vireo_max(tc[2 * ox], tc[2 * ox + 1]), tc[2 * ox + 2]);
-			for (long ox = hi; ox < ow; ox++) {
-				long c0 = 2 * ox - pl, c1 = c0 + 3;
-				if (c0 < 0) c0 = 0;
-				if (c1 > w) c1 = w;
-				float m = t[c0];
-				for (long c = c0 + 1; c < c1; c++) m = vireo_max(m, t[c]);
-				yr[ox] = m;
-			}
+			for (long ox = hi; ox < ow; ox++) yr[ox] = vireo_pool3_edge(t, w, 2 * ox - pl);
 		}
 	}
 }
