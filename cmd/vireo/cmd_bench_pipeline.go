@@ -60,6 +60,7 @@ type pipelineBench struct {
 	noSync    bool
 	noKeep    bool
 	quick     bool
+	quiet     bool
 	phases    map[string]bool
 }
 
@@ -164,6 +165,7 @@ func benchPipeline(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.BoolVar(&o.noSync, "no-sync", false, "run the embedded JetStream without sync_interval always")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&o.quick, "quick", false, "a tiny model and few frames, to check the harness (numbers mean little)")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr (by default one per measurement as it ends)")
 	phases := fs.String("phases", strings.Join(pipelinePhases, ","), "phases to run, of "+strings.Join(pipelinePhases, ",")+" (latency needs pipeline; fields of skipped phases stay 0)")
 	fs.Bool("json", false, "print one JSON object (the only format)")
 	if err := parseFlags(fs, args); err != nil {
@@ -271,6 +273,14 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 		return nil, fmt.Errorf("bench pipeline: model input has %d channels, want 3 (video frames)", man.Input.Channels)
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	// say prints one progress line per finished measurement (the run
+	// takes a minute or more; the JSON comes at the end).
+	say := func(format string, a ...any) {
+		if !o.quiet {
+			fmt.Fprintf(stderr, "bench pipeline: "+format+"\n", a...)
+		}
+	}
+	say("%s (%s), %d sources of %s", man.Name, rep.Input, o.sources, filepath.Base(o.video))
 
 	// Bare gocv first: it also decodes the frames the engine and the
 	// latency runs use.
@@ -332,7 +342,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 		}
 		defer sub.Unsubscribe()
 	}
-	ph := &benchPhases{o: o, js: js, kv: kv, subj: subj, col: col, log: log}
+	ph := &benchPhases{o: o, js: js, kv: kv, subj: subj, col: col, log: log, say: say}
 
 	// The frames service runs through every phase.
 	svcCtx, stopSvc := context.WithCancel(ctx)
@@ -363,6 +373,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 			return nil, err
 		}
 		decRates = append(decRates, float64(n)/d.Seconds())
+		say("decode round %d/%d: frames service %.0f frames/s, bare gocv %.0f", i+1, o.rounds, decRates[i], gocvRates[i])
 	}
 	if o.phases["decode"] {
 		rep.DecodeFPS, rep.GocvFPS = bench.Median(decRates), bench.Median(gocvRates)
@@ -388,6 +399,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 	if err != nil {
 		return nil, err
 	}
+	say("engine alone: %.0f frames/s at batch %d, %.0f at batch 1", engineA, o.maxBatch, rep.EngineFPS1)
 
 	// Pipeline at --max-batch, then latency at 50% and 90% of its rate.
 	if o.phases["pipeline"] {
@@ -399,6 +411,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 	if err != nil {
 		return nil, err
 	}
+	say("engine alone again: %.0f frames/s at batch %d", engineB, o.maxBatch)
 	rep.EnginePerCPU = (perCPUA + perCPUB) / 2
 	rep.EngineFPS = (engineA + engineB) / 2
 	rep.PipelineRatio = rep.PipelineFPS / rep.EngineFPS
@@ -419,6 +432,7 @@ func runPipelineBench(ctx context.Context, o pipelineBench, be kernels.Backend, 
 			return nil, err
 		}
 		rep.PipelineFPS1 = float64(n) / d.Seconds()
+		say("pipeline at max batch 1: %d frames, %.0f frames/s", n, rep.PipelineFPS1)
 		if rep.PipelineFPS > 0 {
 			rep.BatchGain = rep.PipelineFPS / rep.PipelineFPS1
 		}
@@ -451,6 +465,7 @@ func (p *benchPhases) saturated(ctx context.Context, nc *nats.Conn, be kernels.B
 	rep.PipelineFrames = n
 	rep.MeanBatch, rep.Triggers = p.batchStats()
 	rep.PipelineFPS = float64(n) / d.Seconds()
+	p.say("pipeline at max batch %d: %d frames, %.0f frames/s, mean batch %.1f", p.o.maxBatch, n, rep.PipelineFPS, rep.MeanBatch)
 	for _, f := range []struct {
 		frac     float64
 		rate     *float64
@@ -466,6 +481,7 @@ func (p *benchPhases) saturated(ctx context.Context, nc *nats.Conn, be kernels.B
 			return err
 		}
 		*f.p50, *f.p99 = quantileMs(lat, 0.50), quantileMs(lat, 0.99)
+		p.say("latency at %.0f%% of that (%.0f frames/s): p50 %.1f ms, p99 %.1f ms", 100*f.frac, *f.rate, *f.p50, *f.p99)
 	}
 	rep.P50, rep.P99 = rep.P50At50, rep.P99At50
 	return stopInfer()
@@ -536,6 +552,7 @@ type benchPhases struct {
 	col  *benchCollector
 	log  zerolog.Logger
 	reg  *prometheus.Registry // the running infer's metrics
+	say  func(format string, a ...any)
 }
 
 // batchStats is the running infer's mean batch size so far and its

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +43,16 @@ func TestBenchPipelineQuick(t *testing.T) {
 	}
 	if rep["p99_ms_at_50"].(float64) < rep["p50_ms_at_50"].(float64) {
 		t.Errorf("p99 %v below p50 %v", rep["p99_ms_at_50"], rep["p50_ms_at_50"])
+	}
+	// One progress line per measurement on stderr, in the order run.
+	last := -1
+	for _, want := range []string{"decode round 1/1:", "engine alone:", "pipeline at max batch 16: 80 frames", "latency at 50%", "latency at 90%",
+		"engine alone again:", "pipeline at max batch 1: 40 frames"} {
+		i := strings.Index(errOut.String(), "bench pipeline: "+want)
+		if i <= last {
+			t.Errorf("stderr lacks %q after the previous line:\n%s", want, errOut.String())
+		}
+		last = i
 	}
 }
 
