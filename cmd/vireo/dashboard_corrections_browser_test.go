@@ -407,6 +407,16 @@ func TestDashboardCorrectionsInBrowser(t *testing.T) {
 		t.Fatalf("retrain status %+v (%v), page %q: want the requested run failed with the reason the page shows, 1 correction kept", st, err, last)
 	}
 	t.Logf("retrain now: %s", last)
+	// The button's own line ("retrain queued") is gone once the run has
+	// ended: the status box above says what happened.
+	waitFor(t, 10*time.Second, "the card's action line cleared", func() error {
+		var line string
+		wd.js(&line, `const s = document.querySelector('#model-fashion > .status'); return s ? s.textContent : 'no action line';`)
+		if line == "no action line" || strings.Contains(line, "queued") || strings.Contains(line, "running") {
+			return fmt.Errorf("the card's action line still says %q after the run ended", line)
+		}
+		return nil
+	})
 	wd.js(nil, `document.getElementById('model-fashion').scrollIntoView();`)
 	wd.screenshot(shots, "c6-models-retrain-outcome.png")
 }
