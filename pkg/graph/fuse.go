@@ -14,7 +14,8 @@ const fusedDomain = "vireo.fused"
 
 // fusedOps are the analysers of fusedDomain's ops.
 var fusedOps = map[string]opFunc{
-	"Conv": opFusedConv,
+	"Conv":               opFusedConv,
+	"BatchNormalization": opFusedBNRelu,
 }
 
 // Attributes a fused Conv carries on top of Conv's.
@@ -172,6 +173,50 @@ func FuseConvEpiloguesAffine(g *Graph, shapes map[string][]int, actOK func(kerne
 		out.Nodes = append(out.Nodes, n)
 	}
 	return &out, absorbed, nil
+}
+
+// FuseBatchNormRelu returns a copy of g in which each BatchNormalization
+// whose output only a Relu reads (and is not a graph output) is one fused
+// training node computing Relu(BatchNormalization(x)) through
+// kernels.FusedBNReluOps, forward and backward, with the same values as
+// the two nodes. For training programs (inference folds BatchNormalization
+// into the Conv before it instead). It returns g itself when nothing
+// fuses, and the number of Relus absorbed.
+func FuseBatchNormRelu(g *Graph) (*Graph, int, error) {
+	order, err := Sort(g)
+	if err != nil {
+		return nil, 0, err
+	}
+	single := singleReaders(g, order)
+	replaced := map[*Node]*Node{}
+	dropped := map[*Node]bool{}
+	for _, bn := range order {
+		if bn.Op != "BatchNormalization" || (bn.Domain != "" && bn.Domain != "ai.onnx") || len(bn.Inputs) != 5 || len(bn.Outputs) != 1 {
+			continue
+		}
+		r := single(bn.Outputs[0])
+		if r == nil || r.Op != "Relu" || r.Domain != "" || len(r.Inputs) != 1 || len(r.Outputs) != 1 || len(r.Attrs) != 0 {
+			continue
+		}
+		f := &Node{Name: bn.Name, Op: "BatchNormalization", Domain: fusedDomain, Inputs: bn.Inputs, Outputs: r.Outputs, Attrs: bn.Attrs}
+		replaced[bn] = f
+		dropped[r] = true
+	}
+	if len(dropped) == 0 {
+		return g, 0, nil
+	}
+	out := *g
+	out.Nodes = make([]*Node, 0, len(g.Nodes)-len(dropped))
+	for _, n := range g.Nodes {
+		if dropped[n] {
+			continue
+		}
+		if r := replaced[n]; r != nil {
+			n = r
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	return &out, len(dropped), nil
 }
 
 // singleReaders returns, for a value, the only node that reads it (nil

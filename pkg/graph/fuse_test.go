@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"testing"
 
@@ -200,5 +201,81 @@ func TestFuseActThroughPermute(t *testing.T) {
 	x := hostTensor(randVals(r, 2*4*5*6, -1, 1), 2, 4, 5, 6)
 	for _, threads := range []int{1, 2} {
 		compareFused(t, b.g, newCPU(t, threads), x, 2)
+	}
+}
+
+// TestFuseBatchNormRelu: a training program fuses BatchNormalization ->
+// Relu (not when the BatchNormalization's output has another reader or is
+// a graph output, nor a Relu after an Add) and gives the unfused
+// program's outputs, gradients and running statistics to the bit, on 1
+// and 2 threads, over two steps.
+func TestFuseBatchNormRelu(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const n = 4
+	b := newBuilder().input("x", n, 3, 6, 6)
+	bn := func(name, x, y string, c int) {
+		b.init(name+"_s", randVals(r, c, 0.5, 1.5), c).init(name+"_b", randVals(r, c, -0.5, 0.5), c)
+		b.init(name+"_m", make([]float32, c), c).init(name+"_v", ones(c), c)
+		b.node("BatchNormalization", in(x, name+"_s", name+"_b", name+"_m", name+"_v"), in(y), nil)
+	}
+	b.init("w1", randVals(r, 4*3*9, -0.5, 0.5), 4, 3, 3, 3)
+	b.node("Conv", in("x", "w1"), in("c1"), map[string]Attr{"pads": aInts(1, 1, 1, 1)})
+	bn("bn1", "c1", "n1", 4)
+	b.node("Relu", in("n1"), in("r1"), nil) // fused
+	b.init("w2", randVals(r, 4*4*9, -0.5, 0.5), 4, 4, 3, 3)
+	b.node("Conv", in("r1", "w2"), in("c2"), map[string]Attr{"pads": aInts(1, 1, 1, 1)})
+	bn("bn2", "c2", "n2", 4)
+	b.node("Add", in("n2", "r1"), in("s2"), nil)
+	b.node("Relu", in("s2"), in("r2"), nil) // after an Add: stays
+	bn("bn3", "r2", "n3", 4)
+	b.node("Relu", in("n3"), in("r3"), nil)
+	b.node("Sigmoid", in("n3"), in("g3"), nil) // n3 read twice: stays
+	b.node("Mul", in("r3", "g3"), in("m3"), nil)
+	bn("bn4", "m3", "n4", 4)
+	b.node("Relu", in("n4"), in("r4"), nil) // n4 is an output: stays
+	b.node("GlobalAveragePool", in("r4"), in("p"), nil)
+	b.output("p", "n4")
+	fused, k, err := FuseBatchNormRelu(b.g)
+	must(t, err)
+	if k != 1 || len(fused.Nodes) != len(b.g.Nodes)-1 {
+		t.Fatalf("absorbed %d Relus (want 1: after bn1 only)", k)
+	}
+	x := hostTensor(randVals(r, n*3*36, -2, 2), n, 3, 6, 6)
+	for _, threads := range []int{1, 2} {
+		be := newCPU(t, threads)
+		gf, gu := *b.g, *b.g // own initializer maps: SyncToGraph writes them
+		gf.Initializers, gu.Initializers = maps.Clone(b.g.Initializers), maps.Clone(b.g.Initializers)
+		pf := compile(t, &gf, be, Options{Training: true})
+		pu := compile(t, &gu, be, Options{Training: true, NoFuse: true})
+		if pf.Stats().Steps != pu.Stats().Steps-1 {
+			t.Fatalf("steps fused %d, unfused %d (want 1 fewer)", pf.Stats().Steps, pu.Stats().Steps)
+		}
+		dp := hostTensor(randVals(r, n*4, -1, 1), n, 4, 1, 1)
+		dn := hostTensor(randVals(r, n*4*36, -1, 1), n, 4, 6, 6)
+		for step := range 2 {
+			var outs [2][][]float32
+			for i, p := range []*Program{pf, pu} {
+				o, err := p.Run(x)
+				must(t, err)
+				for _, v := range o {
+					outs[i] = append(outs[i], download(t, be, v))
+				}
+				must(t, p.Backward(dp, dn))
+			}
+			for i := range outs[0] {
+				kernelstest.AssertClose(t, fmt.Sprintf("threads %d step %d output %d", threads, step, i), outs[0][i], outs[1][i], kernelstest.TolExact)
+			}
+			for i, prm := range pf.Params() {
+				kernelstest.AssertClose(t, fmt.Sprintf("threads %d step %d grad %s", threads, step, prm.Name), download(t, be, prm.Grad), download(t, be, pu.Params()[i].Grad), kernelstest.TolExact)
+			}
+		}
+		must(t, pf.SyncToGraph())
+		must(t, pu.SyncToGraph())
+		for _, name := range []string{"bn1_m", "bn1_v", "bn4_m", "bn4_v"} {
+			if gf.Initializers[name] == b.g.Initializers[name] {
+				t.Fatalf("%s: running statistic not synced", name)
+			}
+			kernelstest.AssertClose(t, fmt.Sprintf("threads %d running %s", threads, name), gf.Initializers[name].Float, gu.Initializers[name].Float, kernelstest.TolExact)
+		}
 	}
 }

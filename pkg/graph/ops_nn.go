@@ -372,6 +372,22 @@ func opMatMul(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 }
 
 func opBatchNorm(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
+	return batchNormPlan(a, n, ins, at, false)
+}
+
+// opFusedBNRelu is a training-mode BatchNormalization followed by Relu
+// (FuseBatchNormRelu): BatchNormalization's inputs and attributes, Relu's
+// output, run by kernels.FusedBNReluOps.
+func opFusedBNRelu(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
+	if !a.opt.Training {
+		return nil, nodeErr(n, ErrUnsupported, "fused BatchNormalization+Relu outside training")
+	}
+	return batchNormPlan(a, n, ins, at, true)
+}
+
+// batchNormPlan plans BatchNormalization, followed by Relu when relu (the
+// fused training node; the backend is then a kernels.FusedBNReluOps).
+func batchNormPlan(a *analysis, n *Node, ins []*value, at *attrs, relu bool) (*opPlan, error) {
 	if err := wantInputs(n, ins, 5, 5); err != nil {
 		return nil, err
 	}
@@ -434,6 +450,15 @@ func opBatchNorm(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error)
 			}
 		}
 		y, sm, si, b := s.outs[0].t, s.extra[0], s.extra[1], c.b
+		if relu {
+			fb, ok := b.(kernels.FusedBNReluOps)
+			if !ok {
+				return nil, nodeErr(n, kernels.ErrUnsupported, "fused BatchNormalization+Relu on a backend without it")
+			}
+			return func() error {
+				return fb.BatchNormTrainingRelu(y, t[0], t[1], t[2], t[3], t[4], sm, si, eps, momentum)
+			}, nil
+		}
 		return func() error {
 			return b.BatchNormTraining(y, t[0], t[1], t[2], t[3], t[4], sm, si, eps, momentum)
 		}, nil
@@ -444,6 +469,14 @@ func opBatchNorm(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error)
 			return nil, err
 		}
 		dx, ds, db, dy, sm, si, b := gin[0], gin[1], gin[2], gout[0], s.extra[0], s.extra[1], c.b
+		if relu {
+			fb, ok := b.(kernels.FusedBNReluOps)
+			if !ok {
+				return nil, nodeErr(n, kernels.ErrUnsupported, "fused BatchNormalization+Relu on a backend without it")
+			}
+			y := s.outs[0].t
+			return func() error { return fb.BatchNormBackwardRelu(dx, ds, db, dy, y, xt, scale, sm, si) }, nil
+		}
 		return func() error { return b.BatchNormBackward(dx, ds, db, dy, xt, scale, sm, si) }, nil
 	}
 	return plan, nil

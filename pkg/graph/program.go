@@ -22,7 +22,9 @@ type Options struct {
 	NoFold bool
 	// NoFuse disables the fusion of Conv -> Add -> activation chains
 	// into one kernel (FuseConvEpilogues; on by default for inference on
-	// a backend that implements kernels.FusedConvOps, never for training).
+	// a backend that implements kernels.FusedConvOps) and, for training,
+	// of BatchNormalization -> Relu (FuseBatchNormRelu; on by default on a
+	// backend that implements kernels.FusedBNReluOps).
 	NoFuse bool
 	// InputGrads makes Backward also compute the gradients of the graph's
 	// (non-initializer) inputs, read with Program.Grad (training only).
@@ -101,6 +103,12 @@ func Compile(g *Graph, b kernels.Backend, opt Options) (*Program, error) {
 	if !opt.Training && !opt.NoFold {
 		var err error
 		if work, err = FoldConvBatchNorm(g); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := b.(kernels.FusedBNReluOps); ok && opt.Training && !opt.NoFuse {
+		var err error
+		if work, _, err = FuseBatchNormRelu(work); err != nil {
 			return nil, err
 		}
 	}

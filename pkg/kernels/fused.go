@@ -26,3 +26,18 @@ type FusedConvOps interface {
 type FusedAffineOps interface {
 	FusedAffineOK() bool
 }
+
+// FusedBNReluOps runs a training-mode BatchNormalization followed by Relu
+// as one kernel each way: the Relu's own passes over the tensor (forward
+// and backward) disappear into BatchNormalization's. The graph compiler
+// fuses BatchNormalization -> Relu in training programs when the backend
+// implements it (see graph.FuseBatchNormRelu).
+type FusedBNReluOps interface {
+	// BatchNormTrainingRelu is BatchNormTraining with y = Relu(y) (NaN
+	// stays NaN, as Activation's Relu).
+	BatchNormTrainingRelu(y, x, scale, bias, runMean, runVar, saveMean, saveInvStd *Tensor, eps, momentum float32) error
+	// BatchNormBackwardRelu is BatchNormBackward of dy masked by y > 0
+	// (y: BatchNormTrainingRelu's output), i.e. the backward of Relu then
+	// of BatchNormalization.
+	BatchNormBackwardRelu(dx, dscale, dbias, dy, y, x, scale, saveMean, saveInvStd *Tensor) error
+}

@@ -69,19 +69,29 @@ func (q *bnPlanes) run(lo, hi int) {
 // mean and biased variance, save mean and 1/sqrt(var+eps), and update the
 // running statistics with the unbiased variance (ONNX/PyTorch).
 func (c *CPU) BatchNormTraining(y, x, scale, bias, runMean, runVar, saveMean, saveInvStd *kernels.Tensor, eps, momentum float32) error {
-	d, err := sameSize("batchnorm training", []string{"x", "y"}, x, y)
+	return c.bnTraining("batchnorm training", y, x, scale, bias, runMean, runVar, saveMean, saveInvStd, eps, momentum, false)
+}
+
+// BatchNormTrainingRelu implements kernels.FusedBNReluOps:
+// BatchNormTraining with y = Relu(y) applied as y is written.
+func (c *CPU) BatchNormTrainingRelu(y, x, scale, bias, runMean, runVar, saveMean, saveInvStd *kernels.Tensor, eps, momentum float32) error {
+	return c.bnTraining("batchnorm+relu training", y, x, scale, bias, runMean, runVar, saveMean, saveInvStd, eps, momentum, true)
+}
+
+func (c *CPU) bnTraining(op string, y, x, scale, bias, runMean, runVar, saveMean, saveInvStd *kernels.Tensor, eps, momentum float32, relu bool) error {
+	d, err := sameSize(op, []string{"x", "y"}, x, y)
 	if err != nil {
 		return err
 	}
-	n, ch, s, err := bnGeom("batchnorm training", x, scale, bias, runMean, runVar, saveMean, saveInvStd)
+	n, ch, s, err := bnGeom(op, x, scale, bias, runMean, runVar, saveMean, saveInvStd)
 	if err != nil {
 		return err
 	}
 	if scale == nil || bias == nil || saveMean == nil || saveInvStd == nil {
-		return fmt.Errorf("%w: batchnorm training: scale, bias, saveMean and saveInvStd are required", kernels.ErrShape)
+		return fmt.Errorf("%w: %s: scale, bias, saveMean and saveInvStd are required", kernels.ErrShape, op)
 	}
 	if n*s < 2 {
-		return fmt.Errorf("%w: batchnorm training: %d values per channel in x %v (want >= 2)", kernels.ErrShape, n*s, x.Shape)
+		return fmt.Errorf("%w: %s: %d values per channel in x %v (want >= 2)", kernels.ErrShape, op, n*s, x.Shape)
 	}
 	// Per channel k (C, bnChannel), in parallel over channels:
 	//	mean, var: float64, two passes (the mean, then squared deviations,
@@ -89,7 +99,7 @@ func (c *CPU) BatchNormTraining(y, x, scale, bias, runMean, runVar, saveMean, sa
 	//	save mean, 1/sqrt(var+eps); update the running statistics
 	//	y = x*a + b with a = scale*invstd, b = bias - mean*a (float32)
 	parallelFor(c, ch, 1, bnTrain{g: bnChannel{n: n, ch: ch, s: s}, x: d[0], y: d[1], sc: scale.Data, bi: bias.Data,
-		sm: saveMean.Data, si: saveInvStd.Data, rm: dataOrNil(runMean), rv: dataOrNil(runVar), eps: eps, mom: momentum})
+		sm: saveMean.Data, si: saveInvStd.Data, rm: dataOrNil(runMean), rv: dataOrNil(runVar), eps: eps, mom: momentum, relu: relu})
 	return nil
 }
 
@@ -105,6 +115,7 @@ type bnTrain struct {
 	g                            bnChannel
 	x, y, sc, bi, sm, si, rm, rv []float32
 	eps, mom                     float32
+	relu                         bool // then y = Relu(y)
 }
 
 func (b *bnTrain) run(lo, hi int) {
@@ -120,7 +131,7 @@ func (b *bnTrain) run(lo, hi int) {
 			b.rv[k] = b.rv[k]*b.mom + float32(varc*m/(m-1))*(1-b.mom)
 		}
 		a := b.sc[k] * b.si[k]
-		b.g.affine(b.x, b.y, k, a, b.bi[k]-b.sm[k]*a)
+		b.g.affine(b.x, b.y, k, a, b.bi[k]-b.sm[k]*a, b.relu)
 	}
 }
 
@@ -133,21 +144,45 @@ func (b *bnTrain) run(lo, hi int) {
 //
 // (the last one evaluated as a per-channel a*dy + b*x + c).
 func (c *CPU) BatchNormBackward(dx, dscale, dbias, dy, x, scale, saveMean, saveInvStd *kernels.Tensor) error {
-	d, err := sameSize("batchnorm backward", []string{"x", "dy"}, x, dy)
+	return c.bnBackward("batchnorm backward", dx, dscale, dbias, dy, nil, x, scale, saveMean, saveInvStd)
+}
+
+// BatchNormBackwardRelu implements kernels.FusedBNReluOps: BatchNormBackward
+// of dy read as (y > 0 ? dy : 0), y being BatchNormTrainingRelu's output:
+// the same values the Relu's backward then BatchNormBackward would give.
+func (c *CPU) BatchNormBackwardRelu(dx, dscale, dbias, dy, y, x, scale, saveMean, saveInvStd *kernels.Tensor) error {
+	if y == nil {
+		return fmt.Errorf("%w: batchnorm+relu backward: y is required", kernels.ErrShape)
+	}
+	return c.bnBackward("batchnorm+relu backward", dx, dscale, dbias, dy, y, x, scale, saveMean, saveInvStd)
+}
+
+// bnBackward is BatchNormBackward, with dy masked by y > 0 when y is not
+// nil.
+func (c *CPU) bnBackward(op string, dx, dscale, dbias, dy, y, x, scale, saveMean, saveInvStd *kernels.Tensor) error {
+	d, err := sameSize(op, []string{"x", "dy"}, x, dy)
 	if err != nil {
 		return err
 	}
-	n, ch, s, err := bnGeom("batchnorm backward", x, dscale, dbias, scale, saveMean, saveInvStd)
+	n, ch, s, err := bnGeom(op, x, dscale, dbias, scale, saveMean, saveInvStd)
 	if err != nil {
 		return err
 	}
 	if scale == nil || saveMean == nil || saveInvStd == nil {
-		return fmt.Errorf("%w: batchnorm backward: scale, saveMean and saveInvStd are required", kernels.ErrShape)
+		return fmt.Errorf("%w: %s: scale, saveMean and saveInvStd are required", kernels.ErrShape, op)
 	}
 	if dx != nil {
-		if _, err := sameSize("batchnorm backward", []string{"x", "dx"}, x, dx); err != nil {
+		if _, err := sameSize(op, []string{"x", "dx"}, x, dx); err != nil {
 			return err
 		}
+	}
+	var yd []float32
+	if y != nil {
+		m, err := sameSize(op, []string{"x", "y"}, x, y)
+		if err != nil {
+			return err
+		}
+		yd = m[1]
 	}
 	xd, dyd := d[0], d[1]
 	m := float64(n * s)
@@ -155,7 +190,7 @@ func (c *CPU) BatchNormBackward(dx, dscale, dbias, dy, x, scale, saveMean, saveI
 	c.parallel(ch, 1, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			mu, inv := float64(saveMean.Data[k]), float64(saveInvStd.Data[k])
-			sdy, sdyx := bc.gradSums(dyd, xd, k, mu) // C: float64 sums in a fixed order
+			sdy, sdyx := bc.gradSums(dyd, yd, xd, k, mu) // C: float64 sums in a fixed order
 			sdyx *= inv
 			if dbias != nil {
 				dbias.Data[k] = float32(sdy)
@@ -173,7 +208,7 @@ func (c *CPU) BatchNormBackward(dx, dscale, dbias, dy, x, scale, saveMean, saveI
 			a := float64(scale.Data[k]) * inv
 			bb := -a * inv * sdyx / m
 			c0 := -a*sdy/m - bb*mu
-			bc.inputGrad(dyd, xd, dx.Data, k, float32(a), float32(bb), float32(c0))
+			bc.inputGrad(dyd, yd, xd, dx.Data, k, float32(a), float32(bb), float32(c0))
 		}
 	})
 	return nil

@@ -17,6 +17,12 @@ package cpu
 #cgo nocallback vireo_bn_affine
 #cgo noescape vireo_bn_bwd_dx
 #cgo nocallback vireo_bn_bwd_dx
+#cgo noescape vireo_bn_affine_relu
+#cgo nocallback vireo_bn_affine_relu
+#cgo noescape vireo_bn_bwd_sums_relu
+#cgo nocallback vireo_bn_bwd_sums_relu
+#cgo noescape vireo_bn_bwd_dx_relu
+#cgo nocallback vireo_bn_bwd_dx_relu
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VIREO_BN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -28,6 +34,7 @@ package cpu
 // register, two AVX2 or four SSE2 ones, per clone).
 typedef float vireo_v8f __attribute__((vector_size(32), aligned(4)));
 typedef double vireo_v8d __attribute__((vector_size(64)));
+typedef int vireo_v8i __attribute__((vector_size(32), aligned(4)));
 
 // Macros, not functions: passing 64-byte vectors to a function changes
 // the ABI per clone (GCC's -Wpsabi warning).
@@ -107,6 +114,57 @@ void vireo_bn_bwd_dx(const float *g, const float *x, float *dx, long n, long str
 		for (long j = 0; j < s; j++) o[j] = a * gp[j] + b * xp[j] + c;
 	}
 }
+
+// The same three passes for BatchNormalization -> Relu fused: the forward
+// applies Relu as it writes (NaN stays NaN, as vireo_relu); the backward
+// reads the gradient as (y > 0 ? g : 0), which is what Relu's backward
+// would have written (y > 0 exactly where Relu's input was), so the sums
+// and dx equal the unfused ones to the bit.
+VIREO_BN_CLONES
+void vireo_bn_affine_relu(const float *x, float *y, long n, long stride, long s, float a, float b) {
+	for (long i = 0; i < n; i++) {
+		const float *restrict xp = x + i * stride;
+		float *restrict yp = y + i * stride;
+		for (long j = 0; j < s; j++) {
+			float v = xp[j] * a + b;
+			yp[j] = (v > 0.0f || v != v) ? v : 0.0f;
+		}
+	}
+}
+
+VIREO_BN_CLONES
+void vireo_bn_bwd_sums_relu(const float *g, const float *y, const float *x, long n, long stride, long s, double m, double *sg, double *sgx) {
+	vireo_v8d a = {0}, b = {0}, mv = {m, m, m, m, m, m, m, m};
+	double ta = 0, tb = 0;
+	for (long i = 0; i < n; i++) {
+		const float *gp = g + i * stride, *yp = y + i * stride, *xp = x + i * stride;
+		long j = 0;
+		for (; j + 8 <= s; j += 8) {
+			// g where y > 0, else +0 (the bits of 0.0f): a compare and an and.
+			vireo_v8f yv = *(const vireo_v8f *)(yp + j), gf = *(const vireo_v8f *)(gp + j), zero = {0};
+			gf = (vireo_v8f)((vireo_v8i)gf & (yv > zero));
+			vireo_v8d gv = __builtin_convertvector(gf, vireo_v8d);
+			a += gv;
+			b += gv * (VIREO_LOAD8(xp + j) - mv);
+		}
+		for (; j < s; j++) {
+			double gv = (double)(yp[j] > 0.0f ? gp[j] : 0.0f);
+			ta += gv;
+			tb += gv * ((double)xp[j] - m);
+		}
+	}
+	*sg = (VIREO_HSUM8(a)) + ta;
+	*sgx = (VIREO_HSUM8(b)) + tb;
+}
+
+VIREO_BN_CLONES
+void vireo_bn_bwd_dx_relu(const float *g, const float *y, const float *x, float *dx, long n, long stride, long s, float a, float b, float c) {
+	for (long i = 0; i < n; i++) {
+		const float *restrict gp = g + i * stride, *restrict yp = y + i * stride, *restrict xp = x + i * stride;
+		float *restrict o = dx + i * stride;
+		for (long j = 0; j < s; j++) o[j] = a * (yp[j] > 0.0f ? gp[j] : 0.0f) + b * xp[j] + c;
+	}
+}
 */
 import "C"
 
@@ -128,20 +186,35 @@ func (g bnChannel) stats(x []float32, k int) (mean, variance float64) {
 	return float64(m), float64(v)
 }
 
-// affine writes y = x*a + b over channel k.
-func (g bnChannel) affine(x, y []float32, k int, a, b float32) {
+// affine writes y = x*a + b over channel k (then Relu'd with relu).
+func (g bnChannel) affine(x, y []float32, k int, a, b float32, relu bool) {
+	if relu {
+		C.vireo_bn_affine_relu(fptr(g.span(x, k)), fptr(g.span(y, k)), C.long(g.n), C.long(g.ch*g.s), C.long(g.s), C.float(a), C.float(b))
+		return
+	}
 	C.vireo_bn_affine(fptr(g.span(x, k)), fptr(g.span(y, k)), C.long(g.n), C.long(g.ch*g.s), C.long(g.s), C.float(a), C.float(b))
 }
 
-// gradSums returns sum(dy) and sum(dy*(x-m)) over channel k (float64).
-func (g bnChannel) gradSums(dy, x []float32, k int, m float64) (sg, sgx float64) {
+// gradSums returns sum(dy) and sum(dy*(x-m)) over channel k (float64),
+// with dy read as (y > 0 ? dy : 0) when y is not nil (a fused Relu).
+func (g bnChannel) gradSums(dy, y, x []float32, k int, m float64) (sg, sgx float64) {
 	var a, b C.double
-	C.vireo_bn_bwd_sums(fptr(g.span(dy, k)), fptr(g.span(x, k)), C.long(g.n), C.long(g.ch*g.s), C.long(g.s), C.double(m), &a, &b)
+	if y != nil {
+		C.vireo_bn_bwd_sums_relu(fptr(g.span(dy, k)), fptr(g.span(y, k)), fptr(g.span(x, k)), C.long(g.n), C.long(g.ch*g.s), C.long(g.s), C.double(m), &a, &b)
+	} else {
+		C.vireo_bn_bwd_sums(fptr(g.span(dy, k)), fptr(g.span(x, k)), C.long(g.n), C.long(g.ch*g.s), C.long(g.s), C.double(m), &a, &b)
+	}
 	return float64(a), float64(b)
 }
 
-// inputGrad writes dx = a*dy + b*x + c over channel k.
-func (g bnChannel) inputGrad(dy, x, dx []float32, k int, a, b, c float32) {
+// inputGrad writes dx = a*dy + b*x + c over channel k, dy masked by
+// y > 0 when y is not nil.
+func (g bnChannel) inputGrad(dy, y, x, dx []float32, k int, a, b, c float32) {
+	if y != nil {
+		C.vireo_bn_bwd_dx_relu(fptr(g.span(dy, k)), fptr(g.span(y, k)), fptr(g.span(x, k)), fptr(g.span(dx, k)), C.long(g.n), C.long(g.ch*g.s), C.long(g.s),
+			C.float(a), C.float(b), C.float(c))
+		return
+	}
 	C.vireo_bn_bwd_dx(fptr(g.span(dy, k)), fptr(g.span(x, k)), fptr(g.span(dx, k)), C.long(g.n), C.long(g.ch*g.s), C.long(g.s),
 		C.float(a), C.float(b), C.float(c))
 }
