@@ -123,16 +123,7 @@ func FoldConvBatchNorm(g *Graph) (*Graph, error) {
 	if len(dropped) == 0 {
 		return g, nil
 	}
-	out.Nodes = make([]*Node, 0, len(g.Nodes))
-	for _, n := range g.Nodes {
-		if dropped[n] {
-			continue
-		}
-		if r := replaced[n]; r != nil {
-			n = r
-		}
-		out.Nodes = append(out.Nodes, n)
-	}
+	out.Nodes = rewriteNodes(g.Nodes, replaced, dropped)
 	return &out, nil
 }
 

@@ -162,17 +162,24 @@ func FuseConvEpiloguesAffine(g *Graph, shapes map[string][]int, actOK func(kerne
 		return g, 0, nil
 	}
 	out := *g
-	out.Nodes = make([]*Node, 0, len(g.Nodes)-absorbed)
-	for _, n := range g.Nodes {
+	out.Nodes = rewriteNodes(g.Nodes, replaced, dropped)
+	return &out, absorbed, nil
+}
+
+// rewriteNodes returns nodes in order with each replaced one swapped for
+// its replacement and the dropped ones left out.
+func rewriteNodes(nodes []*Node, replaced map[*Node]*Node, dropped map[*Node]bool) []*Node {
+	out := make([]*Node, 0, len(nodes)-len(dropped))
+	for _, n := range nodes {
 		if dropped[n] {
 			continue
 		}
 		if r := replaced[n]; r != nil {
 			n = r
 		}
-		out.Nodes = append(out.Nodes, n)
+		out = append(out, n)
 	}
-	return &out, absorbed, nil
+	return out
 }
 
 // FuseBatchNormRelu returns a copy of g in which each BatchNormalization
@@ -206,16 +213,7 @@ func FuseBatchNormRelu(g *Graph) (*Graph, int, error) {
 		return g, 0, nil
 	}
 	out := *g
-	out.Nodes = make([]*Node, 0, len(g.Nodes)-len(dropped))
-	for _, n := range g.Nodes {
-		if dropped[n] {
-			continue
-		}
-		if r := replaced[n]; r != nil {
-			n = r
-		}
-		out.Nodes = append(out.Nodes, n)
-	}
+	out.Nodes = rewriteNodes(g.Nodes, replaced, dropped)
 	return &out, len(dropped), nil
 }
 
