@@ -208,7 +208,7 @@ func TestFuseActThroughPermute(t *testing.T) {
 // Relu (not when the BatchNormalization's output has another reader or is
 // a graph output, nor a Relu after an Add) and gives the unfused
 // program's outputs, gradients and running statistics to the bit, on 1
-// and 2 threads, over two steps.
+// and 2 threads, over two steps, with a Dropout after it.
 func TestFuseBatchNormRelu(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	const n = 4
@@ -233,7 +233,10 @@ func TestFuseBatchNormRelu(t *testing.T) {
 	b.node("Mul", in("r3", "g3"), in("m3"), nil)
 	bn("bn4", "m3", "n4", 4)
 	b.node("Relu", in("n4"), in("r4"), nil) // n4 is an output: stays
-	b.node("GlobalAveragePool", in("r4"), in("p"), nil)
+	b.node("GlobalAveragePool", in("r4"), in("p0"), nil)
+	// A Dropout after the fused node draws the same masks: fusing drops a
+	// step before it, and its masks must not depend on step positions.
+	b.node("Dropout", in("p0"), in("p"), map[string]Attr{"ratio": aFloat(0.5)})
 	b.output("p", "n4")
 	fused, k, err := FuseBatchNormRelu(b.g)
 	must(t, err)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"hash/fnv"
 	"math"
 
 	"vireo/pkg/kernels"
@@ -483,7 +484,12 @@ func opDropout(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 			return nil, err
 		}
 		y, mask, b, prog := s.outs[0].t, s.extra[0], c.b, c.p
-		salt := uint64(s.idx+1) * 0x9E3779B97F4A7C15
+		// The salt names the node by its output, not by its step: graph
+		// rewrites before it (FuseBatchNormRelu drops steps) must not
+		// change its masks.
+		h := fnv.New64a()
+		h.Write([]byte(n.Outputs[0]))
+		salt := h.Sum64() * 0x9E3779B97F4A7C15
 		return func() error { return b.Dropout(y, mask, xt, ratio, prog.seed^salt) }, nil
 	}
 	p.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
