@@ -280,13 +280,15 @@ func (g *convGeom) tapMap() []int32 {
 	return m
 }
 
-// tapsPtr is q's tap map for C (made by the plan's constructor; a plan
-// built by hand gets one here).
+// tapsPtr is q's tap map for C: the one the plan's constructor made
+// (withTaps), or for a plan built by hand a fresh one. It never writes
+// q: a cached plan is shared by concurrent calls.
 func (q *convPlan) tapsPtr() *C.int {
-	if q.taps == nil {
-		q.taps = q.geo.tapMap()
+	m := q.taps
+	if m == nil {
+		m = q.geo.tapMap()
 	}
-	return (*C.int)(unsafe.Pointer(&q.taps[0]))
+	return (*C.int)(unsafe.Pointer(&m[0]))
 }
 
 // tinyDims returns the positions per image, the plane size and the

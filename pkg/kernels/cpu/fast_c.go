@@ -326,6 +326,10 @@ func maxPool2C(y, x []float32, planes, h, w, oh, ow int) {
 	C.vireo_maxpool2(fastPtr(x), fastPtr(y), C.long(planes), C.long(h), C.long(w), C.long(oh), C.long(ow))
 }
 
+// pool3MaxW is the widest input row maxPool3s2C takes (its C row buffer,
+// VIREO_POOL3_MAXW).
+const pool3MaxW = C.VIREO_POOL3_MAXW
+
 // maxPool3s2C is a 3x3 stride-2 max pool of planes h x w into oh x ow
 // with top and left padding pt, pl (C); see maxPool3s2 for when it applies.
 func maxPool3s2C(y, x []float32, planes, h, w, oh, ow, pt, pl int) {

@@ -150,7 +150,7 @@ func (c *CPU) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
 func maxPool3s2(p kernels.PoolParams, ah, aw *poolAxis) bool {
 	inside := func(a *poolAxis) bool { return a.pb <= 1 && a.out > 0 && 2*(a.out-1)-a.pb < a.in }
 	return p.Kind == kernels.PoolMax && p.Kernel == [2]int{3, 3} && p.Strides == [2]int{2, 2} &&
-		p.Dilations == [2]int{1, 1} && inside(ah) && inside(aw) && aw.in <= 4096
+		p.Dilations == [2]int{1, 1} && inside(ah) && inside(aw) && aw.in <= pool3MaxW
 }
 
 // maxPool3s2Planes is Pool2D's loop over planes [lo,hi) for maxPool3s2.
