@@ -25,6 +25,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	root := fs.String("data-root", dataRoot(), "where `vireo data prepare` put the datasets [VIREO_DATA]")
 	split := fs.String("split", "valid", "which part to evaluate: valid or train")
 	bs := fs.Int("bs", 64, "batch size")
+	tta := fs.Bool("tta", false, "test-time augmentation: also run each image mirrored left to right and average the two predictions (fastai's TTA with flips; twice the compute)")
 	jsonOut := fs.Bool("json", false, "print one JSON object: the task's metrics (accuracy | accuracy_thresh, fbeta | acc_no_void, iou | mse, point_error) plus model, data, split, items")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -56,7 +57,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer b.Close()
-	met, err := train.Evaluate(ctx, b, man, onnxBytes, ds, sp.Meta, train.EvalOptions{BatchSize: *bs})
+	met, err := train.Evaluate(ctx, b, man, onnxBytes, ds, sp.Meta, train.EvalOptions{BatchSize: *bs, TTA: *tta})
 	if err != nil {
 		return err
 	}
@@ -66,12 +67,19 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		out["data"] = *dataName
 		out["split"] = *split
 		out["items"] = met.Samples()
+		if *tta {
+			out["tta"] = "flip"
+		}
 		if pc := met.PerClass(); pc != nil {
 			out["per_class"] = pc
 		}
 		return json.NewEncoder(stdout).Encode(out)
 	}
-	fmt.Fprintf(stdout, "%s/%s on %s (%s, %d items):\n", man.Name, man.Version, *dataName, *split, met.Samples())
+	with := ""
+	if *tta {
+		with = ", with flip TTA"
+	}
+	fmt.Fprintf(stdout, "%s/%s on %s (%s, %d items%s):\n", man.Name, man.Version, *dataName, *split, met.Samples(), with)
 	vals := met.Values()
 	keys := make([]string, 0, len(vals))
 	for k := range vals {

@@ -20,6 +20,10 @@ type EvalOptions struct {
 	// Aspect is the original images' height/width for point_error (0:
 	// taken from the dataset's first item).
 	Aspect float64
+	// TTA also runs every batch mirrored left to right and averages the
+	// two predictions (see mergeTTA): fastai's learn.TTA with the one
+	// transform every task's default augmentation trains with.
+	TTA bool
 }
 
 // Evaluate runs a saved model (manifest + ONNX bytes, as model.Load
@@ -98,7 +102,10 @@ func Evaluate(ctx context.Context, b kernels.Backend, man model.Manifest, onnxBy
 	}
 	defer bs.Close()
 	host := make([]float32, x.Numel())
-	var out []float32
+	var out, mir, mirHost []float32
+	if opt.TTA {
+		mirHost = make([]float32, len(host))
+	}
 	for {
 		bt, err := bs.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -120,6 +127,25 @@ func Evaluate(ctx context.Context, b kernels.Backend, man model.Manifest, onnxBy
 		}
 		if err := b.Download(out, outs[0]); err != nil {
 			return nil, err
+		}
+		if opt.TTA {
+			if mir == nil {
+				mir = make([]float32, len(out))
+			}
+			mirrorW(mirHost, host, s)
+			if err := b.Upload(x, mirHost); err != nil {
+				return nil, err
+			}
+			outs, err := prog.Run(x)
+			if err != nil {
+				return nil, err
+			}
+			if err := b.Download(mir, outs[0]); err != nil {
+				return nil, err
+			}
+			if err := mergeTTA(meta.Task, out, mir, bt.N, outs[0].Shape[1:]); err != nil {
+				return nil, err
+			}
 		}
 		if err := met.Add(out, bt.Y, bt.N); err != nil {
 			return nil, err
