@@ -17,10 +17,13 @@ var ptxFS embed.FS
 // moduleKernels lists the kernels of each CUDA source (ptx/<module>_<arch>.ptx).
 var moduleKernels = map[string][]string{
 	"activation":  {"act_fwd", "act_bwd", "dropout_fwd", "dropout_bwd"},
+	"conv":        {"conv2d_igemm", "conv2d_direct", "convt2d_direct"},
 	"elementwise": {"binary_same", "binary_bcast", "axpy", "scale"},
 	"gemm":        {"sgemm"},
 	"input":       {"normalize_u8"},
+	"layout":      {"copy_rows", "depth_to_space", "gather_tab", "scatter_tab"},
 	"norm":        {"bn_infer"},
+	"pool":        {"pool2d_fwd", "pool2d_bwd", "global_pool_fwd", "global_pool_bwd"},
 	"reduce":      {"softmax_fwd", "softmax_bwd", "argmax"},
 }
 

@@ -22,19 +22,9 @@ func (b *Backend) MatMulBackward(da, db, dc, a, x *kernels.Tensor) error {
 	return unsupported("MatMulBackward")
 }
 
-// Conv2D implements kernels.ConvOps (not yet on CUDA).
-func (b *Backend) Conv2D(y, x, w, bias *kernels.Tensor, p kernels.ConvParams) error {
-	return unsupported("Conv2D")
-}
-
 // Conv2DBackward implements kernels.ConvOps (not yet on CUDA).
 func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
 	return unsupported("Conv2DBackward")
-}
-
-// ConvTranspose2D implements kernels.ConvOps (not yet on CUDA).
-func (b *Backend) ConvTranspose2D(y, x, w, bias *kernels.Tensor, p kernels.ConvTransposeParams) error {
-	return unsupported("ConvTranspose2D")
 }
 
 // ConvTranspose2DBackward implements kernels.ConvOps (not yet on CUDA).
@@ -57,56 +47,6 @@ func (b *Backend) BinaryBackward(da, db, dc, x, y *kernels.Tensor, op kernels.Bi
 	return unsupported("BinaryBackward")
 }
 
-// Pool2D implements kernels.PoolOps (not yet on CUDA).
-func (b *Backend) Pool2D(y, x *kernels.Tensor, p kernels.PoolParams) error {
-	return unsupported("Pool2D")
-}
-
-// Pool2DBackward implements kernels.PoolOps (not yet on CUDA).
-func (b *Backend) Pool2DBackward(dx, dy, x, y *kernels.Tensor, p kernels.PoolParams) error {
-	return unsupported("Pool2DBackward")
-}
-
-// GlobalPool implements kernels.PoolOps (not yet on CUDA).
-func (b *Backend) GlobalPool(y, x *kernels.Tensor, kind kernels.PoolKind) error {
-	return unsupported("GlobalPool")
-}
-
-// GlobalPoolBackward implements kernels.PoolOps (not yet on CUDA).
-func (b *Backend) GlobalPoolBackward(dx, dy, x, y *kernels.Tensor, kind kernels.PoolKind) error {
-	return unsupported("GlobalPoolBackward")
-}
-
-// Concat implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) Concat(y *kernels.Tensor, xs []*kernels.Tensor, axis int) error {
-	return unsupported("Concat")
-}
-
-// Split implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) Split(ys []*kernels.Tensor, x *kernels.Tensor, axis int) error {
-	return unsupported("Split")
-}
-
-// Slice implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) Slice(y, x *kernels.Tensor, p kernels.SliceParams) error {
-	return unsupported("Slice")
-}
-
-// SliceBackward implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) SliceBackward(dx, dy *kernels.Tensor, p kernels.SliceParams) error {
-	return unsupported("SliceBackward")
-}
-
-// Pad implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) Pad(y, x *kernels.Tensor, p kernels.PadParams) error {
-	return unsupported("Pad")
-}
-
-// PadBackward implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) PadBackward(dx, dy *kernels.Tensor, p kernels.PadParams) error {
-	return unsupported("PadBackward")
-}
-
 // Resize implements kernels.LayoutOps (not yet on CUDA).
 func (b *Backend) Resize(y, x *kernels.Tensor, p kernels.ResizeParams) error {
 	return unsupported("Resize")
@@ -115,26 +55,6 @@ func (b *Backend) Resize(y, x *kernels.Tensor, p kernels.ResizeParams) error {
 // ResizeBackward implements kernels.LayoutOps (not yet on CUDA).
 func (b *Backend) ResizeBackward(dx, dy *kernels.Tensor, p kernels.ResizeParams) error {
 	return unsupported("ResizeBackward")
-}
-
-// DepthToSpace implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) DepthToSpace(y, x *kernels.Tensor, p kernels.DepthToSpaceParams) error {
-	return unsupported("DepthToSpace")
-}
-
-// DepthToSpaceBackward implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) DepthToSpaceBackward(dx, dy *kernels.Tensor, p kernels.DepthToSpaceParams) error {
-	return unsupported("DepthToSpaceBackward")
-}
-
-// Transpose implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) Transpose(y, x *kernels.Tensor, perm []int) error {
-	return unsupported("Transpose")
-}
-
-// BroadcastTo implements kernels.LayoutOps (not yet on CUDA).
-func (b *Backend) BroadcastTo(y, x *kernels.Tensor) error {
-	return unsupported("BroadcastTo")
 }
 
 // ReduceSum implements kernels.ReduceOps (not yet on CUDA).

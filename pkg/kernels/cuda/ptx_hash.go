@@ -6,7 +6,7 @@ package cuda
 // ptx/ was compiled from, and ptxFilesHash the hash of that PTX; see
 // TestPTXFresh.
 const (
-	ptxSourceHash = "3ae45a7dbd11da1460722de310a2bafedb7038b0a87ce2038503020335dddee5"
-	ptxFilesHash  = "fe45f66de2161dca01d7bc71694bea5c2dd983fc9d5751e635e4b1ddd749a971"
+	ptxSourceHash = "a99807cad8ace1945dc846b9c394454218b5fe351b89c56fe3b1fae468291f71"
+	ptxFilesHash  = "db1131eda0b53e5379d1bdd7dbbe56427ab1902ed5c974fdfac51448159d8851"
 	ptxCompiler   = "nvcc release 11.8 -ptx -O3 -std=c++14"
 )
