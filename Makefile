@@ -109,9 +109,16 @@ ptx-check:
 # make build-cuda: the GPU variant (-tags cuda) and the CUDA test binaries
 # that scripts/gpu-check.sh runs on a machine with an NVIDIA GPU. The
 # binaries link libcuda.so.1 and exit at start on a machine without a GPU.
+# bin/parity.test.gz is pkg/backend's CPU-vs-CUDA model parity test
+# (TestModelParity): it links the CPU backend, so OpenBLAS is linked
+# statically (the GPU machine has no libopenblas) and the binary, ~31 MB
+# stripped, is gzipped (~9 MB) for the device tool's carry.
 build-cuda: cuda-deps
 	$(GO) vet -tags cuda ./pkg/kernels/cuda ./pkg/backend
 	$(GO) build -tags cuda ./...
-	mkdir -p bin
+	mkdir -p bin/static-blas
 	$(GO) build -tags cuda -o bin/vireo-cuda ./cmd/vireo
 	$(GO) test -c -tags cuda -o bin/cuda.test ./pkg/kernels/cuda
+	ln -sf "$$(readlink -f "$$(gcc -print-file-name=libopenblas.a)")" bin/static-blas/libopenblas.a
+	CGO_LDFLAGS="-L$(CURDIR)/bin/static-blas" $(GO) test -c -tags cuda -ldflags='-s -w' -o bin/parity.test ./pkg/backend
+	gzip -9 -f bin/parity.test

@@ -5,8 +5,8 @@
 #
 #   make build-cuda        # bin/cuda.test and bin/vireo-cuda (-tags cuda)
 #
-# then one device call: carry ["bin/cuda.test"], timeout_s 560,
-#   command: bash scripts/gpu-check.sh
+# then one device call: carry ["bin/cuda.test", "bin/parity.test.gz"],
+# timeout_s 560, command: bash scripts/gpu-check.sh
 # (not "bin": with bin/vireo and bin/vireo-cuda, ~42 MB each, it exceeds
 # the 64 MiB the tool carries. bin/vireo-cuda links OpenCV through gocv,
 # 268 shared libraries / ~370 MB here, so step 3 runs only where the
@@ -19,6 +19,7 @@
 #   sgemm.jsonl        SGEMM GFLOP/s (TestDeviceSGEMM)
 #   bench-kernels.jsonl  vireo-cuda bench kernels --backend cuda --json
 #   bench-model.json   vireo-cuda bench model --backend cuda (resnet18, 224, b8)
+#   parity.txt         parity.test -test.v -test.run TestModelParity
 #   log.txt            everything else
 # Each step has its own time limit so the whole script ends in ~8 minutes.
 set -u
@@ -86,7 +87,25 @@ else
   note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") bench model: $(head -c 400 "$OUT/bench-model.json"); $(tail -n 1 "$log")"
 fi
 
-# 4. Model parity CPU vs CUDA: not written yet (needs Conv2D, Pool and
-#    the layout ops on CUDA first; see pkg/kernels/cuda/doc.go).
-note "TODO parity: no CPU-vs-CUDA model parity test exists yet"
+# 4. Model parity CPU vs CUDA on the bundled models (models/*/model.onnx,
+#    found from the repository root): pkg/backend's TestModelParity, built
+#    as bin/parity.test.gz (OpenBLAS linked statically; see the Makefile's
+#    build-cuda). It also logs the CUDA images/s at batch 16.
+if [ ! -f bin/parity.test.gz ]; then
+  note "FAIL parity: bin/parity.test.gz missing (make build-cuda here and carry it)"
+else
+  ptest=$(mktemp -d)/parity.test
+  if ! gunzip -c bin/parity.test.gz >"$ptest" 2>>"$log"; then
+    note "FAIL parity: cannot gunzip bin/parity.test.gz"
+  elif chmod +x "$ptest" && m=$(missing "$ptest"); [ -n "$m" ]; then
+    note "FAIL parity: parity.test cannot load: $m"
+  else
+    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} timeout 240 "$ptest" -test.v -test.count=1 -test.run 'TestModelParity' >"$OUT/parity.txt" 2>&1
+    rc=$?
+    note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") parity: $(grep -c -- '--- PASS' "$OUT/parity.txt") passed, $(grep -c -- '--- FAIL' "$OUT/parity.txt") failed, $(grep -c -- '--- SKIP' "$OUT/parity.txt") skipped"
+    grep -E -- 'max abs diff|images/s|--- FAIL|--- SKIP' "$OUT/parity.txt" | sed 's/^ *//' | cut -c1-300 | head -n 40 >>"$sum"
+    [ $rc = 0 ] || tail -n 5 "$OUT/parity.txt" >>"$sum"
+  fi
+  rm -f "$ptest"
+fi
 echo "gpu-check: done; see $sum"
