@@ -210,3 +210,65 @@ extern "C" __global__ void convt2d_direct(float *y, const float *x, const float 
         y[i] = acc;
     }
 }
+
+// Weight gradient of Conv2D and ConvTranspose2D, one block of 256 threads
+// per element of dw (D0,D1,kH,kW) (grid-stride over elements):
+//
+//   dw[o0][o1][ki][kj] = sum_{n, gy<GH, gx<GW} gr[n][o0][gy][gx] *
+//       img[n][g*D1+o1][gy*sh-pt+ki*dh][gx*sw-pl+kj*dw]      (g = o0/(D0/G))
+//
+// Conv2D: gr = dy (N,M,oH,oW), img = x, (D0,D1) = (M, C/G). ConvTranspose2D:
+// gr = x (N,C,H,W), img = dy, (D0,D1) = (C, M/G). Taps outside img are 0.
+extern "C" __global__ void __launch_bounds__(256)
+conv_filter_grad(float *dw, const float *gr, const float *img, long long N, long long D0,
+                 long long D1, long long KH, long long KW, long long G, long long GH, long long GW,
+                 long long IC, long long IH, long long IW, long long SH, long long SW, long long PT,
+                 long long PL, long long DH, long long DW) {
+    __shared__ float part[256];
+    const long long total = D0 * D1 * KH * KW;
+    const long long per = N * GH * GW;
+    for (long long e = blockIdx.x; e < total; e += gridDim.x) {
+        long long r = e;
+        int kj = (int)(r % KW); r /= KW;
+        int ki = (int)(r % KH); r /= KH;
+        long long o1 = r % D1, o0 = r / D1;
+        long long g = o0 / (D0 / G), ic = g * D1 + o1;
+        float acc = 0.0f;
+        for (long long q = threadIdx.x; q < per; q += blockDim.x) {
+            long long gx = q % GW, t = q / GW;
+            long long gy = t % GH, n = t / GH;
+            long long iy = gy * SH - PT + ki * DH, ix = gx * SW - PL + kj * DW;
+            if (iy < 0 || iy >= IH || ix < 0 || ix >= IW) continue;
+            acc = fmaf(gr[((n * D0 + o0) * GH + gy) * GW + gx], img[((n * IC + ic) * IH + iy) * IW + ix], acc);
+        }
+        part[threadIdx.x] = acc;
+        __syncthreads();
+        for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+            if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) dw[e] = part[0];
+        __syncthreads();
+    }
+}
+
+// Bias gradient: db[m] = sum_{n, p<P} dy[n][m][p], one block per m.
+extern "C" __global__ void __launch_bounds__(256)
+conv_bias_grad(float *db, const float *dy, long long N, long long M, long long P) {
+    __shared__ float part[256];
+    for (long long m = blockIdx.x; m < M; m += gridDim.x) {
+        float acc = 0.0f;
+        for (long long q = threadIdx.x; q < N * P; q += blockDim.x) {
+            long long n = q / P, p = q - n * P;
+            acc += dy[(n * M + m) * P + p];
+        }
+        part[threadIdx.x] = acc;
+        __syncthreads();
+        for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+            if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) db[m] = part[0];
+        __syncthreads();
+    }
+}

@@ -17,7 +17,7 @@ var ptxFS embed.FS
 // moduleKernels lists the kernels of each CUDA source (ptx/<module>_<arch>.ptx).
 var moduleKernels = map[string][]string{
 	"activation":  {"act_fwd", "act_bwd", "dropout_fwd", "dropout_bwd"},
-	"conv":        {"conv2d_igemm", "conv2d_direct", "convt2d_direct"},
+	"conv":        {"conv2d_igemm", "conv2d_direct", "convt2d_direct", "conv_filter_grad", "conv_bias_grad"},
 	"elementwise": {"binary_same", "binary_bcast", "axpy", "scale"},
 	"gemm":        {"sgemm"},
 	"input":       {"normalize_u8"},

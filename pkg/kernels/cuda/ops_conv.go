@@ -191,3 +191,162 @@ func (b *Backend) ConvTranspose2D(y, x, w, bias *kernels.Tensor, p kernels.ConvT
 			int64(p.Dilations[0]), int64(p.Dilations[1]))
 	})
 }
+
+// checkGrads checks the shapes of the non-nil gradients (as the CPU
+// backend).
+func checkGrads(op string, dx *kernels.Tensor, xs kernels.Shape, dw *kernels.Tensor, ws kernels.Shape, db *kernels.Tensor, bs kernels.Shape) error {
+	for _, g := range []struct {
+		name string
+		t    *kernels.Tensor
+		s    kernels.Shape
+	}{{"dx", dx, xs}, {"dw", dw, ws}, {"db", db, bs}} {
+		if g.t != nil {
+			if err := kernels.CheckShape(op+": "+g.name, g.t, g.s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// filterGrad queues conv.cu's conv_filter_grad (see there for gr, img and
+// the dimensions); it runs on the owner goroutine.
+func (b *Backend) filterGrad(dw, gr, img any, n int, ws kernels.Shape, groups int, grs, imgs kernels.Shape, strides, dil [2]int, pads [4]int) error {
+	total := ws.Numel()
+	return b.launchGrid("conv_filter_grad", [3]int{max(1, min(total, 1<<16)), 1, 1}, 256, dw, gr, img,
+		int64(n), int64(ws[0]), int64(ws[1]), int64(ws[2]), int64(ws[3]), int64(groups),
+		int64(grs[2]), int64(grs[3]), int64(imgs[1]), int64(imgs[2]), int64(imgs[3]),
+		int64(strides[0]), int64(strides[1]), int64(pads[0]), int64(pads[1]), int64(dil[0]), int64(dil[1]))
+}
+
+// biasGrad queues db[m] = sum over n and positions of dy[n][m].
+func (b *Backend) biasGrad(db, dy any, ds kernels.Shape) error {
+	m := ds[1]
+	return b.launchGrid("conv_bias_grad", [3]int{max(1, min(m, 65535)), 1, 1}, 256, db, dy,
+		int64(ds[0]), int64(m), int64(ds[2]*ds[3]))
+}
+
+// Conv2DBackward implements kernels.ConvOps with direct kernels:
+//
+//	dx = ConvTranspose2D(dy, w) cut to x's size (convt2d_direct)
+//	dw[m][ci][ki][kj] = sum_{n,oy,ox} dy[n][m][oy][ox] * x[n][g*C/G+ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw]
+//	db[m] = sum_{n,oy,ox} dy[n][m][oy][ox]
+//
+// Nil gradients are skipped.
+func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
+	const op = "conv2d_backward"
+	if x == nil || w == nil {
+		return fmt.Errorf("%w: %s: x and w must not be nil", kernels.ErrShape, op)
+	}
+	out, err := kernels.Conv2DOutShape(x.Shape, w.Shape, p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
+		return err
+	}
+	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
+		return err
+	}
+	p = p.WithDefaults()
+	xs, ws := x.Shape, w.Shape
+	return b.do(func() error {
+		ps, err := b.addrs(op, []string{"dy", "x", "w"}, dy, x, w)
+		if err != nil {
+			return err
+		}
+		if db != nil {
+			pdb, err := b.addr(op+": db", db)
+			if err != nil {
+				return err
+			}
+			if err := b.biasGrad(pdb, ps[0], out); err != nil {
+				return err
+			}
+		}
+		if dw != nil {
+			pdw, err := b.addr(op+": dw", dw)
+			if err != nil {
+				return err
+			}
+			if err := b.filterGrad(pdw, ps[0], ps[1], xs[0], ws, p.Group, out, xs, p.Strides, p.Dilations, p.Pads); err != nil {
+				return err
+			}
+		}
+		if dx != nil {
+			pdx, err := b.addr(op+": dx", dx)
+			if err != nil {
+				return err
+			}
+			return b.launch("convt2d_direct", int64(xs.Numel()), pdx, ps[0], ps[2], uint64(0),
+				int64(out[0]), int64(out[1]), int64(out[2]), int64(out[3]),
+				int64(xs[1]), int64(xs[2]), int64(xs[3]), int64(p.Group), int64(ws[2]), int64(ws[3]),
+				int64(p.Strides[0]), int64(p.Strides[1]), int64(p.Pads[0]), int64(p.Pads[1]),
+				int64(p.Dilations[0]), int64(p.Dilations[1]))
+		}
+		return nil
+	})
+}
+
+// ConvTranspose2DBackward implements kernels.ConvOps with direct kernels:
+//
+//	dx = Conv2D(dy, w) (conv2d_direct; w (C,M/G,kH,kW) read as Conv2D weights)
+//	dw[c][mm][ki][kj] = sum_{n,iy,ix} x[n][c][iy][ix] * dy[n][g*M/G+mm][iy*sh-pt+ki*dh][ix*sw-pl+kj*dw]
+//	db[m] = sum_{n,oy,ox} dy[n][m][oy][ox]
+//
+// Nil gradients are skipped.
+func (b *Backend) ConvTranspose2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvTransposeParams) error {
+	const op = "conv_transpose2d_backward"
+	if x == nil || w == nil {
+		return fmt.Errorf("%w: %s: x and w must not be nil", kernels.ErrShape, op)
+	}
+	out, err := kernels.ConvTranspose2DOutShape(x.Shape, w.Shape, p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
+		return err
+	}
+	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
+		return err
+	}
+	p = p.WithDefaults()
+	xs, ws := x.Shape, w.Shape
+	return b.do(func() error {
+		ps, err := b.addrs(op, []string{"dy", "x", "w"}, dy, x, w)
+		if err != nil {
+			return err
+		}
+		if db != nil {
+			pdb, err := b.addr(op+": db", db)
+			if err != nil {
+				return err
+			}
+			if err := b.biasGrad(pdb, ps[0], out); err != nil {
+				return err
+			}
+		}
+		if dw != nil {
+			pdw, err := b.addr(op+": dw", dw)
+			if err != nil {
+				return err
+			}
+			if err := b.filterGrad(pdw, ps[1], ps[0], xs[0], ws, p.Group, xs, out, p.Strides, p.Dilations, p.Pads); err != nil {
+				return err
+			}
+		}
+		if dx != nil {
+			pdx, err := b.addr(op+": dx", dx)
+			if err != nil {
+				return err
+			}
+			return b.launch("conv2d_direct", int64(xs.Numel()), pdx, ps[0], ps[2], uint64(0), uint64(0),
+				int64(out[0]), int64(out[1]), int64(out[2]), int64(out[3]),
+				int64(xs[1]), int64(xs[2]), int64(xs[3]), int64(p.Group), int64(ws[2]), int64(ws[3]),
+				int64(p.Strides[0]), int64(p.Strides[1]), int64(p.Pads[0]), int64(p.Pads[1]),
+				int64(p.Dilations[0]), int64(p.Dilations[1]),
+				int64(kernels.ActIdentity), float32(0), float32(0), int64(0), float32(0), float32(0))
+		}
+		return nil
+	})
+}

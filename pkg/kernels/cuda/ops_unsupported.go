@@ -22,16 +22,6 @@ func (b *Backend) MatMulBackward(da, db, dc, a, x *kernels.Tensor) error {
 	return unsupported("MatMulBackward")
 }
 
-// Conv2DBackward implements kernels.ConvOps (not yet on CUDA).
-func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvParams) error {
-	return unsupported("Conv2DBackward")
-}
-
-// ConvTranspose2DBackward implements kernels.ConvOps (not yet on CUDA).
-func (b *Backend) ConvTranspose2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.ConvTransposeParams) error {
-	return unsupported("ConvTranspose2DBackward")
-}
-
 // BatchNormTraining implements kernels.NormOps (not yet on CUDA).
 func (b *Backend) BatchNormTraining(y, x, scale, bias, runMean, runVar, saveMean, saveInvStd *kernels.Tensor, eps, momentum float32) error {
 	return unsupported("BatchNormTraining")

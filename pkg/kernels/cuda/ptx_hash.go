@@ -6,7 +6,7 @@ package cuda
 // ptx/ was compiled from, and ptxFilesHash the hash of that PTX; see
 // TestPTXFresh.
 const (
-	ptxSourceHash = "a99807cad8ace1945dc846b9c394454218b5fe351b89c56fe3b1fae468291f71"
-	ptxFilesHash  = "db1131eda0b53e5379d1bdd7dbbe56427ab1902ed5c974fdfac51448159d8851"
+	ptxSourceHash = "5a0aa2c4b000972eca90054aa97620e1ab35f5ce3ebbca2ebb81937be83f8d4b"
+	ptxFilesHash  = "0f158c674b120c611aadad2747ccff6ab3ed61fded692968128a9b1259bde4ac"
 	ptxCompiler   = "nvcc release 11.8 -ptx -O3 -std=c++14"
 )
