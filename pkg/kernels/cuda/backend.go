@@ -74,6 +74,7 @@ type Backend struct {
 	modules []cu.Module
 	fns     map[string]cu.Function
 	scratch devBuf // staging for host bytes and launch metadata
+	partial devBuf // float64 partial sums of the losses (see partials)
 }
 
 var _ kernels.Backend = (*Backend)(nil)
@@ -172,11 +173,13 @@ func (b *Backend) stop() {
 	if err := cu.Synchronize(); err != nil {
 		b.log.Warn().Err(err).Msg("cuda: synchronize at close")
 	}
-	if b.scratch.ptr != 0 {
-		if err := cu.MemFree(b.scratch.ptr); err != nil {
-			b.log.Warn().Err(err).Msg("cuda: free scratch")
+	for _, d := range []*devBuf{&b.scratch, &b.partial} {
+		if d.ptr != 0 {
+			if err := cu.MemFree(d.ptr); err != nil {
+				b.log.Warn().Err(err).Msg("cuda: free scratch")
+			}
+			*d = devBuf{}
 		}
-		b.scratch = devBuf{}
 	}
 	for _, m := range b.modules {
 		if err := m.Unload(); err != nil {

@@ -17,14 +17,17 @@ var ptxFS embed.FS
 // moduleKernels lists the kernels of each CUDA source (ptx/<module>_<arch>.ptx).
 var moduleKernels = map[string][]string{
 	"activation":  {"act_fwd", "act_bwd", "dropout_fwd", "dropout_bwd"},
+	"backward":    {"sum_axes", "bn_train", "bn_backward"},
 	"conv":        {"conv2d_igemm", "conv2d_direct", "convt2d_direct", "conv_filter_grad", "conv_bias_grad"},
 	"elementwise": {"binary_same", "binary_bcast", "axpy", "scale"},
 	"gemm":        {"sgemm"},
 	"input":       {"normalize_u8"},
 	"layout":      {"copy_rows", "depth_to_space", "gather_tab", "scatter_tab"},
+	"loss":        {"loss_part", "loss_finish", "loss_grad", "ce_part", "ce_grad", "sgd_step", "adamw_step"},
 	"norm":        {"bn_infer"},
 	"pool":        {"pool2d_fwd", "pool2d_bwd", "global_pool_fwd", "global_pool_bwd"},
 	"reduce":      {"softmax_fwd", "softmax_bwd", "argmax"},
+	"resize":      {"resize_nearest_bwd", "resize_linear_fwd", "resize_linear_bwd"},
 }
 
 // loadModules loads the PTX for the newest arch the device supports

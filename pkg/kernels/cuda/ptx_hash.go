@@ -6,7 +6,7 @@ package cuda
 // ptx/ was compiled from, and ptxFilesHash the hash of that PTX; see
 // TestPTXFresh.
 const (
-	ptxSourceHash = "5a0aa2c4b000972eca90054aa97620e1ab35f5ce3ebbca2ebb81937be83f8d4b"
-	ptxFilesHash  = "0f158c674b120c611aadad2747ccff6ab3ed61fded692968128a9b1259bde4ac"
+	ptxSourceHash = "6465467a50de717f93005f729e6ecbcb3cb0d48cb7199f388782c54154d4ef73"
+	ptxFilesHash  = "d2b5bb49f846ab1b58bef9a8cc029f9968a610dbd2031ff1c899ab6b78393a3a"
 	ptxCompiler   = "nvcc release 11.8 -ptx -O3 -std=c++14"
 )
