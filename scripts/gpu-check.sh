@@ -19,7 +19,7 @@
 #   sgemm.jsonl        SGEMM GFLOP/s (TestDeviceSGEMM)
 #   bench-kernels.jsonl  vireo-cuda bench kernels --backend cuda --json
 #   bench-model.json   vireo-cuda bench model --backend cuda (resnet18, 224, b8)
-#   parity.txt         parity.test -test.v -test.run TestModelParity
+#   parity.txt         parity.test -test.v -test.run 'TestModelParity|TestTrainStepParity'
 #   log.txt            everything else
 # Each step has its own time limit so the whole script ends in ~8 minutes.
 set -u
@@ -90,7 +90,9 @@ fi
 # 4. Model parity CPU vs CUDA on the bundled models (models/*/model.onnx,
 #    found from the repository root): pkg/backend's TestModelParity, built
 #    as bin/parity.test.gz (OpenBLAS linked statically; see the Makefile's
-#    build-cuda). It also logs the CUDA images/s at batch 16.
+#    build-cuda). It also logs the CUDA images/s at batch 16. Then
+#    TestTrainStepParity: three SGD training steps of one native
+#    architecture on both backends (losses and final weights compared).
 if [ ! -f bin/parity.test.gz ]; then
   note "FAIL parity: bin/parity.test.gz missing (make build-cuda here and carry it)"
 else
@@ -100,10 +102,10 @@ else
   elif chmod +x "$ptest" && m=$(missing "$ptest"); [ -n "$m" ]; then
     note "FAIL parity: parity.test cannot load: $m"
   else
-    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} timeout 240 "$ptest" -test.v -test.count=1 -test.run 'TestModelParity' >"$OUT/parity.txt" 2>&1
+    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} timeout 240 "$ptest" -test.v -test.count=1 -test.run 'TestModelParity|TestTrainStepParity' >"$OUT/parity.txt" 2>&1
     rc=$?
     note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") parity: $(grep -c -- '--- PASS' "$OUT/parity.txt") passed, $(grep -c -- '--- FAIL' "$OUT/parity.txt") failed, $(grep -c -- '--- SKIP' "$OUT/parity.txt") skipped"
-    grep -E -- 'max abs diff|images/s|--- FAIL|--- SKIP' "$OUT/parity.txt" | sed 's/^ *//' | cut -c1-300 | head -n 40 >>"$sum"
+    grep -E -- 'max abs diff|images/s|loss: cpu|largest relative|--- FAIL|--- SKIP' "$OUT/parity.txt" | sed 's/^ *//' | cut -c1-300 | head -n 40 >>"$sum"
     [ $rc = 0 ] || tail -n 5 "$OUT/parity.txt" >>"$sum"
   fi
   rm -f "$ptest"
