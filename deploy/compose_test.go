@@ -16,7 +16,7 @@ import (
 
 // loadCompose parses ../compose.yaml the way `docker compose` does
 // (interpolation, anchors and merge keys, validation against the schema).
-func loadCompose(t *testing.T) *types.Project {
+func loadCompose(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -29,6 +29,7 @@ func loadCompose(t *testing.T) *types.Project {
 	details.Environment = map[string]string{}
 	p, err := loader.LoadWithContext(context.Background(), *details, func(o *loader.Options) {
 		o.SetProjectName("vireo", true)
+		o.Profiles = profiles
 	})
 	if err != nil {
 		t.Fatalf("compose.yaml does not load: %v", err)
@@ -127,6 +128,59 @@ func TestComposeServices(t *testing.T) {
 		} else if d["ingest"].Condition != types.ServiceConditionHealthy {
 			t.Errorf("%s must wait for a healthy ingest", name)
 		}
+	}
+}
+
+// TestComposeGPUService: infer-gpu runs only with the gpu profile, from
+// the image built with -tags cuda, with one NVIDIA GPU reserved and the
+// CUDA backend, beside the CPU replicas.
+func TestComposeGPUService(t *testing.T) {
+	if _, ok := loadCompose(t).Services["infer-gpu"]; ok {
+		t.Error("infer-gpu runs without the gpu profile")
+	}
+	p := loadCompose(t, "gpu")
+	s, ok := p.Services["infer-gpu"]
+	if !ok {
+		t.Fatal("service infer-gpu missing under the gpu profile")
+	}
+	if s.Image == p.Services["infer"].Image {
+		t.Errorf("infer-gpu image %q is the CPU image", s.Image)
+	}
+	if s.Build == nil || s.Build.Args["VIREO_TAGS"] == nil || *s.Build.Args["VIREO_TAGS"] != "cuda" {
+		t.Errorf("infer-gpu build %+v: want the Dockerfile with VIREO_TAGS=cuda", s.Build)
+	}
+	if strings.Join(s.Command, " ") != "infer --backend cuda --metrics-addr :9090" {
+		t.Errorf("infer-gpu command %v", s.Command)
+	}
+	gpu := false
+	if s.Deploy != nil && s.Deploy.Resources.Reservations != nil {
+		for _, d := range s.Deploy.Resources.Reservations.Devices {
+			for _, c := range d.Capabilities {
+				gpu = gpu || (c == "gpu" && d.Driver == "nvidia" && d.Count == 1)
+			}
+		}
+	}
+	if !gpu {
+		t.Errorf("infer-gpu reserves no NVIDIA GPU: %+v", s.Deploy)
+	}
+	if s.Environment["VIREO_REPLICAS"] == nil || s.HealthCheck == nil || s.DependsOn["ingest"].Condition != types.ServiceConditionHealthy {
+		t.Errorf("infer-gpu lacks the cluster settings, the healthcheck or the wait for ingest")
+	}
+	b, err := os.ReadFile(filepath.Join("..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ARG VIREO_TAGS", `-tags "$VIREO_TAGS"`, "nvidia-cuda-dev", "'^libcuda1$'"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+	conf, err := os.ReadFile("prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "infer-gpu") {
+		t.Error("prometheus.yml does not scrape infer-gpu")
 	}
 }
 
