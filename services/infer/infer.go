@@ -70,6 +70,7 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 		defer be.Close()
 	}
 	errSubj, _ := subj.Errors(Service)
+	met.backend.WithLabelValues(be.Name(), kernels.BLASCore(be)).Set(1)
 
 	s := &service{
 		cfg: cfg, deps: deps, log: log, subj: subj, js: js, store: store,

@@ -23,6 +23,7 @@ type metrics struct {
 	errors   *prometheus.CounterVec   // model, reason
 	messages *prometheus.CounterVec   // model, outcome (ack, nak, term)
 	swaps    *prometheus.CounterVec   // model
+	backend  *prometheus.GaugeVec     // backend, blas_core: 1 for the backend this service runs on
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -76,8 +77,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "vireo", Subsystem: "infer", Name: "model_swaps_total",
 			Help: "Model versions switched to (the first load counts).",
 		}, []string{"model"}),
+		backend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "vireo", Subsystem: "infer", Name: "backend_info",
+			Help: "1 for the compute backend this service runs on (cpu or cuda) and, on the CPU, the OpenBLAS kernels in use.",
+		}, []string{"backend", "blas_core"}),
 	}
-	for _, c := range []prometheus.Collector{m.frames, m.batches, m.size, m.run, m.latency, m.wait, m.swapTime, m.version, m.errors, m.messages, m.swaps} {
+	for _, c := range []prometheus.Collector{m.frames, m.batches, m.size, m.run, m.latency, m.wait, m.swapTime, m.version, m.errors, m.messages, m.swaps, m.backend} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("infer: register metrics: %w", err)
 		}
