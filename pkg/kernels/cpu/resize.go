@@ -1,147 +1,27 @@
 package cpu
 
-import (
-	"fmt"
-	"math"
+import "vireo/pkg/kernels"
 
-	"vireo/pkg/kernels"
-)
-
-// resizeCoord maps output position o of an axis of extent in resized by
-// scale to a position in the input, in float32 as ONNX Runtime computes it,
-// with length_resized = in*scale (not the integer output extent), as the
-// ONNX reference and its test cases have it (they differ from ONNX Runtime
-// only for align_corners with a scale that does not give an integer size):
-//
-//	half_pixel:                (o+0.5)/scale - 0.5
-//	pytorch_half_pixel:        (o+0.5)/scale - 0.5, or 0 if length_resized <= 1
-//	align_corners:             o*(in-1)/(length_resized-1), or 0 if that is 1
-//	asymmetric:                o/scale
-//	tf_half_pixel_for_nearest: (o+0.5)/scale
-func resizeCoord(m kernels.CoordMode, o int, scale float32, in int) float32 {
-	x := float32(o)
-	lr := float32(in) * scale
-	switch m {
-	case kernels.CoordHalfPixel:
-		return (x+0.5)/scale - 0.5
-	case kernels.CoordPytorchHalfPixel:
-		if lr <= 1 {
-			return 0
-		}
-		return (x+0.5)/scale - 0.5
-	case kernels.CoordAlignCorners:
-		if lr == 1 {
-			return 0
-		}
-		return x * float32(in-1) / (lr - 1)
-	case kernels.CoordAsymmetric:
-		return x / scale
-	default: // CoordTFHalfPixelForNN
-		return (x + 0.5) / scale
-	}
-}
-
-// resizeNearestIndex rounds an input coordinate by nearest_mode and clamps
-// it into [0, in).
-func resizeNearestIndex(m kernels.NearestMode, x float32, in int) int {
-	var v float64
-	xf := float64(x)
-	switch m {
-	case kernels.NearestRoundPreferFloor:
-		if x == float32(math.Trunc(xf))+0.5 {
-			v = math.Floor(xf)
-		} else {
-			v = math.Round(xf)
-		}
-	case kernels.NearestRoundPreferCeil:
-		if x == float32(math.Trunc(xf))+0.5 {
-			v = math.Ceil(xf)
-		} else {
-			v = math.Round(xf)
-		}
-	case kernels.NearestFloor:
-		v = math.Floor(xf)
-	default: // NearestCeil
-		v = math.Ceil(xf)
-	}
-	return int(max(0, min(v, float64(in-1))))
-}
-
-// resizeCheck validates p against x and y and returns y's expected shape.
+// resizeCheck is kernels.CheckResize, then x's and y's host data.
 func resizeCheck(op string, x, y *kernels.Tensor, p kernels.ResizeParams, xName, yName string) ([]float32, []float32, error) {
-	if p.Mode != kernels.ResizeNearest && p.Mode != kernels.ResizeLinear {
-		return nil, nil, fmt.Errorf("%w: %s: mode %d (want nearest or linear)", kernels.ErrParam, op, p.Mode)
-	}
-	if p.Coord < kernels.CoordHalfPixel || p.Coord > kernels.CoordTFHalfPixelForNN {
-		return nil, nil, fmt.Errorf("%w: %s: coordinate mode %d", kernels.ErrParam, op, p.Coord)
-	}
-	if p.Nearest < kernels.NearestRoundPreferFloor || p.Nearest > kernels.NearestCeil {
-		return nil, nil, fmt.Errorf("%w: %s: nearest mode %d", kernels.ErrParam, op, p.Nearest)
+	if err := kernels.CheckResize(op, x, y, p, xName, yName); err != nil {
+		return nil, nil, err
 	}
 	xd, err := hostOp(op, xName, x)
 	if err != nil {
-		return nil, nil, err
-	}
-	ys, err := kernels.ResizeOutShape(x.Shape, p)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := kernels.CheckShape(op+": "+yName, y, ys); err != nil {
 		return nil, nil, err
 	}
 	yd, err := hostOp(op, yName, y)
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.Mode == kernels.ResizeLinear {
-		r := len(x.Shape)
-		if r < 2 {
-			return nil, nil, fmt.Errorf("%w: %s: linear mode on x %v (want rank >= 2; it interpolates the last two axes)", kernels.ErrUnsupported, op, x.Shape)
-		}
-		for i := range r - 2 {
-			if p.Scales[i] != 1 {
-				return nil, nil, fmt.Errorf("%w: %s: linear mode with scales %v (want 1 on all but the last two axes)", kernels.ErrUnsupported, op, p.Scales)
-			}
-		}
-	}
 	return xd, yd, nil
-}
-
-// nearestTables maps each output position of each axis to its input.
-func nearestTables(x, y kernels.Shape, p kernels.ResizeParams) [][]int {
-	tabs := make([][]int, len(x))
-	for i := range x {
-		t := make([]int, y[i])
-		for o := range t {
-			t[o] = resizeNearestIndex(p.Nearest, resizeCoord(p.Coord, o, p.Scales[i], x[i]), x[i])
-		}
-		tabs[i] = t
-	}
-	return tabs
-}
-
-// linearAxis holds, per output position, the two input neighbours and the
-// weight of the upper one: out = (1-w)*in[lo] + w*in[hi].
-type linearAxis struct {
-	lo, hi []int
-	w      []float32
-}
-
-func newLinearAxis(m kernels.CoordMode, scale float32, in, out int) linearAxis {
-	a := linearAxis{lo: make([]int, out), hi: make([]int, out), w: make([]float32, out)}
-	for o := range out {
-		x := resizeCoord(m, o, scale, in)
-		x = max(0, min(x, float32(in-1)))
-		l := min(int(x), in-1)
-		a.lo[o], a.hi[o], a.w[o] = l, min(l+1, in-1), x-float32(l)
-	}
-	return a
 }
 
 // Resize implements kernels.LayoutOps (ONNX Resize with scales).
 //
 // Nearest, any rank: y[I] = x[J], J[i] = nearest(coord(I[i])) clamped
-// (resizeCoord, resizeNearestIndex). Rows mapping to the same input row are
+// (kernels.ResizeCoord, kernels.ResizeNearestIndex). Rows mapping to the same input row are
 // copied from the previous output row, and a 2x last axis writes pairs.
 //
 // Linear: bilinear over the last two axes (the others must have scale 1),
@@ -157,7 +37,7 @@ func (c *CPU) Resize(y, x *kernels.Tensor, p kernels.ResizeParams) error {
 		c.resizeLinear(yd, xd, x.Shape, y.Shape, p, false)
 		return nil
 	}
-	tabs := nearestTables(x.Shape, y.Shape, p)
+	tabs := kernels.ResizeNearestTables(x.Shape, y.Shape, p)
 	if len(x.Shape) == 0 {
 		yd[0] = xd[0]
 		return nil
@@ -216,7 +96,7 @@ func (c *CPU) ResizeBackward(dx, dy *kernels.Tensor, p kernels.ResizeParams) err
 		return nil
 	}
 	clear(dxd)
-	tabs := nearestTables(dx.Shape, dy.Shape, p)
+	tabs := kernels.ResizeNearestTables(dx.Shape, dy.Shape, p)
 	if len(dx.Shape) == 0 {
 		dxd[0] = dyd[0]
 		return nil
@@ -247,8 +127,8 @@ func (c *CPU) ResizeBackward(dx, dy *kernels.Tensor, p kernels.ResizeParams) err
 func (c *CPU) resizeLinear(yd, xd []float32, xs, ys kernels.Shape, p kernels.ResizeParams, back bool) {
 	r := len(xs)
 	H, W, oH, oW := xs[r-2], xs[r-1], ys[r-2], ys[r-1]
-	ah := newLinearAxis(p.Coord, p.Scales[r-2], H, oH)
-	aw := newLinearAxis(p.Coord, p.Scales[r-1], W, oW)
+	ah := kernels.NewResizeLinearAxis(p.Coord, p.Scales[r-2], H, oH)
+	aw := kernels.NewResizeLinearAxis(p.Coord, p.Scales[r-1], W, oW)
 	planes := xs[:r-2].Numel()
 	c.parallel(planes, planeGrain(H*W+oH*oW), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
@@ -258,12 +138,12 @@ func (c *CPU) resizeLinear(yd, xd []float32, xs, ys kernels.Shape, p kernels.Res
 				clear(xp)
 			}
 			for oh := range oH {
-				r0 := xp[ah.lo[oh]*W : (ah.lo[oh]+1)*W]
-				r1 := xp[ah.hi[oh]*W : (ah.hi[oh]+1)*W]
-				wh := ah.w[oh]
+				r0 := xp[ah.Lo[oh]*W : (ah.Lo[oh]+1)*W]
+				r1 := xp[ah.Hi[oh]*W : (ah.Hi[oh]+1)*W]
+				wh := ah.W[oh]
 				out := yp[oh*oW : (oh+1)*oW]
 				for ow := range out {
-					l, h, ww := aw.lo[ow], aw.hi[ow], aw.w[ow]
+					l, h, ww := aw.Lo[ow], aw.Hi[ow], aw.W[ow]
 					if back {
 						g := out[ow]
 						g0, g1 := g*(1-wh), g*wh

@@ -3,148 +3,29 @@
 package cuda
 
 import (
-	"fmt"
 	"math"
 
 	"vireo/pkg/kernels"
 )
 
 // Resize's tables are computed on the host exactly as the CPU backend
-// computes them (resizeCoord and resizeNearestIndex are its functions,
+// computes them (kernels.ResizeCoord and ResizeNearestIndex, shared,
 // in float32 as ONNX Runtime): the nearest forward is a table gather
 // (layout.cu), the backwards and the bilinear forward are resize.cu's.
 
-// resizeCoord maps output position o of an axis of extent in resized by
-// scale to a position in the input (see the CPU backend's resizeCoord:
-// length_resized = in*scale):
-//
-//	half_pixel:                (o+0.5)/scale - 0.5
-//	pytorch_half_pixel:        (o+0.5)/scale - 0.5, or 0 if length_resized <= 1
-//	align_corners:             o*(in-1)/(length_resized-1), or 0 if that is 1
-//	asymmetric:                o/scale
-//	tf_half_pixel_for_nearest: (o+0.5)/scale
-func resizeCoord(m kernels.CoordMode, o int, scale float32, in int) float32 {
-	x := float32(o)
-	lr := float32(in) * scale
-	switch m {
-	case kernels.CoordHalfPixel:
-		return (x+0.5)/scale - 0.5
-	case kernels.CoordPytorchHalfPixel:
-		if lr <= 1 {
-			return 0
-		}
-		return (x+0.5)/scale - 0.5
-	case kernels.CoordAlignCorners:
-		if lr == 1 {
-			return 0
-		}
-		return x * float32(in-1) / (lr - 1)
-	case kernels.CoordAsymmetric:
-		return x / scale
-	default: // CoordTFHalfPixelForNN
-		return (x + 0.5) / scale
-	}
-}
-
-// resizeNearestIndex rounds an input coordinate by nearest_mode and
-// clamps it into [0, in).
-func resizeNearestIndex(m kernels.NearestMode, x float32, in int) int {
-	var v float64
-	xf := float64(x)
-	switch m {
-	case kernels.NearestRoundPreferFloor:
-		if x == float32(math.Trunc(xf))+0.5 {
-			v = math.Floor(xf)
-		} else {
-			v = math.Round(xf)
-		}
-	case kernels.NearestRoundPreferCeil:
-		if x == float32(math.Trunc(xf))+0.5 {
-			v = math.Ceil(xf)
-		} else {
-			v = math.Round(xf)
-		}
-	case kernels.NearestFloor:
-		v = math.Floor(xf)
-	default: // NearestCeil
-		v = math.Ceil(xf)
-	}
-	return int(max(0, min(v, float64(in-1))))
-}
-
-// resizeCheck validates p against x and y (the CPU backend's checks, in
-// its order).
-func resizeCheck(op string, x, y *kernels.Tensor, p kernels.ResizeParams, xName, yName string) error {
-	if p.Mode != kernels.ResizeNearest && p.Mode != kernels.ResizeLinear {
-		return fmt.Errorf("%w: %s: mode %d (want nearest or linear)", kernels.ErrParam, op, p.Mode)
-	}
-	if p.Coord < kernels.CoordHalfPixel || p.Coord > kernels.CoordTFHalfPixelForNN {
-		return fmt.Errorf("%w: %s: coordinate mode %d", kernels.ErrParam, op, p.Coord)
-	}
-	if p.Nearest < kernels.NearestRoundPreferFloor || p.Nearest > kernels.NearestCeil {
-		return fmt.Errorf("%w: %s: nearest mode %d", kernels.ErrParam, op, p.Nearest)
-	}
-	if x == nil {
-		return fmt.Errorf("%w: %s: %s is nil", kernels.ErrShape, op, xName)
-	}
-	ys, err := kernels.ResizeOutShape(x.Shape, p)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := kernels.CheckShape(op+": "+yName, y, ys); err != nil {
-		return err
-	}
-	if p.Mode == kernels.ResizeLinear {
-		r := len(x.Shape)
-		if r < 2 {
-			return fmt.Errorf("%w: %s: linear mode on x %v (want rank >= 2; it interpolates the last two axes)", kernels.ErrUnsupported, op, x.Shape)
-		}
-		for i := range r - 2 {
-			if p.Scales[i] != 1 {
-				return fmt.Errorf("%w: %s: linear mode with scales %v (want 1 on all but the last two axes)", kernels.ErrUnsupported, op, p.Scales)
-			}
-		}
-	}
-	return nil
-}
-
-// nearestTables maps each output position of each axis to its input.
-func nearestTables(x, y kernels.Shape, p kernels.ResizeParams) [][]int {
-	tabs := make([][]int, len(x))
-	for i := range x {
-		t := make([]int, y[i])
-		for o := range t {
-			t[o] = resizeNearestIndex(p.Nearest, resizeCoord(p.Coord, o, p.Scales[i], x[i]), x[i])
-		}
-		tabs[i] = t
-	}
-	return tabs
-}
-
-// linearAxis holds, per output position, the two input neighbours and the
-// weight of the upper one (the CPU backend's newLinearAxis), and per input
-// position the range of outputs that read it.
+// linearAxis is kernels.ResizeLinearAxis plus, per input position, the
+// range of outputs that read it (for the backward's gather).
 type linearAxis struct {
-	lo, hi     []int
-	w          []float32
+	kernels.ResizeLinearAxis
 	start, end []int
 }
 
 func newLinearAxis(m kernels.CoordMode, scale float32, in, out int) linearAxis {
-	a := linearAxis{lo: make([]int, out), hi: make([]int, out), w: make([]float32, out),
+	a := linearAxis{ResizeLinearAxis: kernels.NewResizeLinearAxis(m, scale, in, out),
 		start: make([]int, in), end: make([]int, in)}
-	for o := range out {
-		x := resizeCoord(m, o, scale, in)
-		x = max(0, min(x, float32(in-1)))
-		l := min(int(x), in-1)
-		a.lo[o], a.hi[o], a.w[o] = l, min(l+1, in-1), x-float32(l)
-	}
-	for j := range in {
-		a.start[j], a.end[j] = 0, 0
-	}
 	seen := make([]bool, in)
 	for o := range out {
-		for _, j := range []int{a.lo[o], a.hi[o]} {
+		for _, j := range []int{a.Lo[o], a.Hi[o]} {
 			if !seen[j] {
 				seen[j], a.start[j] = true, o
 			}
@@ -168,12 +49,12 @@ func linearMeta(ah, aw linearAxis) []int64 {
 			m = append(m, int64(math.Float32bits(x)))
 		}
 	}
-	ints(ah.lo)
-	ints(ah.hi)
-	floats(ah.w)
-	ints(aw.lo)
-	ints(aw.hi)
-	floats(aw.w)
+	ints(ah.Lo)
+	ints(ah.Hi)
+	floats(ah.W)
+	ints(aw.Lo)
+	ints(aw.Hi)
+	floats(aw.W)
 	ints(ah.start)
 	ints(ah.end)
 	ints(aw.start)
@@ -186,13 +67,13 @@ func linearMeta(ah, aw linearAxis) []int64 {
 // clamped; linear as bilinear over the last two axes (the others must have
 // scale 1), with the CPU backend's float32 arithmetic.
 func (b *Backend) Resize(y, x *kernels.Tensor, p kernels.ResizeParams) error {
-	if err := resizeCheck("resize", x, y, p, "x", "y"); err != nil {
+	if err := kernels.CheckResize("resize", x, y, p, "x", "y"); err != nil {
 		return err
 	}
 	if p.Mode == kernels.ResizeLinear {
 		return b.resizeLinear("resize", y, x, x.Shape, y.Shape, p, false)
 	}
-	return b.gather("resize", y, x, indexMap{ext: y.Shape, stride: x.Shape.Strides(), tabs: nearestTables(x.Shape, y.Shape, p)}, 0)
+	return b.gather("resize", y, x, indexMap{ext: y.Shape, stride: x.Shape.Strides(), tabs: kernels.ResizeNearestTables(x.Shape, y.Shape, p)}, 0)
 }
 
 // ResizeBackward implements kernels.LayoutOps: the adjoint of Resize, each
@@ -203,14 +84,14 @@ func (b *Backend) ResizeBackward(dx, dy *kernels.Tensor, p kernels.ResizeParams)
 		return nil
 	}
 	const op = "resize backward"
-	if err := resizeCheck(op, dx, dy, p, "dx", "dy"); err != nil {
+	if err := kernels.CheckResize(op, dx, dy, p, "dx", "dy"); err != nil {
 		return err
 	}
 	if p.Mode == kernels.ResizeLinear {
 		return b.resizeLinear(op, dy, dx, dx.Shape, dy.Shape, p, true)
 	}
 	r := len(dx.Shape)
-	tabs := nearestTables(dx.Shape, dy.Shape, p)
+	tabs := kernels.ResizeNearestTables(dx.Shape, dy.Shape, p)
 	// meta: dx extents, dy strides, table offsets, then per axis
 	// start[in] and count[in] of the dy coordinates reading each dx one.
 	meta := make([]int64, 3*r)
