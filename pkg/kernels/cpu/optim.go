@@ -41,19 +41,6 @@ func optimTensors(op string, param, grad *kernels.Tensor, state map[string]*kern
 	return pd, gd, sd, nil
 }
 
-// optimParam checks one hyper-parameter: finite and in [lo, hi) (hi = +Inf
-// for no upper bound).
-func optimParam(op, name string, v float32, lo, hi float64) error {
-	f := float64(v)
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < lo || f >= hi {
-		if math.IsInf(hi, 1) {
-			return fmt.Errorf("%w: %s: %s=%v (want finite and >= %v)", kernels.ErrParam, op, name, v, lo)
-		}
-		return fmt.Errorf("%w: %s: %s=%v (want in [%v, %v))", kernels.ErrParam, op, name, v, lo, hi)
-	}
-	return nil
-}
-
 // SGDStep implements kernels.OptimOps, PyTorch's SGD with momentum and L2
 // weight decay (dampening 0, not Nesterov). For each element i:
 //
@@ -65,14 +52,7 @@ func optimParam(op, name string, v float32, lo, hi float64) error {
 // buffer. velocity may be nil only when Momentum is 0.
 func (c *CPU) SGDStep(param, grad, velocity *kernels.Tensor, p kernels.SGDParams) error {
 	const op = "sgd"
-	inf := math.Inf(1)
-	if err := optimParam(op, "LR", p.LR, 0, inf); err != nil {
-		return err
-	}
-	if err := optimParam(op, "Momentum", p.Momentum, 0, inf); err != nil {
-		return err
-	}
-	if err := optimParam(op, "WeightDecay", p.WeightDecay, 0, inf); err != nil {
+	if err := p.Check(op); err != nil {
 		return err
 	}
 	pd, gd, sd, err := optimTensors(op, param, grad, map[string]*kernels.Tensor{"velocity": velocity}, "velocity")
@@ -110,18 +90,8 @@ func (c *CPU) SGDStep(param, grad, velocity *kernels.Tensor, p kernels.SGDParams
 // Where the denominator is 0 (Eps 0 and v 0) only the decay applies.
 func (c *CPU) AdamWStep(param, grad, m, v *kernels.Tensor, p kernels.AdamWParams) error {
 	const op = "adamw"
-	inf := math.Inf(1)
-	for _, hp := range []struct {
-		name   string
-		v      float32
-		lo, hi float64
-	}{{"LR", p.LR, 0, inf}, {"Beta1", p.Beta1, 0, 1}, {"Beta2", p.Beta2, 0, 1}, {"Eps", p.Eps, 0, inf}, {"WeightDecay", p.WeightDecay, 0, inf}} {
-		if err := optimParam(op, hp.name, hp.v, hp.lo, hp.hi); err != nil {
-			return err
-		}
-	}
-	if p.Step < 1 {
-		return fmt.Errorf("%w: %s: Step=%d (want >= 1, the 1-based count of steps taken including this one)", kernels.ErrParam, op, p.Step)
+	if err := p.Check(op); err != nil {
+		return err
 	}
 	pd, gd, sd, err := optimTensors(op, param, grad, map[string]*kernels.Tensor{"m": m, "v": v}, "m", "v")
 	if err != nil {

@@ -316,10 +316,7 @@ func (b *Backend) SliceBackward(dx, dy *kernels.Tensor, p kernels.SliceParams) e
 }
 
 // padMap checks p against small (x) and big (y), and maps y's positions
-// into x as the CPU backend's padTables do: negative pads crop first;
-// the kept range of axis i is [c0, c1) and output o reads input j = o -
-// begin, constant: -1 outside, edge: clamped, reflect: reflected about c0
-// and c1-1 without repeating the edge.
+// into x with kernels.PadTables (-1: the constant).
 func padMap(op, xName, yName string, small, big *kernels.Tensor, p kernels.PadParams) (indexMap, error) {
 	if small == nil {
 		return indexMap{}, fmt.Errorf("%w: %s: %s is nil", kernels.ErrShape, op, xName)
@@ -331,37 +328,7 @@ func padMap(op, xName, yName string, small, big *kernels.Tensor, p kernels.PadPa
 	if err := kernels.CheckShape(op+": "+yName, big, ys); err != nil {
 		return indexMap{}, err
 	}
-	x := small.Shape
-	r := len(x)
-	m := indexMap{ext: ys, stride: x.Strides(), tabs: make([][]int, r)}
-	for i := range r {
-		bg, e := p.Pads[i], p.Pads[r+i]
-		c0, c1 := max(0, -bg), x[i]-max(0, -e)
-		n := c1 - c0
-		t := make([]int, ys[i])
-		for o := range t {
-			j := o - bg
-			switch {
-			case j >= c0 && j < c1:
-				t[o] = j
-			case p.Mode == kernels.PadConstant:
-				t[o] = -1
-			case p.Mode == kernels.PadEdge:
-				t[o] = min(max(j, c0), c1-1)
-			case n == 1:
-				t[o] = c0
-			default:
-				per := 2 * (n - 1)
-				q := ((j-c0)%per + per) % per
-				if q >= n {
-					q = per - q
-				}
-				t[o] = c0 + q
-			}
-		}
-		m.tabs[i] = t
-	}
-	return m, nil
+	return indexMap{ext: ys, stride: small.Shape.Strides(), tabs: kernels.PadTables(small.Shape, ys, p)}, nil
 }
 
 // Pad implements kernels.LayoutOps (ONNX Pad, any rank): y[I] = x[J] with

@@ -379,19 +379,6 @@ func (b *Backend) CrossEntropySmoothBackward(dx, x, target, weight *kernels.Tens
 	})
 }
 
-// optimParam checks one hyper-parameter: finite and in [lo, hi) (hi =
-// +Inf for no upper bound).
-func optimParam(op, name string, v float32, lo, hi float64) error {
-	f := float64(v)
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < lo || f >= hi {
-		if math.IsInf(hi, 1) {
-			return fmt.Errorf("%w: %s: %s=%v (want finite and >= %v)", kernels.ErrParam, op, name, v, lo)
-		}
-		return fmt.Errorf("%w: %s: %s=%v (want in [%v, %v))", kernels.ErrParam, op, name, v, lo, hi)
-	}
-	return nil
-}
-
 // optimCheck checks that grad and each state tensor that is not nil have
 // param's shape.
 func optimCheck(op string, param, grad *kernels.Tensor, names []string, state ...*kernels.Tensor) error {
@@ -418,14 +405,7 @@ func optimCheck(op string, param, grad *kernels.Tensor, names []string, state ..
 //	d = g + wd*p; v = momentum*v + d (d = d + momentum*v); p -= lr*d
 func (b *Backend) SGDStep(param, grad, velocity *kernels.Tensor, p kernels.SGDParams) error {
 	const op = "sgd"
-	inf := math.Inf(1)
-	if err := optimParam(op, "LR", p.LR, 0, inf); err != nil {
-		return err
-	}
-	if err := optimParam(op, "Momentum", p.Momentum, 0, inf); err != nil {
-		return err
-	}
-	if err := optimParam(op, "WeightDecay", p.WeightDecay, 0, inf); err != nil {
+	if err := p.Check(op); err != nil {
 		return err
 	}
 	if err := optimCheck(op, param, grad, []string{"velocity"}, velocity); err != nil {
@@ -453,18 +433,8 @@ func (b *Backend) SGDStep(param, grad, velocity *kernels.Tensor, p kernels.SGDPa
 // in float32 in the CPU backend's order without contractions.
 func (b *Backend) AdamWStep(param, grad, m, v *kernels.Tensor, p kernels.AdamWParams) error {
 	const op = "adamw"
-	inf := math.Inf(1)
-	for _, hp := range []struct {
-		name   string
-		v      float32
-		lo, hi float64
-	}{{"LR", p.LR, 0, inf}, {"Beta1", p.Beta1, 0, 1}, {"Beta2", p.Beta2, 0, 1}, {"Eps", p.Eps, 0, inf}, {"WeightDecay", p.WeightDecay, 0, inf}} {
-		if err := optimParam(op, hp.name, hp.v, hp.lo, hp.hi); err != nil {
-			return err
-		}
-	}
-	if p.Step < 1 {
-		return fmt.Errorf("%w: %s: Step=%d (want >= 1, the 1-based count of steps taken including this one)", kernels.ErrParam, op, p.Step)
+	if err := p.Check(op); err != nil {
+		return err
 	}
 	if err := optimCheck(op, param, grad, []string{"m", "v"}, m, v); err != nil {
 		return err
