@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 	"gorgonia.org/cu"
@@ -26,6 +27,9 @@ type Config struct {
 	// MinComputeMajor is the lowest compute capability major version
 	// accepted (default 8: the PTX is compute_80 and compute_90).
 	MinComputeMajor int
+	// Math is the initial math mode (kernels.MathFP32, the default when
+	// empty, MathFP16 or MathBF16); see Backend.SetMath.
+	Math string
 }
 
 func (c *Config) setDefaults() {
@@ -38,6 +42,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	if c.Device < 0 {
 		return fmt.Errorf("%w: cuda: Device=%d (want >= 0)", kernels.ErrParam, c.Device)
+	}
+	if _, err := parseMath(c.Math); err != nil {
+		return err
 	}
 	if c.MinComputeMajor < 8 {
 		return fmt.Errorf("%w: cuda: MinComputeMajor=%d (want >= 8: the PTX targets compute_80 and compute_90)", kernels.ErrParam, c.MinComputeMajor)
@@ -69,6 +76,10 @@ type Backend struct {
 	mu     sync.RWMutex
 	closed bool
 
+	// math is the math mode (mathFP32, mathFP16, mathBF16), read when an
+	// op is issued.
+	math atomic.Int32
+
 	// Owned by the owner goroutine.
 	ctx     cu.CUContext
 	modules []cu.Module
@@ -93,6 +104,8 @@ func New(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{log: cfg.Logger, work: make(chan func()), fns: map[string]cu.Function{}}
+	mode, _ := parseMath(cfg.Math) // checked by Validate
+	b.math.Store(mode)
 	started := make(chan error, 1)
 	b.wg.Add(1)
 	go b.owner(cfg, started)
@@ -102,7 +115,7 @@ func New(cfg Config) (*Backend, error) {
 	}
 	b.log.Info().Str("device", b.info.Name).Int("ordinal", b.info.Ordinal).
 		Int("sm", b.info.ComputeMajor*10+b.info.ComputeMinor).Int("ptx", b.info.PTXArch).
-		Int64("mem_bytes", b.info.TotalMem).Msg("cuda backend started")
+		Int64("mem_bytes", b.info.TotalMem).Str("math", b.Math()).Msg("cuda backend started")
 	return b, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"vireo/pkg/kernels"
 	"vireo/pkg/kernels/bench"
 	"vireo/pkg/kernels/kernelstest"
 )
@@ -42,10 +43,18 @@ func TestConformance(t *testing.T) {
 	kernelstest.Run(t, newTestBackend(t))
 }
 
-// TestDeviceSGEMM times the SGEMM kernel on square and conv-like shapes
-// and writes GFLOP/s as JSON lines to $VIREO_CUDA_BENCH_DIR/sgemm.jsonl
-// (skipped when that is unset; numbers are for the report, no assertion
-// on speed).
+// tcPeakTFLOPS is the dense FP16/BF16 tensor-core rate of an H200 as
+// measured on the device machines (an 8192^3 bf16 product through
+// PyTorch/cuBLAS: 769-798 TFLOP/s; the datasheet says ~990), the ceiling
+// the fp16/bf16 timings are reported against.
+const tcPeakTFLOPS = 790
+
+// TestDeviceSGEMM times the GEMM kernels on square and conv-like shapes in
+// each math mode (fp32: gemm.cu's SGEMM on the CUDA cores; fp16 and bf16:
+// tensorcore.cu's WMMA kernel) and writes one JSON line per mode and
+// shape to $VIREO_CUDA_BENCH_DIR/sgemm.jsonl (skipped when that is unset;
+// numbers are for the report, no assertion on speed). The tensor-core
+// lines carry their fraction of tcPeakTFLOPS.
 func TestDeviceSGEMM(t *testing.T) {
 	dir := os.Getenv("VIREO_CUDA_BENCH_DIR")
 	if dir == "" {
@@ -58,27 +67,36 @@ func TestDeviceSGEMM(t *testing.T) {
 	}
 	defer f.Close()
 	enc := json.NewEncoder(f)
-	for _, s := range [][3]int{{1024, 1024, 1024}, {4096, 4096, 4096}, {64, 576, 3136}, {256, 2304, 196}, {512, 4608, 784}} {
-		m, k, n := s[0], s[1], s[2]
-		run, free, err := bench.Sgemm(b, m, k, n)
-		if err != nil {
-			t.Fatalf("sgemm %v: %v", s, err)
-		}
-		timed := func() error {
-			if err := run(); err != nil {
-				return err
-			}
-			return b.Sync()
-		}
-		ds, err := bench.Interleave(context.Background(), b, []func() error{timed}, 3, 10, false)
-		free()
-		if err != nil {
-			t.Fatalf("sgemm %v: %v", s, err)
-		}
-		gflops := 2 * float64(m) * float64(k) * float64(n) / ds[0].Seconds() / 1e9
-		t.Logf("sgemm m=%d k=%d n=%d: %v, %.0f GFLOP/s", m, k, n, ds[0], gflops)
-		if err := enc.Encode(map[string]any{"m": m, "k": k, "n": n, "seconds": ds[0].Seconds(), "gflops": gflops, "device": b.Info().Name}); err != nil {
+	for _, mode := range []string{kernels.MathFP32, kernels.MathFP16, kernels.MathBF16} {
+		if err := b.SetMath(mode); err != nil {
 			t.Fatal(err)
+		}
+		for _, s := range [][3]int{{1024, 1024, 1024}, {4096, 4096, 4096}, {64, 576, 3136}, {256, 2304, 196}, {512, 4608, 784}} {
+			m, k, n := s[0], s[1], s[2]
+			run, free, err := bench.Sgemm(b, m, k, n)
+			if err != nil {
+				t.Fatalf("%s gemm %v: %v", mode, s, err)
+			}
+			timed := func() error {
+				if err := run(); err != nil {
+					return err
+				}
+				return b.Sync()
+			}
+			ds, err := bench.Interleave(context.Background(), b, []func() error{timed}, 3, 10, false)
+			free()
+			if err != nil {
+				t.Fatalf("%s gemm %v: %v", mode, s, err)
+			}
+			gflops := 2 * float64(m) * float64(k) * float64(n) / ds[0].Seconds() / 1e9
+			rec := map[string]any{"math": mode, "m": m, "k": k, "n": n, "seconds": ds[0].Seconds(), "gflops": gflops, "device": b.Info().Name}
+			if mode != kernels.MathFP32 {
+				rec["pct_of_tc_peak"] = 100 * gflops / 1e3 / tcPeakTFLOPS
+			}
+			t.Logf("%s gemm m=%d k=%d n=%d: %v, %.1f TFLOP/s", mode, m, k, n, ds[0], gflops/1e3)
+			if err := enc.Encode(rec); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

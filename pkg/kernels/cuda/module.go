@@ -28,6 +28,8 @@ var moduleKernels = map[string][]string{
 	"pool":        {"pool2d_fwd", "pool2d_bwd", "global_pool_fwd", "global_pool_bwd"},
 	"reduce":      {"softmax_fwd", "softmax_bwd", "argmax"},
 	"resize":      {"resize_nearest_bwd", "resize_linear_fwd", "resize_linear_bwd"},
+	"tensorcore": {"tc_gemm_f16_128", "tc_gemm_f16_64", "tc_gemm_bf16_128", "tc_gemm_bf16_64",
+		"tc_conv_f16_128", "tc_conv_f16_64", "tc_conv_bf16_128", "tc_conv_bf16_64"},
 }
 
 // loadModules loads the PTX for the newest arch the device supports

@@ -83,8 +83,10 @@ func (b *Backend) FusedAffineOK() bool { return true }
 
 // Conv2D implements kernels.ConvOps (see conv.cu for the loop it equals):
 // an implicit-GEMM kernel, or a direct one for convolutions with at most
-// convDirectOuter output channels per group (depthwise). y must not share
-// storage with x (ErrParam).
+// convDirectOuter output channels per group (depthwise). In the fp16 and
+// bf16 math modes (SetMath) the implicit GEMM runs on the tensor cores
+// (tensorcore.cu); the direct kernel and the backward stay FP32. y must
+// not share storage with x (ErrParam).
 func (b *Backend) Conv2D(y, x, w, bias *kernels.Tensor, p kernels.ConvParams) error {
 	return b.conv("conv2d", y, x, w, bias, nil, p, kernels.Act{})
 }
@@ -120,6 +122,9 @@ func (b *Backend) conv(op string, y, x, w, bias, res *kernels.Tensor, p kernels.
 	if act.Affine {
 		affine = 1
 	}
+	// The math mode as issued; the tensor-core kernel's tiles are at
+	// least gemmTile, so the grid limits below hold for both.
+	mode := b.math.Load()
 	igemm := outer > convDirectOuter && n*p.Group <= 65535 && (outer+gemmTile-1)/gemmTile <= 65535 &&
 		int64(c)*int64(h)*int64(wd) < math.MaxInt32 && int64(outer)*int64(k) < math.MaxInt32 &&
 		int64(oh)*int64(ow) < math.MaxInt32
@@ -144,8 +149,13 @@ func (b *Backend) conv(op string, y, x, w, bias, res *kernels.Tensor, p kernels.
 			int64(p.Dilations[0]), int64(p.Dilations[1]),
 			int64(act.Kind), act.Alpha, act.Beta, affine, act.Scale, act.Shift}
 		if igemm {
-			grid := [3]int{(oh*ow + gemmTile - 1) / gemmTile, (outer + gemmTile - 1) / gemmTile, n * p.Group}
-			return b.launchGrid("conv2d_igemm", grid, 256, append([]any{ps[0], ps[1], ps[2], pb, pr}, geo...)...)
+			name, tm, tn := "conv2d_igemm", gemmTile, gemmTile
+			if mode != mathFP32 {
+				tm, tn = tcTileM(outer), tcTileN
+				name = tcKernel("conv", mode, tm)
+			}
+			grid := [3]int{(oh*ow + tn - 1) / tn, (outer + tm - 1) / tm, n * p.Group}
+			return b.launchGrid(name, grid, 256, append([]any{ps[0], ps[1], ps[2], pb, pr}, geo...)...)
 		}
 		return b.launch("conv2d_direct", int64(out.Numel()), append([]any{ps[0], ps[1], ps[2], pb, pr, int64(n)}, geo...)...)
 	})

@@ -11,7 +11,9 @@ import (
 const gemmTile = 64 // BM and BN of gemm.cu
 
 // sgemm queues C[z] = alpha*A[z]*B[z] + beta*C[z] for z < batch (see
-// gemm.cu for the strides and offsets); it runs on the owner goroutine.
+// gemm.cu for the strides and offsets): gemm.cu's FP32 kernel, or in the
+// fp16 and bf16 math modes tensorcore.cu's with the same arguments. It
+// runs on the owner goroutine.
 func (b *Backend) sgemm(c, a, bb any, m, n, k, sam, sak, sbk, sbn int, alpha, beta float32, offs []int64, batch int) error {
 	if m == 0 || n == 0 || batch == 0 {
 		return nil
@@ -27,11 +29,16 @@ func (b *Backend) sgemm(c, a, bb any, m, n, k, sam, sak, sbk, sbn int, alpha, be
 	if batch > 65535 {
 		return fmt.Errorf("%w: cuda: gemm batch of %d (want <= 65535)", kernels.ErrUnsupported, batch)
 	}
-	grid := [3]int{(n + gemmTile - 1) / gemmTile, (m + gemmTile - 1) / gemmTile, batch}
-	if grid[1] > 65535 {
-		return fmt.Errorf("%w: cuda: gemm with M=%d (want <= %d)", kernels.ErrUnsupported, m, 65535*gemmTile)
+	name, tm, tn := "sgemm", gemmTile, gemmTile
+	if mode := b.math.Load(); mode != mathFP32 {
+		tm, tn = tcTileM(m), tcTileN
+		name = tcKernel("gemm", mode, tm)
 	}
-	return b.launchGrid("sgemm", grid, 256, c, a, bb, int64(m), int64(n), int64(k),
+	grid := [3]int{(n + tn - 1) / tn, (m + tm - 1) / tm, batch}
+	if grid[1] > 65535 {
+		return fmt.Errorf("%w: cuda: gemm with M=%d (want <= %d)", kernels.ErrUnsupported, m, 65535*tm)
+	}
+	return b.launchGrid(name, grid, 256, c, a, bb, int64(m), int64(n), int64(k),
 		int64(sam), int64(sak), int64(sbk), int64(sbn), alpha, beta, po)
 }
 

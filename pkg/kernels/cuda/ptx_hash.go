@@ -6,7 +6,7 @@ package cuda
 // ptx/ was compiled from, and ptxFilesHash the hash of that PTX; see
 // TestPTXFresh.
 const (
-	ptxSourceHash = "6465467a50de717f93005f729e6ecbcb3cb0d48cb7199f388782c54154d4ef73"
-	ptxFilesHash  = "d2b5bb49f846ab1b58bef9a8cc029f9968a610dbd2031ff1c899ab6b78393a3a"
+	ptxSourceHash = "17fa00e446754ec77252894e9486b9a5a6bad1dd274bc38b5968423d18c581cd"
+	ptxFilesHash  = "5226a2fc8c1aa4a9c62ec0cf4073740e088474e08126d2379619f8cbcdbbfd8c"
 	ptxCompiler   = "nvcc release 11.8 -ptx -O3 -std=c++14"
 )
