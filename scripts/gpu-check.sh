@@ -15,13 +15,15 @@
 # It writes at most 8 files under $OUT (the tool brings back 8):
 #   summary.txt        one line per step: PASS / FAIL / SKIP and why
 #   device.txt         nvidia-smi, driver, libcuda found
-#   conformance.txt    bin/cuda.test -test.v -test.run TestConformance
-#   sgemm.jsonl        SGEMM GFLOP/s (TestDeviceSGEMM)
+#   conformance.txt    bin/cuda.test -test.v -test.run 'TestConformance|TestTensorCoreMath'
+#                      (the suite, then the fp16/bf16 tensor-core modes vs fp32)
+#   sgemm.jsonl        GEMM GFLOP/s per math mode: fp32 SGEMM, fp16 and bf16
+#                      tensor cores (TestDeviceSGEMM)
 #   bench-kernels.jsonl  vireo-cuda bench kernels --backend cuda --json
 #   bench-model.json   vireo-cuda bench model --backend cuda (resnet18, 224, b8)
 #   parity.txt         parity.test -test.v -test.run 'TestModelParity|TestTrainStepParity'
 #   log.txt            everything else
-# Each step has its own time limit so the whole script ends in ~8 minutes.
+# Each step has its own time limit so the whole script ends in ~5 minutes.
 set -u
 OUT=${OUT:-out/gpu-check}
 mkdir -p "$OUT"
@@ -60,16 +62,17 @@ if [ ! -x bin/cuda.test ]; then
 elif m=$(missing bin/cuda.test); [ -n "$m" ]; then
   note "FAIL conformance: bin/cuda.test cannot load: $m"
 else
-  timeout 200 bin/cuda.test -test.v -test.count=1 -test.run 'TestConformance' >"$OUT/conformance.txt" 2>&1
+  timeout 100 bin/cuda.test -test.v -test.count=1 -test.run 'TestConformance|TestTensorCoreMath' >"$OUT/conformance.txt" 2>&1
   rc=$?
   note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") conformance: $(grep -c -- '--- PASS' "$OUT/conformance.txt") subtests passed, $(grep -c -- '--- FAIL' "$OUT/conformance.txt") failed"
   grep -- '--- FAIL' "$OUT/conformance.txt" | head -n 40 >>"$sum"
+  grep -E -- '--- (PASS|FAIL): TestTensorCoreMath' "$OUT/conformance.txt" >>"$sum"
   [ $rc = 0 ] || tail -n 3 "$OUT/conformance.txt" >>"$sum"
 
-  # 2. SGEMM GFLOP/s (fp32, CUDA cores).
-  VIREO_CUDA_BENCH_DIR=$OUT timeout 100 bin/cuda.test -test.v -test.count=1 -test.run 'TestDeviceSGEMM' >>"$log" 2>&1
+  # 2. GEMM GFLOP/s: fp32 (CUDA cores), fp16 and bf16 (tensor cores).
+  VIREO_CUDA_BENCH_DIR=$OUT timeout 40 bin/cuda.test -test.v -test.count=1 -test.run 'TestDeviceSGEMM' >>"$log" 2>&1
   rc=$?
-  note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") sgemm timing: $(tr '\n' ' ' 2>/dev/null <"$OUT/sgemm.jsonl" | head -c 600)"
+  note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") sgemm timing: $(tr '\n' ' ' 2>/dev/null <"$OUT/sgemm.jsonl" | head -c 2400)"
 fi
 
 # 3. vireo bench on the GPU (the full binary links OpenCV, which the
@@ -92,7 +95,9 @@ fi
 #    as bin/parity.test.gz (OpenBLAS linked statically; see the Makefile's
 #    build-cuda). It also logs the CUDA images/s at batch 16. Then
 #    TestTrainStepParity: three SGD training steps of one native
-#    architecture on both backends (losses and final weights compared).
+#    architecture on both backends (losses and final weights compared),
+#    and once more on CUDA in bf16 (MixedPrecision's mode). Each model
+#    runs on CUDA in fp32, fp16 and bf16 math modes.
 if [ ! -f bin/parity.test.gz ]; then
   note "FAIL parity: bin/parity.test.gz missing (make build-cuda here and carry it)"
 else
@@ -102,10 +107,10 @@ else
   elif chmod +x "$ptest" && m=$(missing "$ptest"); [ -n "$m" ]; then
     note "FAIL parity: parity.test cannot load: $m"
   else
-    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} timeout 240 "$ptest" -test.v -test.count=1 -test.run 'TestModelParity|TestTrainStepParity' >"$OUT/parity.txt" 2>&1
+    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} timeout 150 "$ptest" -test.v -test.count=1 -test.run 'TestModelParity|TestTrainStepParity' >"$OUT/parity.txt" 2>&1
     rc=$?
     note "$([ $rc = 0 ] && echo PASS || echo "FAIL rc=$rc") parity: $(grep -c -- '--- PASS' "$OUT/parity.txt") passed, $(grep -c -- '--- FAIL' "$OUT/parity.txt") failed, $(grep -c -- '--- SKIP' "$OUT/parity.txt") skipped"
-    grep -E -- 'max abs diff|images/s|loss: cpu|largest relative|--- FAIL|--- SKIP' "$OUT/parity.txt" | sed 's/^ *//' | cut -c1-300 | head -n 40 >>"$sum"
+    grep -E -- 'max abs diff|images/s|loss: cpu|largest relative|--- FAIL|--- SKIP' "$OUT/parity.txt" | sed 's/^ *//' | cut -c1-300 | head -n 60 >>"$sum"
     [ $rc = 0 ] || tail -n 5 "$OUT/parity.txt" >>"$sum"
   fi
   rm -f "$ptest"
