@@ -72,7 +72,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.parent, "parent", "", "parent version recorded in the manifest")
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint file written after every epoch (default OUT/checkpoint.vck)")
 	fs.BoolVar(&o.resume, "resume", false, "continue from --checkpoint where it stopped (same flags)")
-	fs.BoolVar(&o.mixed, "mixed-precision", false, "fp16 compute (GPU only: refused on the CPU backend)")
+	fs.BoolVar(&o.mixed, "mixed-precision", false, "bf16 tensor-core GEMMs and convolutions with FP32 master weights and sums (CUDA backend only: refused on the CPU backend)")
 	fs.BoolVar(&o.smallStem, "small-stem", false, "3x3/1 stem instead of 7x7/2 + max pool (default: on for sizes <= 64)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar on stderr")
 	fs.Uint64Var(&o.seed, "seed", 42, "seed for initialisation, order and augmentation")

@@ -40,7 +40,12 @@
 //
 // # Precision
 //
-// Everything runs in float32. Mixed precision is a GPU feature (fp16
-// tensor cores); on the CPU backend Config.MixedPrecision is refused with
+// Everything runs in float32 unless Config.MixedPrecision is set on a
+// backend with math modes (kernels.MathModer: the CUDA backend). Then the
+// Learner sets the backend to bf16 until Close: GEMMs and implicit-GEMM
+// convolutions round their operands to bfloat16 on the tensor cores and
+// sum in FP32; tensors, master weights, optimiser state and every other
+// op stay FP32. bf16 has FP32's exponent range, so there is no loss
+// scaling. On the CPU backend MixedPrecision is refused with
 // ErrMixedPrecision instead of being silently ignored.
 package train

@@ -63,9 +63,14 @@ type Config struct {
 	// By default they keep training (fastai's train_bn=True); running
 	// statistics update in training mode either way, as in fastai.
 	FreezeBN bool
-	// MixedPrecision asks for fp16 compute with fp32 master weights. Only
-	// a GPU backend could do it; New refuses it (ErrMixedPrecision)
-	// everywhere until the CUDA backend has fp16 kernels.
+	// MixedPrecision trains with bf16 tensor-core GEMMs and FP32 master
+	// weights: New sets the backend's math mode to kernels.MathBF16 (a
+	// kernels.MathModer: the CUDA backend) until Close, so every GEMM and
+	// implicit-GEMM convolution rounds its operands to bfloat16 and sums
+	// in FP32, while tensors, weights, optimiser state and every other op
+	// stay FP32. bf16 has FP32's exponent range, so no loss scaling is
+	// needed. A backend without math modes (the CPU) is refused with
+	// ErrMixedPrecision rather than silently training in FP32.
 	MixedPrecision bool
 	// Weights are per-sample loss weights indexed by training-dataset
 	// index (nil: every sample weighs 1). The retrain service weights
@@ -209,6 +214,9 @@ type Learner struct {
 	// (applyFreeze).
 	applied int
 	opt     map[string]*optState
+	// restoreMath, set when MixedPrecision changed the backend's math
+	// mode, puts the previous mode back (Close).
+	restoreMath func()
 
 	// Per-size buffers.
 	x, target, weight, lossT, dy *kernels.Tensor
@@ -272,11 +280,9 @@ func New(b kernels.Backend, model *arch.Model, cfg Config) (*Learner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.MixedPrecision {
-		if b.Name() != "cuda" {
-			return nil, fmt.Errorf("%w: backend %q trains in float32 only (mixed precision is a CUDA feature; drop the flag)", ErrMixedPrecision, b.Name())
-		}
-		return nil, fmt.Errorf("%w: the CUDA backend has no fp16 kernels yet (drop the flag)", ErrMixedPrecision)
+	mm, hasMath := b.(kernels.MathModer)
+	if cfg.MixedPrecision && !hasMath {
+		return nil, fmt.Errorf("%w: backend %q trains in float32 only (mixed precision is a CUDA feature; drop the flag)", ErrMixedPrecision, b.Name())
 	}
 	if _, ok := b.(kernels.LabelSmoothingOps); cfg.LabelSmoothing > 0 && !ok {
 		return nil, fmt.Errorf("%w: backend %q has no label-smoothed cross-entropy (drop label smoothing)", ErrConfig, b.Name())
@@ -300,6 +306,18 @@ func New(b kernels.Backend, model *arch.Model, cfg Config) (*Learner, error) {
 	}
 	if err := l.compile(cfg.Size); err != nil {
 		return nil, err
+	}
+	if cfg.MixedPrecision {
+		prev := mm.Math()
+		if err := mm.SetMath(kernels.MathBF16); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("%w: backend %q: %v", ErrMixedPrecision, b.Name(), err)
+		}
+		l.restoreMath = func() {
+			if err := mm.SetMath(prev); err != nil {
+				l.log.Warn().Err(err).Str("math", prev).Msg("train: restore the backend's math mode")
+			}
+		}
 	}
 	return l, nil
 }
@@ -358,8 +376,13 @@ func (l *Learner) trains(name string) bool {
 	return l.bn[name] && !l.cfg.FreezeBN
 }
 
-// Close frees the program, the optimiser state and the buffers.
+// Close frees the program, the optimiser state and the buffers, and puts
+// back the backend's math mode that MixedPrecision changed.
 func (l *Learner) Close() {
+	if l.restoreMath != nil {
+		l.restoreMath()
+		l.restoreMath = nil
+	}
 	if l.prog != nil {
 		l.prog.Close()
 		l.prog = nil

@@ -463,6 +463,56 @@ func TestMixedPrecisionRefusedOnCPU(t *testing.T) {
 	}
 }
 
+// mathBackend is the CPU backend with a recorded math mode: a stand-in
+// for a kernels.MathModer (the CUDA backend) in these GPU-less tests.
+type mathBackend struct {
+	kernels.Backend
+	math string
+	sets []string
+}
+
+func (b *mathBackend) SetMath(m string) error {
+	if m != kernels.MathFP32 && m != kernels.MathFP16 && m != kernels.MathBF16 {
+		return kernels.ErrParam
+	}
+	b.math = m
+	b.sets = append(b.sets, m)
+	return nil
+}
+
+func (b *mathBackend) Math() string { return b.math }
+
+func TestMixedPrecisionSetsBF16(t *testing.T) {
+	m, err := arch.Build("resnet18@0.125", arch.TaskClassify, arch.Config{Classes: 4, SmallStem: true, InChannels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &mathBackend{Backend: newBackend(t), math: kernels.MathFP16}
+	l, err := New(b, m, Config{Meta: quadMeta, Size: 16, Channels: 1, MixedPrecision: true})
+	if err != nil {
+		t.Fatalf("New with MixedPrecision on a MathModer: %v", err)
+	}
+	if b.Math() != kernels.MathBF16 {
+		t.Errorf("math mode after New: %q, want %q", b.Math(), kernels.MathBF16)
+	}
+	l.Close()
+	l.Close()
+	if b.Math() != kernels.MathFP16 || !slices.Equal(b.sets, []string{kernels.MathBF16, kernels.MathFP16}) {
+		t.Errorf("after Close: mode %q, SetMath calls %v; want the previous %q restored once", b.Math(), b.sets, kernels.MathFP16)
+	}
+
+	// Without MixedPrecision the mode is left alone.
+	b.sets = nil
+	l, err = New(b, m, Config{Meta: quadMeta, Size: 16, Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if len(b.sets) != 0 {
+		t.Errorf("SetMath called %v without MixedPrecision", b.sets)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	m, err := arch.Build("resnet18@0.125", arch.TaskClassify, arch.Config{Classes: 4, SmallStem: true, InChannels: 1})
 	if err != nil {
