@@ -64,6 +64,25 @@ func ReduceOutShape(x Shape, axes []int, keepdims bool) (Shape, error) {
 	return out, nil
 }
 
+// ReduceAxes marks the axes of x that a reduction over axes (already
+// checked, e.g. by ReduceOutShape) removes, and gives the factor of its
+// sum: 1, or for a mean 1/count (+Inf for an empty reduction, so that
+// 0*Inf makes the mean NaN).
+func ReduceAxes(x Shape, axes []int, mean bool) (red []bool, scale float64) {
+	ax, _ := NormalizeAxes(axes, len(x))
+	red = make([]bool, len(x))
+	count := 1
+	for _, a := range ax {
+		red[a] = true
+		count *= x[a]
+	}
+	scale = 1.0
+	if mean {
+		scale = 1 / float64(count)
+	}
+	return red, scale
+}
+
 // SplitAxis views x as (outer, n, inner) around axis (negative counts from
 // the end): outer is the product of the extents before axis, n its
 // extent, inner the product of those after. Softmax and ArgMax work on

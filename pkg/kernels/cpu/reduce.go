@@ -296,17 +296,7 @@ func (c *CPU) reduce(op string, y, x *kernels.Tensor, axes []int, mean bool) err
 	if len(yd) != ys.Numel() {
 		return fmt.Errorf("%w: %s: y has shape %v (want %d elements, x %v reduced over axes %v)", kernels.ErrShape, op, y.Shape, ys.Numel(), x.Shape, axes)
 	}
-	ax, _ := kernels.NormalizeAxes(axes, len(x.Shape)) // checked by ReduceOutShape
-	red := make([]bool, len(x.Shape))
-	count := 1
-	for _, a := range ax {
-		red[a] = true
-		count *= x.Shape[a]
-	}
-	scale := 1.0
-	if mean {
-		scale = 1 / float64(count) // +Inf for an empty reduction: 0*Inf is NaN
-	}
+	red, scale := kernels.ReduceAxes(x.Shape, axes, mean)
 	c.sumAxes(yd, xd, nil, x.Shape, red, scale)
 	return nil
 }

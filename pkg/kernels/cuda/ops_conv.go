@@ -252,50 +252,19 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
-		return err
-	}
-	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
-		return err
-	}
 	p = p.WithDefaults()
 	xs, ws := x.Shape, w.Shape
-	return b.do(func() error {
-		ps, err := b.addrs(op, []string{"dy", "x", "w"}, dy, x, w)
-		if err != nil {
-			return err
-		}
-		if db != nil {
-			pdb, err := b.addr(op+": db", db)
-			if err != nil {
-				return err
-			}
-			if err := b.biasGrad(pdb, ps[0], out); err != nil {
-				return err
-			}
-		}
-		if dw != nil {
-			pdw, err := b.addr(op+": dw", dw)
-			if err != nil {
-				return err
-			}
-			if err := b.filterGrad(pdw, ps[0], ps[1], xs[0], ws, p.Group, out, xs, p.Strides, p.Dilations, p.Pads); err != nil {
-				return err
-			}
-		}
-		if dx != nil {
-			pdx, err := b.addr(op+": dx", dx)
-			if err != nil {
-				return err
-			}
-			return b.launch("convt2d_direct", int64(xs.Numel()), pdx, ps[0], ps[2], uint64(0),
+	return b.convGrads(op, dx, dw, db, dy, x, w, out,
+		func(pdw, pdy, px any) error {
+			return b.filterGrad(pdw, pdy, px, xs[0], ws, p.Group, out, xs, p.Strides, p.Dilations, p.Pads)
+		},
+		func(pdx, pdy, pw any) error {
+			return b.launch("convt2d_direct", int64(xs.Numel()), pdx, pdy, pw, uint64(0),
 				int64(out[0]), int64(out[1]), int64(out[2]), int64(out[3]),
 				int64(xs[1]), int64(xs[2]), int64(xs[3]), int64(p.Group), int64(ws[2]), int64(ws[3]),
 				int64(p.Strides[0]), int64(p.Strides[1]), int64(p.Pads[0]), int64(p.Pads[1]),
 				int64(p.Dilations[0]), int64(p.Dilations[1]))
-		}
-		return nil
-	})
+		})
 }
 
 // ConvTranspose2DBackward implements kernels.ConvOps with direct kernels:
@@ -314,48 +283,58 @@ func (b *Backend) ConvTranspose2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, 
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	p = p.WithDefaults()
+	xs, ws := x.Shape, w.Shape
+	return b.convGrads(op, dx, dw, db, dy, x, w, out,
+		func(pdw, pdy, px any) error {
+			return b.filterGrad(pdw, px, pdy, xs[0], ws, p.Group, xs, out, p.Strides, p.Dilations, p.Pads)
+		},
+		func(pdx, pdy, pw any) error {
+			return b.launch("conv2d_direct", int64(xs.Numel()), pdx, pdy, pw, uint64(0), uint64(0),
+				int64(out[0]), int64(out[1]), int64(out[2]), int64(out[3]),
+				int64(xs[1]), int64(xs[2]), int64(xs[3]), int64(p.Group), int64(ws[2]), int64(ws[3]),
+				int64(p.Strides[0]), int64(p.Strides[1]), int64(p.Pads[0]), int64(p.Pads[1]),
+				int64(p.Dilations[0]), int64(p.Dilations[1]),
+				int64(kernels.ActIdentity), float32(0), float32(0), int64(0), float32(0), float32(0))
+		})
+}
+
+// convGrads is the backward of either convolution direction once the
+// output shape out is known: it checks dy and the gradients' shapes, then
+// on the owner goroutine computes db from dy, dw with filter(dw, dy, x)
+// and dx with data(dx, dy, w), skipping nil gradients.
+func (b *Backend) convGrads(op string, dx, dw, db, dy, x, w *kernels.Tensor, out kernels.Shape,
+	filter func(pdw, pdy, px any) error, data func(pdx, pdy, pw any) error) error {
 	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
 		return err
 	}
 	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
 		return err
 	}
-	p = p.WithDefaults()
-	xs, ws := x.Shape, w.Shape
 	return b.do(func() error {
 		ps, err := b.addrs(op, []string{"dy", "x", "w"}, dy, x, w)
 		if err != nil {
 			return err
 		}
-		if db != nil {
-			pdb, err := b.addr(op+": db", db)
+		for _, g := range []struct {
+			name string
+			t    *kernels.Tensor
+			run  func(any) error
+		}{
+			{"db", db, func(p any) error { return b.biasGrad(p, ps[0], out) }},
+			{"dw", dw, func(p any) error { return filter(p, ps[0], ps[1]) }},
+			{"dx", dx, func(p any) error { return data(p, ps[0], ps[2]) }},
+		} {
+			if g.t == nil {
+				continue
+			}
+			pg, err := b.addr(op+": "+g.name, g.t)
 			if err != nil {
 				return err
 			}
-			if err := b.biasGrad(pdb, ps[0], out); err != nil {
+			if err := g.run(pg); err != nil {
 				return err
 			}
-		}
-		if dw != nil {
-			pdw, err := b.addr(op+": dw", dw)
-			if err != nil {
-				return err
-			}
-			if err := b.filterGrad(pdw, ps[1], ps[0], xs[0], ws, p.Group, xs, out, p.Strides, p.Dilations, p.Pads); err != nil {
-				return err
-			}
-		}
-		if dx != nil {
-			pdx, err := b.addr(op+": dx", dx)
-			if err != nil {
-				return err
-			}
-			return b.launch("conv2d_direct", int64(xs.Numel()), pdx, ps[0], ps[2], uint64(0), uint64(0),
-				int64(out[0]), int64(out[1]), int64(out[2]), int64(out[3]),
-				int64(xs[1]), int64(xs[2]), int64(xs[3]), int64(p.Group), int64(ws[2]), int64(ws[3]),
-				int64(p.Strides[0]), int64(p.Strides[1]), int64(p.Pads[0]), int64(p.Pads[1]),
-				int64(p.Dilations[0]), int64(p.Dilations[1]),
-				int64(kernels.ActIdentity), float32(0), float32(0), int64(0), float32(0), float32(0))
 		}
 		return nil
 	})

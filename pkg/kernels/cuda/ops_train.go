@@ -133,17 +133,7 @@ func (b *Backend) reduce(op string, y, x *kernels.Tensor, axes []int, mean bool)
 	if y.Numel() != ys.Numel() {
 		return fmt.Errorf("%w: %s: y has shape %v (want %d elements, x %v reduced over axes %v)", kernels.ErrShape, op, y.Shape, ys.Numel(), x.Shape, axes)
 	}
-	ax, _ := kernels.NormalizeAxes(axes, len(x.Shape)) // checked by ReduceOutShape
-	red := make([]bool, len(x.Shape))
-	count := 1
-	for _, a := range ax {
-		red[a] = true
-		count *= x.Shape[a]
-	}
-	scale := 1.0
-	if mean {
-		scale = 1 / float64(count) // +Inf for an empty reduction: 0*Inf is NaN
-	}
+	red, scale := kernels.ReduceAxes(x.Shape, axes, mean)
 	zeros := make([]int, len(x.Shape))
 	plan := newSumPlan(x.Shape, red, [3][]int{x.Shape.Strides(), zeros, zeros})
 	return b.do(func() error {
