@@ -39,6 +39,7 @@ func backendFlags(fs *flag.FlagSet) *backend.Config {
 	var c backend.Config
 	fs.StringVar(&c.Name, "backend", envOr("VIREO_BACKEND", "cpu"), "compute backend: "+strings.Join(backend.Names(), ", ")+" [VIREO_BACKEND]")
 	fs.IntVar(&c.Threads, "threads", envInt("VIREO_THREADS", 0), "compute threads, 0 = all cores [VIREO_THREADS]")
+	fs.StringVar(&c.Math, "math", envOr("VIREO_MATH", "fp32"), "operand precision of the matrix products and convolutions: fp32, or fp16/bf16 on the cuda backend's tensor cores (FP32 sums) [VIREO_MATH]")
 	return &c
 }
 

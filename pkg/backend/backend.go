@@ -22,6 +22,10 @@ type Config struct {
 	Threads int
 	// Device is the CUDA device ordinal.
 	Device int
+	// Math is the operand precision of the GEMM-shaped ops:
+	// kernels.MathFP32 (the default when empty), MathFP16 or MathBF16.
+	// Only a kernels.MathModer backend (CUDA) takes the last two.
+	Math string
 }
 
 // opener opens one kind of backend.
@@ -54,5 +58,33 @@ func Open(c Config) (kernels.Backend, error) {
 		}
 		return nil, fmt.Errorf("%w: unknown backend %q (have %s)", kernels.ErrUnsupported, name, strings.Join(Names(), ", "))
 	}
-	return o(c)
+	switch c.Math {
+	case "", kernels.MathFP32:
+		return o(c)
+	case kernels.MathFP16, kernels.MathBF16:
+	default:
+		return nil, fmt.Errorf("%w: math %q (want %s, %s or %s)", kernels.ErrParam, c.Math, kernels.MathFP32, kernels.MathFP16, kernels.MathBF16)
+	}
+	b, err := o(c)
+	if err != nil {
+		return nil, err
+	}
+	mm, ok := b.(kernels.MathModer)
+	if !ok {
+		b.Close()
+		return nil, fmt.Errorf("%w: backend %q computes in %s only (math %q is for the cuda backend's tensor cores)", kernels.ErrUnsupported, name, kernels.MathFP32, c.Math)
+	}
+	if err := mm.SetMath(c.Math); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Math reports b's math mode: its MathModer mode, or kernels.MathFP32.
+func Math(b kernels.Backend) string {
+	if mm, ok := b.(kernels.MathModer); ok {
+		return mm.Math()
+	}
+	return kernels.MathFP32
 }

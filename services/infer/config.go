@@ -24,6 +24,10 @@ type Config struct {
 	// caps the CPU backend's threads (0: GOMAXPROCS).
 	Backend string `json:"backend"`
 	Threads int    `json:"threads"`
+	// Math is the backend's operand precision for its matrix products and
+	// convolutions: "fp32" (default), or "fp16"/"bf16" on the cuda
+	// backend (backend.Config.Math).
+	Math string `json:"math"`
 	// Replicas of the streams, buckets and consumers this service creates
 	// (1 for one server, 3 in the compose cluster).
 	Replicas int `json:"replicas"`
@@ -83,6 +87,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Backend == "" {
 		c.Backend = "cpu"
+	}
+	if c.Math == "" {
+		c.Math = kernels.MathFP32
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -146,6 +153,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Threads < 0:
 		return bad("threads", c.Threads, ">=0")
+	case c.Math != kernels.MathFP32 && c.Math != kernels.MathFP16 && c.Math != kernels.MathBF16:
+		return bad("math", c.Math, "fp32, fp16 or bf16")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return bad("replicas", c.Replicas, "1..5")
 	case c.MaxBatch < 1 || c.MaxBatch > schema.MaxFramesPerBatch:

@@ -28,6 +28,7 @@ func TestConfigValidate(t *testing.T) {
 		"reserved model":       func(c *Config) { c.Models = []string{"arrow"} },
 		"model twice":          func(c *Config) { c.Models = []string{"m", "m"} },
 		"negative threads":     func(c *Config) { c.Threads = -1 },
+		"math fp8":             func(c *Config) { c.Math = "fp8" },
 		"replicas":             func(c *Config) { c.Replicas = 7 },
 		"max batch":            func(c *Config) { c.MaxBatch = 5000 },
 		"negative delay":       func(c *Config) { c.MaxDelay = -time.Millisecond },

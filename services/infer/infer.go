@@ -64,13 +64,13 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	}
 	be := cfg.BackendImpl
 	if be == nil {
-		if be, err = backend.Open(backend.Config{Name: cfg.Backend, Threads: cfg.Threads}); err != nil {
+		if be, err = backend.Open(backend.Config{Name: cfg.Backend, Threads: cfg.Threads, Math: cfg.Math}); err != nil {
 			return fmt.Errorf("infer: backend: %w", err)
 		}
 		defer be.Close()
 	}
 	errSubj, _ := subj.Errors(Service)
-	met.backend.WithLabelValues(be.Name(), kernels.BLASCore(be)).Set(1)
+	met.backend.WithLabelValues(be.Name(), backend.Math(be), kernels.BLASCore(be)).Set(1)
 
 	s := &service{
 		cfg: cfg, deps: deps, log: log, subj: subj, js: js, store: store,

@@ -23,7 +23,7 @@ type metrics struct {
 	errors   *prometheus.CounterVec   // model, reason
 	messages *prometheus.CounterVec   // model, outcome (ack, nak, term)
 	swaps    *prometheus.CounterVec   // model
-	backend  *prometheus.GaugeVec     // backend, blas_core: 1 for the backend this service runs on
+	backend  *prometheus.GaugeVec     // backend, math, blas_core: 1 for the backend this service runs on
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -79,8 +79,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"model"}),
 		backend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "vireo", Subsystem: "infer", Name: "backend_info",
-			Help: "1 for the compute backend this service runs on (cpu or cuda) and, on the CPU, the OpenBLAS kernels in use.",
-		}, []string{"backend", "blas_core"}),
+			Help: "1 for the compute backend this service runs on (cpu or cuda), its math mode (fp32, fp16, bf16) and, on the CPU, the OpenBLAS kernels in use.",
+		}, []string{"backend", "math", "blas_core"}),
 	}
 	for _, c := range []prometheus.Collector{m.frames, m.batches, m.size, m.run, m.latency, m.wait, m.swapTime, m.version, m.errors, m.messages, m.swaps, m.backend} {
 		if err := reg.Register(c); err != nil {

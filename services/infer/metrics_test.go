@@ -15,8 +15,8 @@ func TestMetricsParseAndMove(t *testing.T) {
 	svc := e.start(Config{})
 	before := metricstest.Render(t, svc.reg)
 	before.Require(t, "vireo_infer_model_swaps_total", "vireo_infer_model_swap_seconds", "vireo_infer_model_version_info", "vireo_infer_backend_info")
-	if v := before.Value("vireo_infer_backend_info", map[string]string{"backend": "cpu"}); v != 1 {
-		t.Errorf("backend_info{backend=cpu} = %v, want 1", v)
+	if v := before.Value("vireo_infer_backend_info", map[string]string{"backend": "cpu", "math": "fp32"}); v != 1 {
+		t.Errorf("backend_info{backend=cpu,math=fp32} = %v, want 1", v)
 	}
 	if v := before.Value("vireo_infer_model_version_info", map[string]string{"model": "tiny", "version": "v0001"}); v != 1 {
 		t.Errorf("model_version_info{version=v0001} = %v, want 1", v)
