@@ -170,13 +170,17 @@ func TestInferFlags(t *testing.T) {
 	t.Setenv("VIREO_PREFIX", "vireo")
 	t.Setenv("VIREO_KEEP_WINDOW", "2h")
 	t.Setenv("VIREO_MAX_IN_FLIGHT", "2")
+	t.Setenv("VIREO_MATH", "fp16")
 	got, err := parse("--model", "people, faces", "--max-batch", "4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := infer.Config{Prefix: "vireo", Models: []string{"people", "faces"}, Backend: "cpu", Replicas: 3, MaxBatch: 4, MaxInFlight: 2, MaxDelay: 3 * time.Millisecond, KeepWindow: 2 * time.Hour}
+	want := infer.Config{Prefix: "vireo", Models: []string{"people", "faces"}, Backend: "cpu", Math: "fp16", Replicas: 3, MaxBatch: 4, MaxInFlight: 2, MaxDelay: 3 * time.Millisecond, KeepWindow: 2 * time.Hour}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("config\n got %+v\nwant %+v", got, want)
+	}
+	if got, err := parse("--backend", "cuda", "--math", "bf16"); err != nil || got.Math != "bf16" || got.Backend != "cuda" {
+		t.Errorf("--backend cuda --math bf16: %+v, %v", got, err)
 	}
 	for _, args := range [][]string{
 		{"--max-delay", "soon"},
@@ -187,6 +191,7 @@ func TestInferFlags(t *testing.T) {
 		{"--log-format", "xml"},
 		{"--keep-window", "forever"},
 		{"--keep-window", "1s"},
+		{"--math", "fp8"},
 		{"extra"},
 	} {
 		_, err := parse(args...)
