@@ -172,8 +172,22 @@ func (wd *webdriver) find(css string) string {
 	return e[elementKey]
 }
 
+// click finds css and clicks it. The dashboard re-renders parts of the
+// page as events arrive (a models list after a promotion, say), so an
+// element found a moment ago can be gone by the click: that "stale
+// element reference" finds it again, a few times, before failing.
 func (wd *webdriver) click(css string) {
-	wd.call("POST", "/element/"+wd.find(css)+"/click", map[string]any{})
+	wd.t.Helper()
+	for try := 0; ; try++ {
+		_, err := wdCall("POST", wd.base+"/element/"+wd.find(css)+"/click", map[string]any{})
+		if err == nil {
+			return
+		}
+		if try == 4 || !strings.Contains(err.Error(), "stale element reference") {
+			wd.t.Fatalf("webdriver click %s: %v", css, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // clickAt clicks at (dx, dy) from the centre of the element (a real
