@@ -32,6 +32,17 @@ func (p AdamWParams) Check(op string) error {
 	return nil
 }
 
+// Factors are AdamW's per-step constants, computed in float64 from the
+// 1-based Step as every backend computes them: the step size lr/bc1,
+// 1/sqrt(bc2) (bc1 = 1-beta1^t, bc2 = 1-beta2^t) and the decoupled decay
+// factor 1 - lr*wd.
+func (p AdamWParams) Factors() (stepSize, invSqrtBC2, decay float32) {
+	t := float64(p.Step)
+	bc1 := 1 - math.Pow(float64(p.Beta1), t)
+	bc2 := 1 - math.Pow(float64(p.Beta2), t)
+	return float32(float64(p.LR) / bc1), float32(1 / math.Sqrt(bc2)), float32(1 - float64(p.LR)*float64(p.WeightDecay))
+}
+
 // hyper is one optimiser hyper-parameter and its range [lo, hi) (hi =
 // +Inf for no upper bound).
 type hyper struct {

@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 
 	"vireo/pkg/kernels"
 )
@@ -101,12 +100,7 @@ func (c *CPU) AdamWStep(param, grad, m, v *kernels.Tensor, p kernels.AdamWParams
 		return fmt.Errorf("%w: %s: m or v is nil (want both, shape %v)", kernels.ErrParam, op, param.Shape)
 	}
 	md, vd := sd[0], sd[1]
-	t := float64(p.Step)
-	bc1 := 1 - math.Pow(float64(p.Beta1), t)
-	bc2 := 1 - math.Pow(float64(p.Beta2), t)
-	stepSize := float32(float64(p.LR) / bc1)
-	invSqrtBC2 := float32(1 / math.Sqrt(bc2))
-	decay := float32(1 - float64(p.LR)*float64(p.WeightDecay))
+	stepSize, invSqrtBC2, decay := p.Factors()
 	// In C (optim_c.go), vectorised, per element:
 	//	g := gd[i]
 	//	mi := b1*md[i] + (1-b1)*g

@@ -442,12 +442,7 @@ func (b *Backend) AdamWStep(param, grad, m, v *kernels.Tensor, p kernels.AdamWPa
 	if m == nil || v == nil {
 		return fmt.Errorf("%w: %s: m or v is nil (want both, shape %v)", kernels.ErrParam, op, param.Shape)
 	}
-	t := float64(p.Step)
-	bc1 := 1 - math.Pow(float64(p.Beta1), t)
-	bc2 := 1 - math.Pow(float64(p.Beta2), t)
-	stepSize := float32(float64(p.LR) / bc1)
-	invSqrtBC2 := float32(1 / math.Sqrt(bc2))
-	decay := float32(1 - float64(p.LR)*float64(p.WeightDecay))
+	stepSize, invSqrtBC2, decay := p.Factors()
 	n := int64(param.Numel())
 	return b.do(func() error {
 		ps, err := b.addrs(op, []string{"param", "grad", "m", "v"}, param, grad, m, v)
