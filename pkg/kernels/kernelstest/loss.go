@@ -18,6 +18,73 @@ func testLoss(t *testing.T, b kernels.Backend) {
 	t.Run("random", func(t *testing.T) { testLossRandom(t, b) })
 	t.Run("grad", func(t *testing.T) { testLossGrad(t, b) })
 	t.Run("errors", func(t *testing.T) { testLossErrors(t, b) })
+	if ls, ok := b.(kernels.LabelSmoothingOps); ok {
+		t.Run("smoothing", func(t *testing.T) { testLossSmoothing(t, b, ls) })
+	}
+}
+
+// testLossSmoothing checks label-smoothed cross-entropy (an optional
+// interface): by hand on uniform logits, against the reference on random
+// cases with weights and an ignore index (eps 0 must be plain
+// cross-entropy), by central differences, and its parameter check.
+func testLossSmoothing(t *testing.T, b kernels.Backend, ls kernels.LabelSmoothingOps) {
+	// Uniform logits over C = 5: every -log p_c is log 5, so the loss is
+	// log 5 for any eps; dx = (1/5 - (1-eps)*onehot - eps/5)/N.
+	const eps = 0.1
+	x0 := Upload(t, b, make([]float32, 15), 3, 5)
+	t0 := Upload(t, b, []float32{4, 0, 2}, 3)
+	lsAssert(t, "smooth uniform", lsFwd(t, b, "smooth", func(l *kernels.Tensor) error { return ls.CrossEntropySmooth(l, x0, t0, nil, -1, eps) }), math.Log(5), TolF32)
+	want := make([]float32, 15)
+	for n, k := range []int{4, 0, 2} {
+		for c := range 5 {
+			g := 0.2 - eps/5
+			if c == k {
+				g -= 1 - eps
+			}
+			want[n*5+c] = float32(g / 3)
+		}
+	}
+	AssertClose(t, "smooth uniform dx", lsBwd(t, b, "smooth", x0.Shape, func(dx *kernels.Tensor) error {
+		return ls.CrossEntropySmoothBackward(dx, x0, t0, nil, -1, eps, 1)
+	}), want, TolF32)
+
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, xs := range []kernels.Shape{{3, 5}, {2, 3, 4, 4}, {2, 2, 40, 41}} {
+		for _, e := range []float32{0, 0.1, 0.3} {
+			name := fmt.Sprintf("smooth %v eps=%v", xs, e)
+			wv := lsWeights(r, xs[0], true)
+			w := lsUploadW(t, b, wv)
+			x := Rand(r, xs.Numel(), -4, 4)
+			xt := Upload(t, b, x, xs...)
+			ts := append(kernels.Shape{xs[0]}, xs[2:]...)
+			tc := lsTargets(r, ts.Numel(), xs[1], 255)
+			tct := Upload(t, b, tc, ts...)
+			wantL, wantDx := refLossCESmooth(x, xs, tc, wv, 255, float64(e))
+			lsAssert(t, name, lsFwd(t, b, name, func(l *kernels.Tensor) error { return ls.CrossEntropySmooth(l, xt, tct, w, 255, e) }), wantL, TolF32)
+			AssertClose(t, name+" dx", lsBwd(t, b, name, xs, func(dx *kernels.Tensor) error {
+				return ls.CrossEntropySmoothBackward(dx, xt, tct, w, 255, e, 1)
+			}), wantDx, TolF32)
+		}
+	}
+
+	xs := kernels.Shape{2, 3, 2, 3}
+	x := Upload(t, b, Rand(r, xs.Numel(), -2, 2), xs...)
+	tc := Upload(t, b, lsTargets(r, 12, 3, 255), 2, 2, 3)
+	w := lsUploadW(t, b, lsWeights(r, 2, true))
+	lsGradCheck(t, b, "smooth", x,
+		func(l *kernels.Tensor) error { return ls.CrossEntropySmooth(l, x, tc, w, 255, 0.2) },
+		func(dx *kernels.Tensor, s float32) error {
+			return ls.CrossEntropySmoothBackward(dx, x, tc, w, 255, 0.2, s)
+		})
+
+	l, err := b.Alloc(kernels.Shape{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []float32{-0.1, 1, float32(math.NaN())} {
+		lsWantErr(t, fmt.Sprintf("smooth eps=%v", e), ls.CrossEntropySmooth(l, x, tc, nil, 255, e), kernels.ErrParam, "smoothing")
+		lsWantErr(t, fmt.Sprintf("smooth backward eps=%v", e), ls.CrossEntropySmoothBackward(x, x, tc, nil, 255, e, 1), kernels.ErrParam, "smoothing")
+	}
 }
 
 // lsFwd runs a loss into a guarded 1-element tensor and returns its value.

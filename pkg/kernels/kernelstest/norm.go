@@ -16,6 +16,9 @@ func testNorm(t *testing.T, b kernels.Backend) {
 	t.Run("training", func(t *testing.T) { testNormTraining(t, b) })
 	t.Run("grad", func(t *testing.T) { testNormGrad(t, b) })
 	t.Run("errors", func(t *testing.T) { testNormErrors(t, b) })
+	if f, ok := b.(kernels.FusedBNReluOps); ok {
+		t.Run("fused_relu", func(t *testing.T) { testNormFusedRelu(t, b, f) })
+	}
 }
 
 // bnShapes are the (N,C,...) shapes the random cases use: rank 2 (after a
@@ -249,5 +252,53 @@ func testNormErrors(t *testing.T, b kernels.Backend) {
 	bnWantErr(t, "backward nil scale", b.BatchNormBackward(y, nil, nil, y, x, nil, sm, si), kernels.ErrShape)
 	if err := b.BatchNormBackward(nil, nil, nil, y, x, c3(), sm, si); err != nil {
 		t.Errorf("backward with every gradient nil: %v (want nil, nothing to do)", err)
+	}
+}
+
+// testNormFusedRelu checks the optional BatchNormalization+Relu pair
+// against the reference: the forward is Relu of the training forward
+// (with the same statistics), the backward is the plain backward of dy
+// masked by y > 0.
+func testNormFusedRelu(t *testing.T, b kernels.Backend, f kernels.FusedBNReluOps) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, xs := range bnShapes {
+		n, c, s := bnDims(xs)
+		xv := Rand(r, xs.Numel(), -2, 2)
+		sc, bi, rmv, rvv := bnParams(r, c)
+		want := refBatchNormTraining(xv, n, c, s, sc, bi, rmv, rvv, 1e-5, 0.9)
+		wantY := make([]float32, len(want.y))
+		for i, v := range want.y {
+			wantY[i] = max(v, 0)
+		}
+		name := fmt.Sprintf("bn+relu %v", xs)
+		y := NewGuarded(t, b, xs, 99)
+		rm, rv := bnUploadGuarded(t, b, rmv, c), bnUploadGuarded(t, b, rvv, c)
+		sm, si := NewGuarded(t, b, kernels.Shape{c}, 99), NewGuarded(t, b, kernels.Shape{c}, 99)
+		xt := Upload(t, b, xv, xs...)
+		sct := Upload(t, b, sc, c)
+		if err := f.BatchNormTrainingRelu(y.T, xt, sct, Upload(t, b, bi, c), rm.T, rv.T, sm.T, si.T, 1e-5, 0.9); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		yv := y.Check(t, "y")
+		AssertClose(t, name+" y", yv, wantY, Tol{Abs: 1e-4, Rel: 1e-4})
+		AssertClose(t, name+" running mean", rm.Check(t, "running mean"), want.runMean, TolF32)
+		AssertClose(t, name+" running var", rv.Check(t, "running var"), want.runVar, TolF32)
+
+		dyv := Rand(r, xs.Numel(), -1, 1)
+		masked := make([]float32, len(dyv))
+		for i := range dyv {
+			if yv[i] > 0 {
+				masked[i] = dyv[i]
+			}
+		}
+		wdx, wds, wdb := refBatchNormBackward(masked, xv, n, c, s, sc, want.saveMean, want.saveInvStd)
+		dx := NewGuarded(t, b, xs, 99)
+		ds, db := NewGuarded(t, b, kernels.Shape{c}, 99), NewGuarded(t, b, kernels.Shape{c}, 99)
+		if err := f.BatchNormBackwardRelu(dx.T, ds.T, db.T, Upload(t, b, dyv, xs...), y.T, xt, sct, sm.T, si.T); err != nil {
+			t.Fatalf("%s backward: %v", name, err)
+		}
+		AssertClose(t, name+" dx", dx.Check(t, "dx"), wdx, Tol{Abs: 1e-4, Rel: 1e-3})
+		AssertClose(t, name+" dscale", ds.Check(t, "dscale"), wds, Tol{Abs: 1e-4, Rel: 1e-3})
+		AssertClose(t, name+" dbias", db.Check(t, "dbias"), wdb, Tol{Abs: 1e-4, Rel: 1e-4})
 	}
 }

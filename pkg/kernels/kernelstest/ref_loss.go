@@ -62,6 +62,14 @@ func refLossMSE(x, t, w []float32, n int) (float64, []float32) {
 //	l = log(sum_c exp(x[n,c,s])) - x[n,target,s]
 //	dl/dx[n,c,s] = softmax(x[n,:,s])[c] - [c == target]
 func refLossCE(x []float32, xs kernels.Shape, target, w []float32, ignore int) (float64, []float32) {
+	return refLossCESmooth(x, xs, target, w, ignore, 0)
+}
+
+// refLossCESmooth is label-smoothed cross-entropy (fastai's
+// LabelSmoothingCrossEntropy): per element (1-eps)*(-log p_k) +
+// eps/C * sum_c(-log p_c), in the same weighted mean; its gradient is
+// p_c - (1-eps)*[c == k] - eps/C. eps 0 is plain cross-entropy.
+func refLossCESmooth(x []float32, xs kernels.Shape, target, w []float32, ignore int, eps float64) (float64, []float32) {
 	N, C := xs[0], xs[1]
 	S := xs.Numel() / (N * C)
 	at := func(n, c, s int) int { return (n*C+c)*S + s }
@@ -83,12 +91,16 @@ func refLossCE(x []float32, xs kernels.Shape, target, w []float32, ignore int) (
 			}
 			lse := m + math.Log(se)
 			wn := refLossWeight(w, n)
-			num += wn * (lse - float64(x[at(n, k, s)]))
+			var all float64
+			for c := 0; c < C; c++ {
+				all += lse - float64(x[at(n, c, s)])
+			}
+			num += wn * ((1-eps)*(lse-float64(x[at(n, k, s)])) + eps/float64(C)*all)
 			den += wn
 			for c := 0; c < C; c++ {
-				g := math.Exp(float64(x[at(n, c, s)]) - lse)
+				g := math.Exp(float64(x[at(n, c, s)])-lse) - eps/float64(C)
 				if c == k {
-					g--
+					g -= 1 - eps
 				}
 				grad[at(n, c, s)] = wn * g
 			}
