@@ -22,6 +22,7 @@ import (
 	"vireo/pkg/arch"
 	"vireo/pkg/graph"
 	"vireo/pkg/kernels"
+	"vireo/pkg/kernels/kernelstest"
 	"vireo/pkg/model"
 	"vireo/pkg/onnx"
 )
@@ -488,21 +489,7 @@ func TestTrainStepParity(t *testing.T) {
 	}
 	// relDiff is the largest |cpu-cuda| over the largest |cpu| (floored
 	// at 1e-6); NaN counts as infinitely far.
-	relDiff := func(c, g []float32) float64 {
-		if len(c) != len(g) {
-			return math.Inf(1)
-		}
-		var maxAbs, maxDiff float64
-		for i := range c {
-			maxAbs = max(maxAbs, math.Abs(float64(c[i])))
-			d := math.Abs(float64(c[i]) - float64(g[i]))
-			if math.IsNaN(d) {
-				d = math.Inf(1)
-			}
-			maxDiff = max(maxDiff, d)
-		}
-		return maxDiff / max(maxAbs, 1e-6)
-	}
+	relDiff := func(c, g []float32) float64 { return kernelstest.RelToScale(g, c, 1e-6) }
 	if mm, ok := gpuB.(kernels.MathModer); !ok {
 		t.Errorf("backend %s is not a kernels.MathModer: no bf16 run", gpuB.Name())
 	} else {

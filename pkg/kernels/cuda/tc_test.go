@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -21,24 +20,6 @@ import (
 // epilogue (those move outputs by O(1) of scale).
 var tcRelTol = map[string]float64{kernels.MathFP16: 1e-2, kernels.MathBF16: 2e-2}
 
-// relToScale is max|got-want| / max|want| (NaN or a length mismatch is
-// +Inf).
-func relToScale(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var maxAbs, maxDiff float64
-	for i := range want {
-		maxAbs = max(maxAbs, math.Abs(float64(want[i])))
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(d) {
-			d = math.Inf(1)
-		}
-		maxDiff = max(maxDiff, d)
-	}
-	return maxDiff / max(maxAbs, 1e-30)
-}
-
 // tcCompare runs op in FP32 mode and in each tensor-core mode and checks
 // every output within tcRelTol; op returns its outputs on the host. It
 // also requires that some case differ from FP32 at all (proof that the
@@ -55,7 +36,7 @@ func tcCompare(t *testing.T, b *Backend, name string, op func() [][]float32, dif
 		}
 		got := op()
 		for i := range want {
-			rel := relToScale(got[i], want[i])
+			rel := kernelstest.RelToScale(got[i], want[i], 1e-30)
 			if rel > 0 {
 				differed[mode] = true
 			}

@@ -245,3 +245,22 @@ func allEqual(v []float32, x float32) bool {
 	}
 	return true
 }
+
+// RelToScale is the largest |got-want| over the largest |want| (that
+// magnitude floored at floor): a whole output's error relative to its
+// scale. NaN differences and a length mismatch are +Inf.
+func RelToScale(got, want []float32, floor float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	var maxAbs, maxDiff float64
+	for i := range want {
+		maxAbs = max(maxAbs, math.Abs(float64(want[i])))
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if math.IsNaN(d) {
+			d = math.Inf(1)
+		}
+		maxDiff = max(maxDiff, d)
+	}
+	return maxDiff / max(maxAbs, floor)
+}
