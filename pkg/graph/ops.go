@@ -188,6 +188,39 @@ func simple(s []int) *opPlan {
 	return &opPlan{outShapes: [][]int{s}, outDTypes: []DType{Float32}, diff: []int{0}}
 }
 
+// fwdXY is the forward of an op whose kernel writes output 0 from input 0.
+func fwdXY(f func(b kernels.Backend, y, x *kernels.Tensor) error) func(*buildCtx, *step) (func() error, error) {
+	return func(c *buildCtx, s *step) (func() error, error) {
+		xt, err := c.in(s, 0)
+		if err != nil {
+			return nil, err
+		}
+		y, b := s.outs[0].t, c.b
+		return func() error { return f(b, y, xt) }, nil
+	}
+}
+
+// bwdDY is the backward of such an op when dx needs only dy.
+func bwdDY(f func(b kernels.Backend, dx, dy *kernels.Tensor) error) func(*buildCtx, *step, []*kernels.Tensor, []*kernels.Tensor) (func() error, error) {
+	return func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
+		dx, dy, b := gin[0], gout[0], c.b
+		return func() error { return f(b, dx, dy) }, nil
+	}
+}
+
+// bwdXY is the backward of such an op when dx also needs x and y
+// (pooling).
+func bwdXY(f func(b kernels.Backend, dx, dy, x, y *kernels.Tensor) error) func(*buildCtx, *step, []*kernels.Tensor, []*kernels.Tensor) (func() error, error) {
+	return func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
+		xt, err := c.in(s, 0)
+		if err != nil {
+			return nil, err
+		}
+		dx, dy, y, b := gin[0], gout[0], s.outs[0].t, c.b
+		return func() error { return f(b, dx, dy, xt, y) }, nil
+	}
+}
+
 // viewPlan is a Reshape-like op: output 0 views input 0 with shape s.
 func viewPlan(in *value, s []int) *opPlan {
 	return &opPlan{outShapes: [][]int{s}, outDTypes: []DType{in.dtype}, view: true, diff: []int{0}}

@@ -448,18 +448,8 @@ func opPad(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		return nil, err
 	}
 	plan := simple(out)
-	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-		xt, err := c.in(s, 0)
-		if err != nil {
-			return nil, err
-		}
-		y, b := s.outs[0].t, c.b
-		return func() error { return b.Pad(y, xt, p) }, nil
-	}
-	plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
-		dx, dy, b := gin[0], gout[0], c.b
-		return func() error { return b.PadBackward(dx, dy, p) }, nil
-	}
+	plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error { return b.Pad(y, x, p) })
+	plan.bwd = bwdDY(func(b kernels.Backend, dx, dy *kernels.Tensor) error { return b.PadBackward(dx, dy, p) })
 	return plan, nil
 }
 
@@ -578,18 +568,8 @@ func opResize(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 		return nil, err
 	}
 	plan := simple(out)
-	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-		xt, err := c.in(s, 0)
-		if err != nil {
-			return nil, err
-		}
-		y, b := s.outs[0].t, c.b
-		return func() error { return b.Resize(y, xt, p) }, nil
-	}
-	plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
-		dx, dy, b := gin[0], gout[0], c.b
-		return func() error { return b.ResizeBackward(dx, dy, p) }, nil
-	}
+	plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error { return b.Resize(y, x, p) })
+	plan.bwd = bwdDY(func(b kernels.Backend, dx, dy *kernels.Tensor) error { return b.ResizeBackward(dx, dy, p) })
 	return plan, nil
 }
 
@@ -617,18 +597,8 @@ func opDepthToSpace(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, err
 		return nil, nodeErr(n, kernels.ErrShape, "blocksize %d for input %v (want channels divisible by %d)", bs, x.shape, bs*bs)
 	}
 	plan := simple([]int{x.shape[0], x.shape[1] / (bs * bs), x.shape[2] * bs, x.shape[3] * bs})
-	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-		xt, err := c.in(s, 0)
-		if err != nil {
-			return nil, err
-		}
-		y, b := s.outs[0].t, c.b
-		return func() error { return b.DepthToSpace(y, xt, p) }, nil
-	}
-	plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
-		dx, dy, b := gin[0], gout[0], c.b
-		return func() error { return b.DepthToSpaceBackward(dx, dy, p) }, nil
-	}
+	plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error { return b.DepthToSpace(y, x, p) })
+	plan.bwd = bwdDY(func(b kernels.Backend, dx, dy *kernels.Tensor) error { return b.DepthToSpaceBackward(dx, dy, p) })
 	return plan, nil
 }
 
@@ -824,18 +794,8 @@ func opTranspose(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error)
 	}
 	inv := inversePerm(perm)
 	plan := simple(out)
-	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-		xt, err := c.in(s, 0)
-		if err != nil {
-			return nil, err
-		}
-		y, b := s.outs[0].t, c.b
-		return func() error { return b.Transpose(y, xt, perm) }, nil
-	}
-	plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
-		dx, dy, b := gin[0], gout[0], c.b
-		return func() error { return b.Transpose(dx, dy, inv) }, nil
-	}
+	plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error { return b.Transpose(y, x, perm) })
+	plan.bwd = bwdDY(func(b kernels.Backend, dx, dy *kernels.Tensor) error { return b.Transpose(dx, dy, inv) })
 	return plan, nil
 }
 
@@ -946,17 +906,12 @@ func opReduce(mean bool) opFunc {
 			return nil, err
 		}
 		plan := simple(out)
-		plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-			xt, err := c.in(s, 0)
-			if err != nil {
-				return nil, err
-			}
-			y, b := s.outs[0].t, c.b
+		plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error {
 			if mean {
-				return func() error { return b.ReduceMean(y, xt, kAxes) }, nil
+				return b.ReduceMean(y, x, kAxes)
 			}
-			return func() error { return b.ReduceSum(y, xt, kAxes) }, nil
-		}
+			return b.ReduceSum(y, x, kAxes)
+		})
 		plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
 			dy, err := gout[0].Reshaped(keepShape...)
 			if err != nil {
@@ -1090,13 +1045,6 @@ func opArgMax(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, error) {
 	plan := simple(out)
 	plan.outDTypes = []DType{Int64}
 	plan.diff = nil
-	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-		xt, err := c.in(s, 0)
-		if err != nil {
-			return nil, err
-		}
-		y, b := s.outs[0].t, c.b
-		return func() error { return b.ArgMax(y, xt, axis) }, nil
-	}
+	plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error { return b.ArgMax(y, x, axis) })
 	return plan, nil
 }

@@ -519,22 +519,8 @@ func opPool(kind kernels.PoolKind) opFunc {
 			out[2+i] = windowOut(x.shape[2+i], p.Kernel[i], p.Strides[i], p.Dilations[i], p.Pads[i], p.Pads[i+2], p.CeilMode)
 		}
 		plan := simple(out)
-		plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-			xt, err := c.in(s, 0)
-			if err != nil {
-				return nil, err
-			}
-			y, b := s.outs[0].t, c.b
-			return func() error { return b.Pool2D(y, xt, p) }, nil
-		}
-		plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
-			xt, err := c.in(s, 0)
-			if err != nil {
-				return nil, err
-			}
-			dx, dy, y, b := gin[0], gout[0], s.outs[0].t, c.b
-			return func() error { return b.Pool2DBackward(dx, dy, xt, y, p) }, nil
-		}
+		plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error { return b.Pool2D(y, x, p) })
+		plan.bwd = bwdXY(func(b kernels.Backend, dx, dy, x, y *kernels.Tensor) error { return b.Pool2DBackward(dx, dy, x, y, p) })
 		return plan, nil
 	}
 }
@@ -549,22 +535,10 @@ func opGlobalPool(kind kernels.PoolKind) opFunc {
 			return nil, err
 		}
 		plan := simple([]int{x.shape[0], x.shape[1], 1, 1})
-		plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-			xt, err := c.in(s, 0)
-			if err != nil {
-				return nil, err
-			}
-			y, b := s.outs[0].t, c.b
-			return func() error { return b.GlobalPool(y, xt, kind) }, nil
-		}
-		plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
-			xt, err := c.in(s, 0)
-			if err != nil {
-				return nil, err
-			}
-			dx, dy, y, b := gin[0], gout[0], s.outs[0].t, c.b
-			return func() error { return b.GlobalPoolBackward(dx, dy, xt, y, kind) }, nil
-		}
+		plan.fwd = fwdXY(func(b kernels.Backend, y, x *kernels.Tensor) error { return b.GlobalPool(y, x, kind) })
+		plan.bwd = bwdXY(func(b kernels.Backend, dx, dy, x, y *kernels.Tensor) error {
+			return b.GlobalPoolBackward(dx, dy, x, y, kind)
+		})
 		return plan, nil
 	}
 }
