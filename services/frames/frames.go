@@ -13,9 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"vireo/pkg/modelstore"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
+	"vireo/services/internal/boot"
 )
 
 // Service name used in subjects (<p>.errors.frames) and logs.
@@ -56,11 +56,6 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	}
 	deps = deps.WithDefaults()
 	log := deps.Log.With().Str("service", Service).Logger()
-	subj, _ := schema.NewSubjects(cfg.Prefix)
-	js, err := jetstream.New(deps.NC)
-	if err != nil {
-		return fmt.Errorf("frames: jetstream: %w", err)
-	}
 	met, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return err
@@ -68,24 +63,20 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	deps.Health.Set("sources", errStarting)
 	startCtx, cancel := context.WithTimeout(ctx, 3*cfg.PublishTimeout)
 	defer cancel()
-	if !cfg.NoProvision {
-		if err := schema.Provision(startCtx, js, subj, cfg.Replicas, 0); err != nil {
-			return fmt.Errorf("frames: %w", err)
-		}
+	conn, err := boot.Open(startCtx, deps.NC, boot.Options{Service: Service, Prefix: cfg.Prefix, Replicas: cfg.Replicas, NoProvision: cfg.NoProvision})
+	if err != nil {
+		return err
 	}
+	subj, js := conn.Subj, conn.JS
 	kv, err := schema.OpenSources(startCtx, js, subj, cfg.Replicas)
 	if err != nil {
 		return fmt.Errorf("frames: %w", err)
 	}
-	models := cfg.ModelsImpl
-	if models == nil {
-		st, err := modelstore.Open(startCtx, js, modelstore.Options{Prefix: cfg.Prefix, Replicas: cfg.Replicas})
-		if err != nil {
-			return fmt.Errorf("frames: %w", err)
-		}
-		models = st
+	var models Models = conn.Store
+	if cfg.ModelsImpl != nil {
+		models = cfg.ModelsImpl
 	}
-	errSubj, _ := subj.Errors(Service)
+	errSubj := conn.ErrSubj
 	s := &service{
 		cfg: cfg, deps: deps, log: log, subj: subj, js: js, kv: kv, models: models,
 		met: met, errSubj: errSubj, mem: memory.NewGoAllocator(), runners: map[string]*runner{},

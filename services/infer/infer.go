@@ -15,6 +15,7 @@ import (
 	"vireo/pkg/modelstore"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
+	"vireo/services/internal/boot"
 )
 
 // Service name used in subjects (<p>.errors.infer) and logs.
@@ -42,26 +43,19 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	deps = deps.WithDefaults()
 	deps.Health.Set(Service, errStarting) // cleared once the workers are started
 	log := deps.Log.With().Str("service", Service).Logger()
-	subj, _ := schema.NewSubjects(cfg.Prefix)
-	js, err := jetstream.New(deps.NC)
-	if err != nil {
-		return fmt.Errorf("infer: jetstream: %w", err)
-	}
 	met, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, cfg.PublishTimeout*3)
 	defer cancel()
-	if !cfg.NoProvision {
-		if err := schema.Provision(startCtx, js, subj, cfg.Replicas, cfg.KeepWindow); err != nil {
-			return fmt.Errorf("infer: %w", err)
-		}
-	}
-	store, err := modelstore.Open(startCtx, js, modelstore.Options{Prefix: cfg.Prefix, Replicas: cfg.Replicas})
+	conn, err := boot.Open(startCtx, deps.NC, boot.Options{
+		Service: Service, Prefix: cfg.Prefix, Replicas: cfg.Replicas, NoProvision: cfg.NoProvision, KeepWindow: cfg.KeepWindow,
+	})
 	if err != nil {
-		return fmt.Errorf("infer: %w", err)
+		return err
 	}
+	subj, js, store := conn.Subj, conn.JS, conn.Store
 	be := cfg.BackendImpl
 	if be == nil {
 		if be, err = backend.Open(backend.Config{Name: cfg.Backend, Threads: cfg.Threads, Math: cfg.Math}); err != nil {
@@ -69,7 +63,7 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 		}
 		defer be.Close()
 	}
-	errSubj, _ := subj.Errors(Service)
+	errSubj := conn.ErrSubj
 	met.backend.WithLabelValues(be.Name(), backend.Math(be), kernels.BLASCore(be)).Set(1)
 
 	s := &service{

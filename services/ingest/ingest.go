@@ -17,10 +17,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"vireo/pkg/model"
-	"vireo/pkg/modelstore"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
 	"vireo/services/ingest/dashboard"
+	"vireo/services/internal/boot"
 )
 
 // Service name used in subjects (<p>.errors.ingest) and logs.
@@ -47,11 +47,6 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	}
 	deps = deps.WithDefaults()
 	log := deps.Log.With().Str("service", Service).Logger()
-	subj, _ := schema.NewSubjects(cfg.Prefix)
-	js, err := jetstream.New(deps.NC)
-	if err != nil {
-		return fmt.Errorf("ingest: jetstream: %w", err)
-	}
 	met, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return err
@@ -59,24 +54,20 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	deps.Health.Set("nats", errStarting)
 	startCtx, cancel := context.WithTimeout(ctx, 3*cfg.RequestTimeout)
 	defer cancel()
-	if !cfg.NoProvision {
-		if err := schema.Provision(startCtx, js, subj, cfg.Replicas, 0); err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
+	conn, err := boot.Open(startCtx, deps.NC, boot.Options{Service: Service, Prefix: cfg.Prefix, Replicas: cfg.Replicas, NoProvision: cfg.NoProvision})
+	if err != nil {
+		return err
 	}
+	subj, js := conn.Subj, conn.JS
 	kv, err := schema.OpenSources(startCtx, js, subj, cfg.Replicas)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	models := cfg.ModelsImpl
-	if models == nil {
-		st, err := modelstore.Open(startCtx, js, modelstore.Options{Prefix: cfg.Prefix, Replicas: cfg.Replicas})
-		if err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
-		models = st
+	var models Models = conn.Store
+	if cfg.ModelsImpl != nil {
+		models = cfg.ModelsImpl
 	}
-	errSubj, _ := subj.Errors(Service)
+	errSubj := conn.ErrSubj
 	dash, err := dashboard.New(dashboard.Config{Prefix: cfg.Prefix, RequestTimeout: cfg.RequestTimeout}, deps.NC, deps.Metrics, log)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)

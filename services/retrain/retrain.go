@@ -19,6 +19,7 @@ import (
 	"vireo/pkg/modelstore"
 	"vireo/pkg/ops"
 	"vireo/pkg/schema"
+	"vireo/services/internal/boot"
 )
 
 // Service is the service name (errors subject, logs, readiness check).
@@ -120,26 +121,19 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	deps = deps.WithDefaults()
 	deps.Health.Set(Service, errors.New("starting"))
 	log := deps.Log.With().Str("service", Service).Logger()
-	subj, _ := schema.NewSubjects(cfg.Prefix)
-	js, err := jetstream.New(deps.NC)
-	if err != nil {
-		return fmt.Errorf("retrain: jetstream: %w", err)
-	}
 	met, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 3*cfg.Timeout)
 	defer cancel()
-	if !cfg.NoProvision {
-		if err := schema.Provision(startCtx, js, subj, cfg.Replicas, 0); err != nil {
-			return fmt.Errorf("retrain: %w", err)
-		}
-	}
-	store, err := modelstore.Open(startCtx, js, modelstore.Options{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Timeout: cfg.Timeout})
+	conn, err := boot.Open(startCtx, deps.NC, boot.Options{
+		Service: Service, Prefix: cfg.Prefix, Replicas: cfg.Replicas, NoProvision: cfg.NoProvision, StoreTimeout: cfg.Timeout,
+	})
 	if err != nil {
-		return fmt.Errorf("retrain: %w", err)
+		return err
 	}
+	subj, js, store := conn.Subj, conn.JS, conn.Store
 	kv, err := js.CreateOrUpdateKeyValue(startCtx, jetstream.KeyValueConfig{
 		Bucket: subj.StreamName(BucketState), Description: "Vireo retrain state and run records per model",
 		History: StateHistory, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
@@ -161,7 +155,7 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 		}
 		defer be.Close()
 	}
-	errSubj, _ := subj.Errors(Service)
+	errSubj := conn.ErrSubj
 	s := &service{
 		cfg: cfg, deps: deps, log: log, subj: subj, js: js, store: store, kv: kv, frames: frames,
 		be: be, met: met, errSubj: errSubj,

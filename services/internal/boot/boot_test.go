@@ -1,0 +1,85 @@
+package boot
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"vireo/pkg/natsembed"
+	"vireo/pkg/schema"
+)
+
+func connect(t *testing.T) *nats.Conn {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir(), Port: -1}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func TestOpenProvisions(t *testing.T) {
+	nc := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Without provisioning the streams stay absent.
+	c, err := Open(ctx, nc, Options{Service: "infer", Prefix: "t1", NoProvision: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.JS.Stream(ctx, c.Subj.FramesStream(1).Name); err == nil {
+		t.Errorf("NoProvision: stream %s exists", c.Subj.FramesStream(1).Name)
+	}
+
+	keep := 90 * time.Minute
+	c, err = Open(ctx, nc, Options{Service: "infer", Prefix: "t2", KeepWindow: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := schema.NewSubjects("t2")
+	if c.Subj != want {
+		t.Errorf("Subj = %+v, want %+v", c.Subj, want)
+	}
+	if wantErr, _ := want.Errors("infer"); c.ErrSubj != wantErr {
+		t.Errorf("ErrSubj = %q, want %q", c.ErrSubj, wantErr)
+	}
+	for _, cfg := range []string{want.FramesStream(1).Name, want.ResultsStream(1).Name, want.CorrectionsStream(1).Name} {
+		if _, err := c.JS.Stream(ctx, cfg); err != nil {
+			t.Errorf("stream %s: %v", cfg, err)
+		}
+	}
+	ks, err := c.JS.Stream(ctx, want.FramesKeepStream(1, keep).Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ks.CachedInfo().Config.MaxAge; got != keep {
+		t.Errorf("FRAMES_KEEP max age = %v, want %v", got, keep)
+	}
+	if c.Store == nil {
+		t.Fatal("no model store")
+	}
+	if _, err := c.Store.List(ctx); err != nil {
+		t.Errorf("model store: %v", err)
+	}
+}
+
+func TestOpenNamesTheService(t *testing.T) {
+	nc := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := Open(ctx, nc, Options{Service: "frames", Prefix: "bad prefix"})
+	if err == nil || !strings.HasPrefix(err.Error(), "frames: ") {
+		t.Fatalf("bad prefix: err = %v, want one starting with \"frames: \"", err)
+	}
+}
