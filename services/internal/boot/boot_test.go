@@ -6,30 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
-
-	"vireo/pkg/natsembed"
+	"vireo/pkg/natsembed/natstest"
 	"vireo/pkg/schema"
 )
 
-func connect(t *testing.T) *nats.Conn {
-	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir(), Port: -1}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 func TestOpenProvisions(t *testing.T) {
-	nc := connect(t)
+	_, nc, _ := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -75,7 +57,7 @@ func TestOpenProvisions(t *testing.T) {
 }
 
 func TestOpenNamesTheService(t *testing.T) {
-	nc := connect(t)
+	_, nc, _ := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := Open(ctx, nc, Options{Service: "frames", Prefix: "bad prefix"})
