@@ -186,48 +186,14 @@ func sigmoid64(x float64) float64 {
 //
 // (w = 1 without a weight: the mean over all elements).
 func (c *CPU) BCEWithLogits(loss, x, target, weight *kernels.Tensor) error {
-	const op = "bce_with_logits"
-	ld, err := lossOut(op, loss)
-	if err != nil {
-		return err
-	}
-	pw, err := pointwiseArgs(op, x, target, weight, false)
-	if err != nil {
-		return err
-	}
-	den := pw.denominator()
-	if den == 0 {
-		ld[0] = 0
-		return nil
-	}
-	ld[0] = float32(c.pointwiseSum(pw, bceElem) / den)
-	return nil
+	return c.pointwiseLoss("bce_with_logits", loss, x, target, weight, false, bceElem)
 }
 
 // BCEWithLogitsBackward implements kernels.LossOps:
 // dx = scale * w[n]*(sigmoid(x) - t) / sum_{n,j} w[n].
 func (c *CPU) BCEWithLogitsBackward(dx, x, target, weight *kernels.Tensor, scale float32) error {
-	const op = "bce_with_logits backward"
-	if dx == nil {
-		return nil
-	}
-	pw, err := pointwiseArgs(op, x, target, weight, false)
-	if err != nil {
-		return err
-	}
-	if err := kernels.CheckShape(op+": dx", dx, x.Shape); err != nil {
-		return err
-	}
-	dd, err := hostOp(op, "dx", dx)
-	if err != nil {
-		return err
-	}
-	coef := 0.0
-	if den := pw.denominator(); den != 0 {
-		coef = float64(scale) / den
-	}
-	c.pointwiseGrad(dd, pw, coef, func(x, t float64) float64 { return sigmoid64(x) - t })
-	return nil
+	return c.pointwiseLossBackward("bce_with_logits backward", dx, x, target, weight, false, float64(scale),
+		func(x, t float64) float64 { return sigmoid64(x) - t })
 }
 
 // MSE implements kernels.LossOps (MSELossFlat): x (N,...) and target with
@@ -235,12 +201,24 @@ func (c *CPU) BCEWithLogitsBackward(dx, x, target, weight *kernels.Tensor, scale
 //
 //	loss = sum_{n,j} w[n]*(x-t)^2 / sum_{n,j} w[n].
 func (c *CPU) MSE(loss, x, target, weight *kernels.Tensor) error {
-	const op = "mse"
+	return c.pointwiseLoss("mse", loss, x, target, weight, true, func(x, t float64) float64 { return (x - t) * (x - t) })
+}
+
+// MSEBackward implements kernels.LossOps:
+// dx = scale * 2*w[n]*(x - t) / sum_{n,j} w[n].
+func (c *CPU) MSEBackward(dx, x, target, weight *kernels.Tensor, scale float32) error {
+	return c.pointwiseLossBackward("mse backward", dx, x, target, weight, true, 2*float64(scale),
+		func(x, t float64) float64 { return x - t })
+}
+
+// pointwiseLoss writes loss = sum_{n,j} w[n]*elem(x,t) / sum_{n,j} w[n]
+// (0 when the weights sum to 0); sameCount as in pointwiseArgs.
+func (c *CPU) pointwiseLoss(op string, loss, x, target, weight *kernels.Tensor, sameCount bool, elem func(x, t float64) float64) error {
 	ld, err := lossOut(op, loss)
 	if err != nil {
 		return err
 	}
-	pw, err := pointwiseArgs(op, x, target, weight, true)
+	pw, err := pointwiseArgs(op, x, target, weight, sameCount)
 	if err != nil {
 		return err
 	}
@@ -249,18 +227,17 @@ func (c *CPU) MSE(loss, x, target, weight *kernels.Tensor) error {
 		ld[0] = 0
 		return nil
 	}
-	ld[0] = float32(c.pointwiseSum(pw, func(x, t float64) float64 { return (x - t) * (x - t) }) / den)
+	ld[0] = float32(c.pointwiseSum(pw, elem) / den)
 	return nil
 }
 
-// MSEBackward implements kernels.LossOps:
-// dx = scale * 2*w[n]*(x - t) / sum_{n,j} w[n].
-func (c *CPU) MSEBackward(dx, x, target, weight *kernels.Tensor, scale float32) error {
-	const op = "mse backward"
+// pointwiseLossBackward writes dx = factor * w[n]*grad(x,t) / sum_{n,j} w[n]
+// (0 when the weights sum to 0); nothing when dx is nil.
+func (c *CPU) pointwiseLossBackward(op string, dx, x, target, weight *kernels.Tensor, sameCount bool, factor float64, grad func(x, t float64) float64) error {
 	if dx == nil {
 		return nil
 	}
-	pw, err := pointwiseArgs(op, x, target, weight, true)
+	pw, err := pointwiseArgs(op, x, target, weight, sameCount)
 	if err != nil {
 		return err
 	}
@@ -273,9 +250,9 @@ func (c *CPU) MSEBackward(dx, x, target, weight *kernels.Tensor, scale float32) 
 	}
 	coef := 0.0
 	if den := pw.denominator(); den != 0 {
-		coef = 2 * float64(scale) / den
+		coef = factor / den
 	}
-	c.pointwiseGrad(dd, pw, coef, func(x, t float64) float64 { return x - t })
+	c.pointwiseGrad(dd, pw, coef, grad)
 	return nil
 }
 
