@@ -169,13 +169,7 @@ func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.Con
 	if err != nil {
 		return err
 	}
-	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
-		return err
-	}
-	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
-		return err
-	}
-	d, err := convOperands(op, []string{"dx", "dw", "db", "dy", "x", "w"}, dx, dw, db, dy, x, w)
+	d, err := convBackwardOperands(op, out, dx, dw, db, dy, x, w)
 	if err != nil {
 		return err
 	}
@@ -201,6 +195,19 @@ func (c *CPU) Conv2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p kernels.Con
 }
 
 // checkGrads checks the shapes of the non-nil gradients.
+// convBackwardOperands checks a convolution backward's dy against the
+// output shape out and its gradients against x and w (db: one per output
+// channel), then fetches dx, dw, db, dy, x, w in that order.
+func convBackwardOperands(op string, out kernels.Shape, dx, dw, db, dy, x, w *kernels.Tensor) ([6][]float32, error) {
+	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
+		return [6][]float32{}, err
+	}
+	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
+		return [6][]float32{}, err
+	}
+	return convOperands(op, []string{"dx", "dw", "db", "dy", "x", "w"}, dx, dw, db, dy, x, w)
+}
+
 func checkGrads(op string, dx *kernels.Tensor, xs kernels.Shape, dw *kernels.Tensor, ws kernels.Shape, db *kernels.Tensor, bs kernels.Shape) error {
 	if dx != nil {
 		if err := kernels.CheckShape(op+": dx", dx, xs); err != nil {
@@ -286,13 +293,7 @@ func (c *CPU) ConvTranspose2DBackward(dx, dw, db, dy, x, w *kernels.Tensor, p ke
 	if err != nil {
 		return err
 	}
-	if err := kernels.CheckShape(op+": dy", dy, out); err != nil {
-		return err
-	}
-	if err := checkGrads(op, dx, x.Shape, dw, w.Shape, db, kernels.Shape{out[1]}); err != nil {
-		return err
-	}
-	d, err := convOperands(op, []string{"dx", "dw", "db", "dy", "x", "w"}, dx, dw, db, dy, x, w)
+	d, err := convBackwardOperands(op, out, dx, dw, db, dy, x, w)
 	if err != nil {
 		return err
 	}
