@@ -110,6 +110,18 @@ func convPlanOf(n *Node, ins []*value, at *attrs) (*opPlan, kernels.ConvParams, 
 	if err != nil {
 		return nil, p, nodeWrap(n, err)
 	}
+	plan := convPlan(out,
+		func(b kernels.Backend, y, x, w, bias *kernels.Tensor) error { return b.Conv2D(y, x, w, bias, p) },
+		func(b kernels.Backend, dx, dw, db, dy, x, w *kernels.Tensor) error {
+			return b.Conv2DBackward(dx, dw, db, dy, x, w, p)
+		})
+	return plan, p, nil
+}
+
+// convPlan is the plan of a convolution-like op: inputs x, w and an
+// optional bias, all three differentiable.
+func convPlan(out []int, fwd func(b kernels.Backend, y, x, w, bias *kernels.Tensor) error,
+	bwd func(b kernels.Backend, dx, dw, db, dy, x, w *kernels.Tensor) error) *opPlan {
 	plan := simple(out)
 	plan.diff = []int{0, 1, 2}
 	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
@@ -118,7 +130,7 @@ func convPlanOf(n *Node, ins []*value, at *attrs) (*opPlan, kernels.ConvParams, 
 			return nil, err
 		}
 		y, b := s.outs[0].t, c.b
-		return func() error { return b.Conv2D(y, xt, wt, bt, p) }, nil
+		return func() error { return fwd(b, y, xt, wt, bt) }, nil
 	}
 	plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
 		xt, wt, _, err := in3(c, s)
@@ -126,9 +138,9 @@ func convPlanOf(n *Node, ins []*value, at *attrs) (*opPlan, kernels.ConvParams, 
 			return nil, err
 		}
 		dx, dw, db, dy, b := gin[0], gin[1], ginAt(gin, 2), gout[0], c.b
-		return func() error { return b.Conv2DBackward(dx, dw, db, dy, xt, wt, p) }, nil
+		return func() error { return bwd(b, dx, dw, db, dy, xt, wt) }, nil
 	}
-	return plan, p, nil
+	return plan
 }
 
 func ginAt(gin []*kernels.Tensor, i int) *kernels.Tensor {
@@ -223,24 +235,13 @@ func opConvTranspose(a *analysis, n *Node, ins []*value, at *attrs) (*opPlan, er
 	if err != nil {
 		return nil, nodeWrap(n, err)
 	}
-	plan := simple(out)
-	plan.diff = []int{0, 1, 2}
-	plan.fwd = func(c *buildCtx, s *step) (func() error, error) {
-		xt, wt, bt, err := in3(c, s)
-		if err != nil {
-			return nil, err
-		}
-		y, b := s.outs[0].t, c.b
-		return func() error { return b.ConvTranspose2D(y, xt, wt, bt, p) }, nil
-	}
-	plan.bwd = func(c *buildCtx, s *step, gin, gout []*kernels.Tensor) (func() error, error) {
-		xt, wt, _, err := in3(c, s)
-		if err != nil {
-			return nil, err
-		}
-		dx, dw, db, dy, b := gin[0], gin[1], ginAt(gin, 2), gout[0], c.b
-		return func() error { return b.ConvTranspose2DBackward(dx, dw, db, dy, xt, wt, p) }, nil
-	}
+	plan := convPlan(out,
+		func(b kernels.Backend, y, x, w, bias *kernels.Tensor) error {
+			return b.ConvTranspose2D(y, x, w, bias, p)
+		},
+		func(b kernels.Backend, dx, dw, db, dy, x, w *kernels.Tensor) error {
+			return b.ConvTranspose2DBackward(dx, dw, db, dy, x, w, p)
+		})
 	return plan, nil
 }
 
