@@ -78,7 +78,7 @@ data: build
 # make models: trains the four bundled demo models on CPU into models/
 # (committed, so make demo needs no training; see scripts/train-models.sh).
 models: data
-	@bash scripts/train-models.sh
+	@DATA_SEED=$(DATA_SEED) bash scripts/train-models.sh
 
 # make demo: the whole stack in one process on real videos with the bundled
 # models (models/, trained by `make models`; no training needed here).
