@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"vireo/pkg/backend"
 	"vireo/pkg/ops"
 	"vireo/services/infer"
 )
@@ -25,9 +26,7 @@ func init() {
 type inferFlags struct {
 	nats        *natsFlags
 	models      string
-	backend     string
-	math        string
-	threads     int
+	backend     *backend.Config // --backend, --threads, --math
 	maxBatch    int
 	maxInFlight int
 	maxDelay    string
@@ -41,9 +40,7 @@ type inferFlags struct {
 func addInferFlags(fs *flag.FlagSet) *inferFlags {
 	f := &inferFlags{nats: addNATSFlags(fs)}
 	fs.StringVar(&f.models, "model", envOr("VIREO_MODEL", ""), "comma-separated models to serve; empty serves every model in the store [VIREO_MODEL]")
-	fs.StringVar(&f.backend, "backend", envOr("VIREO_BACKEND", "cpu"), "compute backend: cpu or cuda [VIREO_BACKEND]")
-	fs.IntVar(&f.threads, "threads", envInt("VIREO_THREADS", 0), "CPU backend threads, 0 = all cores [VIREO_THREADS]")
-	fs.StringVar(&f.math, "math", envOr("VIREO_MATH", "fp32"), "operand precision of the matrix products and convolutions: fp32, or fp16/bf16 on the cuda backend's tensor cores (FP32 sums) [VIREO_MATH]")
+	f.backend = backendFlags(fs)
 	fs.IntVar(&f.maxBatch, "max-batch", envInt("VIREO_MAX_BATCH", 16), "largest batch run at once [VIREO_MAX_BATCH]")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", envInt("VIREO_MAX_IN_FLIGHT", 4), "computed batches that may be publishing their results while the next runs, 1..64 [VIREO_MAX_IN_FLIGHT]")
 	fs.StringVar(&f.maxDelay, "max-delay", envOr("VIREO_MAX_DELAY", "5ms"), "how long a frame may wait for a fuller batch [VIREO_MAX_DELAY]")
@@ -82,7 +79,7 @@ func (f *inferFlags) config() (infer.Config, error) {
 		return infer.Config{}, usagef("infer: --keep-window %q: %v", f.keepWindow, err)
 	}
 	cfg := infer.Config{
-		Prefix: f.nats.prefix, Models: models, Backend: f.backend, Threads: f.threads, Math: f.math,
+		Prefix: f.nats.prefix, Models: models, Backend: f.backend.Name, Threads: f.backend.Threads, Math: f.backend.Math,
 		Replicas: f.replicas, MaxBatch: f.maxBatch, MaxInFlight: f.maxInFlight, MaxDelay: d,
 		NoKeep: f.noKeep, KeepWindow: keep,
 	}

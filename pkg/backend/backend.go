@@ -58,12 +58,11 @@ func Open(c Config) (kernels.Backend, error) {
 		}
 		return nil, fmt.Errorf("%w: unknown backend %q (have %s)", kernels.ErrUnsupported, name, strings.Join(Names(), ", "))
 	}
-	switch c.Math {
-	case "", kernels.MathFP32:
+	if err := kernels.CheckMath(c.Math); err != nil {
+		return nil, err
+	}
+	if c.Math == "" || c.Math == kernels.MathFP32 {
 		return o(c)
-	case kernels.MathFP16, kernels.MathBF16:
-	default:
-		return nil, fmt.Errorf("%w: math %q (want %s, %s or %s)", kernels.ErrParam, c.Math, kernels.MathFP32, kernels.MathFP16, kernels.MathBF16)
 	}
 	b, err := o(c)
 	if err != nil {

@@ -1,5 +1,7 @@
 package kernels
 
+import "fmt"
+
 // Math modes of a MathModer backend: the operand precision of its
 // GEMM-shaped ops. Accumulation and everything else stay FP32.
 const (
@@ -28,4 +30,14 @@ type MathModer interface {
 	SetMath(mode string) error
 	// Math reports the current mode.
 	Math() string
+}
+
+// CheckMath reports whether mode names a math mode ("" means MathFP32);
+// ErrParam otherwise. Whether a backend has the mode is SetMath's answer.
+func CheckMath(mode string) error {
+	switch mode {
+	case "", MathFP32, MathFP16, MathBF16:
+		return nil
+	}
+	return fmt.Errorf("%w: math %q (want %s, %s or %s)", ErrParam, mode, MathFP32, MathFP16, MathBF16)
 }

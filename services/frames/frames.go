@@ -63,7 +63,9 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	deps.Health.Set("sources", errStarting)
 	startCtx, cancel := context.WithTimeout(ctx, 3*cfg.PublishTimeout)
 	defer cancel()
-	conn, err := boot.Open(startCtx, deps.NC, boot.Options{Service: Service, Prefix: cfg.Prefix, Replicas: cfg.Replicas, NoProvision: cfg.NoProvision})
+	conn, err := boot.Open(startCtx, deps.NC, boot.Options{
+		Service: Service, Prefix: cfg.Prefix, Replicas: cfg.Replicas, NoProvision: cfg.NoProvision, NoStore: cfg.ModelsImpl != nil,
+	})
 	if err != nil {
 		return err
 	}
@@ -72,9 +74,9 @@ func Run(ctx context.Context, cfg Config, deps ops.Deps) error {
 	if err != nil {
 		return fmt.Errorf("frames: %w", err)
 	}
-	var models Models = conn.Store
-	if cfg.ModelsImpl != nil {
-		models = cfg.ModelsImpl
+	models := cfg.ModelsImpl
+	if models == nil {
+		models = conn.Store
 	}
 	errSubj := conn.ErrSubj
 	s := &service{

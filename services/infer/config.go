@@ -153,7 +153,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.Threads < 0:
 		return bad("threads", c.Threads, ">=0")
-	case c.Math != kernels.MathFP32 && c.Math != kernels.MathFP16 && c.Math != kernels.MathBF16:
+	case c.Math == "" || kernels.CheckMath(c.Math) != nil:
 		return bad("math", c.Math, "fp32, fp16 or bf16")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return bad("replicas", c.Replicas, "1..5")

@@ -30,14 +30,17 @@ type Options struct {
 	KeepWindow time.Duration
 	// StoreTimeout bounds each model-store call (0: the store's default).
 	StoreTimeout time.Duration
+	// NoStore leaves the model store closed (Conn.Store nil): the caller
+	// brings its own (tests).
+	NoStore bool
 }
 
 // Conn is what Open opened.
 type Conn struct {
 	Subj    schema.Subjects
 	JS      jetstream.JetStream
-	Store   *modelstore.Store
-	ErrSubj string // where the service publishes its errors
+	Store   *modelstore.Store // nil with NoStore
+	ErrSubj string            // where the service publishes its errors
 }
 
 // Open connects JetStream on nc, provisions the streams unless told not
@@ -56,9 +59,11 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Conn, error) {
 			return nil, fmt.Errorf("%s: %w", o.Service, err)
 		}
 	}
-	store, err := modelstore.Open(ctx, js, modelstore.Options{Prefix: o.Prefix, Replicas: o.Replicas, Timeout: o.StoreTimeout})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.Service, err)
+	var store *modelstore.Store
+	if !o.NoStore {
+		if store, err = modelstore.Open(ctx, js, modelstore.Options{Prefix: o.Prefix, Replicas: o.Replicas, Timeout: o.StoreTimeout}); err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Service, err)
+		}
 	}
 	errSubj, err := subj.Errors(o.Service)
 	if err != nil {

@@ -23,6 +23,12 @@ func TestOpenProvisions(t *testing.T) {
 	if _, err := c.JS.Stream(ctx, c.Subj.FramesStream(1).Name); err == nil {
 		t.Errorf("NoProvision: stream %s exists", c.Subj.FramesStream(1).Name)
 	}
+	if c.Store == nil {
+		t.Error("NoProvision: no model store")
+	}
+	if c, err := Open(ctx, nc, Options{Service: "frames", Prefix: "t3", NoProvision: true, NoStore: true}); err != nil || c.Store != nil {
+		t.Errorf("NoStore: store %v, err %v; want none and no error", c.Store, err)
+	}
 
 	keep := 90 * time.Minute
 	c, err = Open(ctx, nc, Options{Service: "infer", Prefix: "t2", KeepWindow: keep})
