@@ -33,7 +33,7 @@ type trainOpts struct {
 	sizes, lr, optim, aug, checkpoint           string
 	flipVert                                    bool
 	wd, maxLighting, maxZoom, maxRotate         float64
-	maxShift, erase, labelSmoothing             float64
+	maxShift, erase, labelSmoothing, dropout    float64
 	padding                                     string
 	resume, mixed, smallStem, noProgress        bool
 	seed                                        uint64
@@ -57,6 +57,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.optim, "opt", "adamw", "optimiser: adamw or sgd")
 	fs.Float64Var(&o.wd, "wd", train.DefaultWeightDecay, "decoupled weight decay (0: none)")
 	fs.Float64Var(&o.labelSmoothing, "label-smoothing", 0, "label-smoothed cross-entropy for classify and segment: eps of the target spread over all classes (fastai's LabelSmoothingCrossEntropy, e.g. 0.1; 0: none)")
+	fs.Float64Var(&o.dropout, "dropout", 0, "Dropout in a pooling head (classify, multilabel, regress): fastai's ps, the first Dropout drops half of it and the one before the last Linear all of it (fastai's default is 0.5; 0: no Dropout)")
 	fs.IntVar(&o.bs, "bs", 64, "batch size")
 	fs.IntVar(&o.workers, "workers", 0, "data loader workers (0: one per core)")
 	fs.StringVar(&o.aug, "aug", "default", "augmentation: default (per task: horizontal flips; small rotate/zoom/lighting), none")
@@ -104,6 +105,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if !(o.labelSmoothing >= 0 && o.labelSmoothing < 1) {
 		return usagef("train: --label-smoothing %g: want 0 <= eps < 1", o.labelSmoothing)
+	}
+	if !(o.dropout >= 0 && o.dropout < 1) {
+		return usagef("train: --dropout %g: want 0 <= p < 1", o.dropout)
 	}
 	if _, ok := paddings[o.padding]; !ok {
 		return usagef("train: --padding %q: want reflection, zeros or border", o.padding)
@@ -281,7 +285,10 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 	if channels != 1 {
 		channels = 3
 	}
-	acfg := arch.Config{InChannels: channels, SmallStem: small, Seed: o.seed}
+	if o.dropout != 0 && meta.Task == data.Segment {
+		return usagef("train: --dropout is for a pooling head; the %s task's U-Net has none", meta.Task)
+	}
+	acfg := arch.Config{InChannels: channels, SmallStem: small, Seed: o.seed, Dropout: o.dropout}
 	if meta.Task == data.Regress {
 		acfg.Points = meta.Points
 	} else {
@@ -403,8 +410,8 @@ func trainMain(ctx context.Context, o trainOpts, root string, bc backend.Config,
 	}
 	man, err := l.Export(o.out, train.ExportInfo{
 		Name: o.name, Parent: o.parent, Mean: mean, Std: std, Metrics: met.Values(), DataDigest: model.Digest(raw), Dataset: o.dataName,
-		Notes: fmt.Sprintf("vireo train: %d epochs per size %v, freeze %d, %s lr %s wd %g, batch %d, label smoothing %g, augment %s, seed %d, %s",
-			o.epochs, sizes, o.freezeEpochs, optim, o.lr, o.wd, o.bs, o.labelSmoothing, augString(aug), o.seed, total.Round(time.Second)),
+		Notes: fmt.Sprintf("vireo train: %d epochs per size %v, freeze %d, %s lr %s wd %g, batch %d, label smoothing %g, dropout %g, augment %s, seed %d, %s",
+			o.epochs, sizes, o.freezeEpochs, optim, o.lr, o.wd, o.bs, o.labelSmoothing, o.dropout, augString(aug), o.seed, total.Round(time.Second)),
 	})
 	if err != nil {
 		return err

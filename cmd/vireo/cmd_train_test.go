@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"vireo/pkg/data"
+	"vireo/pkg/onnx"
 )
 
 // TestTrainEvalUsage: missing or malformed flags are usage errors that
@@ -37,6 +38,8 @@ func TestTrainEvalUsage(t *testing.T) {
 		{trainCmd, []string{"--data", "x", "--out", "y", "--aug", "none", "--erase", "0.5"}, "--erase"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--padding", "wavy"}, "--padding"},
 		{trainCmd, []string{"--data", "x", "--out", "y", "--label-smoothing", "1"}, "--label-smoothing"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--dropout", "1"}, "--dropout"},
+		{trainCmd, []string{"--data", "x", "--out", "y", "--dropout", "-0.1"}, "--dropout"},
 	} {
 		var out, errb bytes.Buffer
 		err := c.run(context.Background(), c.args, &out, &errb)
@@ -120,7 +123,7 @@ func TestTrainEvalEndToEnd(t *testing.T) {
 	out.Reset()
 	err := run(ctx, []string{"train", "--data", "fashion-tiles", "--data-root", dir, "--arch", "resnet8s@0.125", "--size", "32",
 		"--epochs", "2", "--bs", "16", "--lr", "1e-3", "--seed", "1", "--threads", "2", "--out", model, "--no-progress", "--cpuprofile", prof,
-		"--max-shift", "0.1", "--erase", "0.5", "--padding", "zeros"}, &out, &errb)
+		"--max-shift", "0.1", "--erase", "0.5", "--padding", "zeros", "--dropout", "0.5"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, errb.String())
 	}
@@ -148,8 +151,21 @@ func TestTrainEvalEndToEnd(t *testing.T) {
 	if _, ok := m.Metrics["fbeta"]; m.Task != "multilabel" || !ok {
 		t.Errorf("manifest: task %q metrics %v, want multilabel with fbeta", m.Task, m.Metrics)
 	}
-	if !strings.Contains(m.Notes, "shift 0.1, erase 0.5") || !strings.Contains(m.Notes, "lr 1e-3") {
+	if !strings.Contains(m.Notes, "shift 0.1, erase 0.5") || !strings.Contains(m.Notes, "lr 1e-3") || !strings.Contains(m.Notes, "dropout 0.5") {
 		t.Errorf("manifest notes do not name the recipe: %q", m.Notes)
+	}
+	mo, err := onnx.ReadFile(filepath.Join(model, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropouts := 0
+	for _, n := range mo.Graph.Nodes {
+		if n.Op == "Dropout" {
+			dropouts++
+		}
+	}
+	if dropouts != 2 {
+		t.Errorf("--dropout 0.5: the model has %d Dropout nodes, want the head's 2", dropouts)
 	}
 	out.Reset()
 	if err := run(ctx, []string{"eval", "--model", model, "--data", "fashion-tiles", "--data-root", dir, "--json"}, &out, &errb); err != nil {
