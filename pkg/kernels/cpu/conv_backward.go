@@ -131,6 +131,10 @@ func (q *convPlan) gridCols(k bwTask, grid, buf []float32) (a []float32, lda int
 // too few parts to keep the threads busy it builds every image's columns
 // at once instead and runs one GEMM per group split over the output.
 func (c *CPU) weightGradCols(q *convPlan, dwt, grid, img []float32) {
+	if q.wgradSmallOK() {
+		c.weightGradSmall(q, dwt, grid, img)
+		return
+	}
 	s := q.bwSplit()
 	tasks := s.tasks(q.groups)
 	K := q.k()
@@ -180,20 +184,96 @@ func (c *CPU) weightGradCols(q *convPlan, dwt, grid, img []float32) {
 			}
 		}
 	})
-	if parts > 1 {
-		c.parallel(len(dwt), 4096, func(lo, hi int) {
-			d := dwt[lo:hi]
-			for p := 1; p < parts; p++ {
-				src := (*accs[p])[lo:hi]
-				for i := range d {
-					d[i] += src[i]
-				}
-			}
-		})
-		for p := 1; p < parts; p++ {
-			c.putScratch(accs[p])
-		}
+	c.addParts(dwt, accs)
+}
+
+// addParts adds the partial sums accs[1:] to dwt (which holds part 0) in
+// part order, whatever the threads, and returns them to the scratch pool.
+func (c *CPU) addParts(dwt []float32, accs []*[]float32) {
+	if len(accs) < 2 {
+		return
 	}
+	c.parallel(len(dwt), 4096, func(lo, hi int) {
+		d := dwt[lo:hi]
+		for _, a := range accs[1:] {
+			src := (*a)[lo:hi]
+			for i := range d {
+				d[i] += src[i]
+			}
+		}
+	})
+	for _, a := range accs[1:] {
+		c.putScratch(a)
+	}
+}
+
+// wgradSmallMax is the largest weight gradient (outer x K values, one
+// group) that weightGradSmall computes (BenchmarkWeightGradSmall, 2
+// threads, the Fashion recipe's shapes: the 16 x 9 stem 0.90 -> 0.17 ms,
+// the 32 x 16 and 64 x 32 shortcuts 0.46-0.59 -> 0.24 and 0.37 -> 0.25,
+// the 32 x 144 3x3/2 conv 1.55-1.64 -> 1.26-1.39; the 128 x 64 shortcut
+// over 4x4 grids was a tie, 0.35 against 0.37, so it stays below),
+// wgradPartBudget the most floats of
+// dy and columns one of its parts covers (about half a core's L2), and
+// wgradMinParts the parts it cuts a batch into at least (even loads for
+// the threads).
+const (
+	wgradSmallMax   = 6144
+	wgradPartBudget = 128 * 1024
+	wgradMinParts   = 8
+)
+
+// wgradSmallOff turns weightGradSmall off (tests compare the two paths).
+var wgradSmallOff = false
+
+// wgradSmallOK is whether weightGradSmall takes q's weight gradient: on
+// AVX-512 CPUs, one group, a gradient of at most wgradSmallMax values.
+func (q *convPlan) wgradSmallOK() bool {
+	return gemm512 && !wgradSmallOff && q.groups == 1 && q.outer*q.k() <= wgradSmallMax && q.maxChunk == 0
+}
+
+// weightGradSmall is weightGradCols for small gradients: parts of nb
+// whole images (nb from the shapes only), each summed by wgradNT straight
+// from dy and the image (pointwise) or its columns, the parts added in
+// order, so the result does not depend on the threads. Unlike the GEMM
+// path it never copies dy, and its sum over positions runs in registers.
+func (c *CPU) weightGradSmall(q *convPlan, dwt, grid, img []float32) {
+	P, K, M := q.p(), q.k(), q.outer
+	nb := max(1, min(q.n, wgradPartBudget/((M+K)*P)))
+	parts := max((q.n+nb-1)/nb, min(q.n, wgradMinParts))
+	nb = (q.n + parts - 1) / parts
+	parts = (q.n + nb - 1) / nb
+	pw := q.geo.pointwise()
+	accs := make([]*[]float32, parts)
+	for p := 1; p < parts; p++ {
+		accs[p] = c.getScratch(len(dwt))
+	}
+	c.dynamic(parts, 1, func(claim func() (int, int, bool)) {
+		var col *[]float32
+		if !pw {
+			col = c.getScratch(nb * K * P)
+			defer c.putScratch(col)
+		}
+		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
+			for p := lo; p < hi; p++ {
+				acc := dwt
+				if p > 0 {
+					acc = *accs[p]
+				}
+				n0 := p * nb
+				cnt := min(nb, q.n-n0)
+				b, bs := img[q.imgOff(n0, 0):], q.imgSize()
+				if !pw {
+					for i := 0; i < cnt; i++ {
+						q.geo.im2colLD(img[q.imgOff(n0+i, 0):], (*col)[i*K*P:], 0, P, P)
+					}
+					b, bs = *col, K*P
+				}
+				wgradNT(M, K, P, cnt, grid[q.gridOff(n0, 0):], P, q.gridSize(), b, P, bs, 0, acc, K)
+			}
+		}
+	})
+	c.addParts(dwt, accs)
 }
 
 // weightGradAll is weightGradCols with every image's columns built at

@@ -43,6 +43,13 @@ func TestConvBackwardCols(t *testing.T) {
 			t.Error("no case reached backwardImageFlip")
 		}
 	}()
+	smalls := 0
+	defer func() {
+		if gemm512 && smalls == 0 {
+			t.Error("no case reached weightGradSmall")
+		}
+	}()
+	defer func() { wgradSmallOff = false }()
 	for _, threads := range []int{1, 2, 3} {
 		c, err := New(Config{Threads: threads})
 		if err != nil {
@@ -50,7 +57,9 @@ func TestConvBackwardCols(t *testing.T) {
 		}
 		defer c.Close()
 		for _, tc := range cases {
-			for _, mc := range []int{0, 5, 13} {
+			for _, mc := range []int{0, 5, 13, -1} {
+				// mc -1: chunk 0 with weightGradSmall off (the GEMM path).
+				wgradSmallOff = mc == -1
 				name := fmt.Sprintf("threads=%d x%v w%v %+v chunk=%d", threads, tc.xs, tc.ws, tc.p, mc)
 				x := kernels.FromSlice(kernelstest.Rand(r, tc.xs.Numel(), -1, 1), tc.xs...)
 				w := kernels.FromSlice(kernelstest.Rand(r, tc.ws.Numel(), -1, 1), tc.ws...)
@@ -58,7 +67,10 @@ func TestConvBackwardCols(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				q.maxChunk = mc
+				q.maxChunk = max(mc, 0)
+				if q.wgradSmallOK() {
+					smalls++
+				}
 				dy := kernelstest.Rand(r, ys.Numel(), -1, 1)
 				wdx, wdw, _ := kernelstest.RefConv2DBackward(dy, x.Data, tc.xs, w.Data, tc.ws, tc.p)
 				dw := kernelstest.Rand(r, tc.ws.Numel(), -9, 9) // overwritten
@@ -102,6 +114,10 @@ func TestConvWeightGradDeterministic(t *testing.T) {
 		{kernels.Shape{32, 64, 16, 16}, kernels.Shape{64, 64, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
 		{kernels.Shape{32, 3, 32, 32}, kernels.Shape{16, 3, 7, 7}, kernels.ConvParams{Pads: [4]int{3, 3, 3, 3}, Strides: [2]int{2, 2}}},
 		{kernels.Shape{32, 64, 8, 8}, kernels.Shape{16, 64, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
+		// weightGradSmall (on AVX-512): a small-input stem and a 1x1
+		// stride-2 shortcut.
+		{kernels.Shape{64, 1, 28, 28}, kernels.Shape{16, 1, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
+		{kernels.Shape{64, 16, 28, 28}, kernels.Shape{32, 16, 1, 1}, kernels.ConvParams{Strides: [2]int{2, 2}}},
 	}
 	one, err := New(Config{Threads: 1})
 	if err != nil {
@@ -124,7 +140,7 @@ func TestConvWeightGradDeterministic(t *testing.T) {
 		}
 		first := slices.Clone(dw.Data)
 		_, q, _ := conv2DPlan("test", x, w, tc.p)
-		if parts := q.bwParts(q.bwSplit()); parts < 4 {
+		if parts := q.bwParts(q.bwSplit()); parts < 4 && !q.wgradSmallOK() {
 			t.Fatalf("x%v: %d parts: the case does not reach the partial sums", tc.xs, parts)
 		}
 		for i := range 20 {
@@ -206,6 +222,54 @@ func BenchmarkConvBackwardAB(b *testing.B) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkWeightGradSmall compares weightGradSmall (impl=small) with the
+// GEMM path (impl=gemm) on the small-gradient weight gradients of the
+// Fashion-MNIST recipe (resnet8s@0.25, 28x28, batch 64): the 3x3 stem
+// over one channel and the three 1x1 stride-2 shortcuts, side by side:
+//
+//	go test ./pkg/kernels/cpu -run '^$' -bench WeightGradSmall -count 3
+func BenchmarkWeightGradSmall(b *testing.B) {
+	if !gemm512 {
+		b.Skip("weightGradSmall needs AVX-512")
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	c, err := New(Config{Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	defer func() { wgradSmallOff = false }()
+	for _, tc := range []struct {
+		xs, ws kernels.Shape
+		p      kernels.ConvParams
+	}{
+		{kernels.Shape{64, 1, 28, 28}, kernels.Shape{16, 1, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}}},
+		{kernels.Shape{64, 16, 28, 28}, kernels.Shape{32, 16, 1, 1}, kernels.ConvParams{Strides: [2]int{2, 2}}},
+		{kernels.Shape{64, 32, 14, 14}, kernels.Shape{64, 32, 1, 1}, kernels.ConvParams{Strides: [2]int{2, 2}}},
+		{kernels.Shape{64, 64, 7, 7}, kernels.Shape{128, 64, 1, 1}, kernels.ConvParams{Strides: [2]int{2, 2}}},
+		{kernels.Shape{64, 16, 28, 28}, kernels.Shape{32, 16, 3, 3}, kernels.ConvParams{Pads: [4]int{1, 1, 1, 1}, Strides: [2]int{2, 2}}},
+	} {
+		x := kernels.FromSlice(kernelstest.Rand(r, tc.xs.Numel(), -1, 1), tc.xs...)
+		w := kernels.FromSlice(kernelstest.Rand(r, tc.ws.Numel(), -1, 1), tc.ws...)
+		ys, q, err := conv2DPlan("bench", x, w, tc.p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dy := kernelstest.Rand(r, ys.Numel(), -1, 1)
+		dw := make([]float32, tc.ws.Numel())
+		flops := 2 * float64(ys.Numel()) * float64(q.k())
+		for _, impl := range []string{"gemm", "small"} {
+			b.Run(fmt.Sprintf("x%v_w%v/impl=%s", tc.xs, tc.ws, impl), func(b *testing.B) {
+				wgradSmallOff = impl == "gemm"
+				for b.Loop() {
+					c.weightGradCols(q, dw, dy, x.Data)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }
