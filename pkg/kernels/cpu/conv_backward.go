@@ -143,44 +143,61 @@ func (c *CPU) weightGradCols(q *convPlan, dwt, grid, img []float32) {
 		c.weightGradAll(q, dwt, grid, img)
 		return
 	}
+	c.partSums(dwt, parts, func() (func(p int, acc []float32), func()) {
+		cols := s.nb * s.np
+		col := c.getScratch(K * cols)
+		var buf *[]float32
+		var gb []float32
+		if s.nb > 1 {
+			buf = c.getScratch(q.outer * cols)
+			gb = *buf
+		}
+		work := func(p int, acc []float32) {
+			// A part's first task overwrites its group's block (beta
+			// 0); with several groups, blocks of groups the part never
+			// visits must read zero.
+			var beta float32
+			if q.groups > 1 {
+				clear(acc)
+				beta = 1
+			}
+			for t := p * tasks / parts; t < (p+1)*tasks/parts; t++ {
+				k := q.bwTask(s, t)
+				b, ldb := q.columns(k, img, *col)
+				a, lda := q.gridCols(k, grid, gb)
+				sgemm(false, true, q.outer, K, k.cols, 1, a, lda, b, ldb, beta, acc[k.g*q.outer*K:], K)
+				beta = 1
+			}
+		}
+		return work, func() {
+			c.putScratch(col)
+			if buf != nil {
+				c.putScratch(buf)
+			}
+		}
+	})
+}
+
+// partSums sets dwt to the sum of parts partial sums, added in part
+// order: the threads claim parts in turn, each running the work that
+// worker makes once per thread (with its scratch, freed by the release
+// worker returns) to write part p's sum into acc, dwt itself for part 0.
+// Which thread runs a part, and when, does not change a bit.
+func (c *CPU) partSums(dwt []float32, parts int, worker func() (work func(p int, acc []float32), release func())) {
 	accs := make([]*[]float32, parts)
 	for p := 1; p < parts; p++ {
 		accs[p] = c.getScratch(len(dwt))
 	}
 	c.dynamic(parts, 1, func(claim func() (int, int, bool)) {
-		cols := s.nb * s.np
-		col := c.getScratch(K * cols)
-		defer c.putScratch(col)
-		var buf *[]float32
-		if s.nb > 1 {
-			buf = c.getScratch(q.outer * cols)
-			defer c.putScratch(buf)
-		}
+		work, release := worker()
+		defer release()
 		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
 			for p := lo; p < hi; p++ {
 				acc := dwt
 				if p > 0 {
 					acc = *accs[p]
 				}
-				// A part's first task overwrites its group's block
-				// (beta 0); with several groups, blocks of groups the
-				// part never visits must read zero.
-				var beta float32
-				if q.groups > 1 {
-					clear(acc)
-					beta = 1
-				}
-				for t := p * tasks / parts; t < (p+1)*tasks/parts; t++ {
-					k := q.bwTask(s, t)
-					b, ldb := q.columns(k, img, *col)
-					var gb []float32
-					if buf != nil {
-						gb = *buf
-					}
-					a, lda := q.gridCols(k, grid, gb)
-					sgemm(false, true, q.outer, K, k.cols, 1, a, lda, b, ldb, beta, acc[k.g*q.outer*K:], K)
-					beta = 1
-				}
+				work(p, acc)
 			}
 		}
 	})
@@ -244,36 +261,29 @@ func (c *CPU) weightGradSmall(q *convPlan, dwt, grid, img []float32) {
 	nb = (q.n + parts - 1) / parts
 	parts = (q.n + nb - 1) / nb
 	pw := q.geo.pointwise()
-	accs := make([]*[]float32, parts)
-	for p := 1; p < parts; p++ {
-		accs[p] = c.getScratch(len(dwt))
-	}
-	c.dynamic(parts, 1, func(claim func() (int, int, bool)) {
+	c.partSums(dwt, parts, func() (func(p int, acc []float32), func()) {
 		var col *[]float32
 		if !pw {
 			col = c.getScratch(nb * K * P)
-			defer c.putScratch(col)
 		}
-		for lo, hi, ok := claim(); ok; lo, hi, ok = claim() {
-			for p := lo; p < hi; p++ {
-				acc := dwt
-				if p > 0 {
-					acc = *accs[p]
+		work := func(p int, acc []float32) {
+			n0 := p * nb
+			cnt := min(nb, q.n-n0)
+			b, bs := img[q.imgOff(n0, 0):], q.imgSize()
+			if !pw {
+				for i := 0; i < cnt; i++ {
+					q.geo.im2colLD(img[q.imgOff(n0+i, 0):], (*col)[i*K*P:], 0, P, P)
 				}
-				n0 := p * nb
-				cnt := min(nb, q.n-n0)
-				b, bs := img[q.imgOff(n0, 0):], q.imgSize()
-				if !pw {
-					for i := 0; i < cnt; i++ {
-						q.geo.im2colLD(img[q.imgOff(n0+i, 0):], (*col)[i*K*P:], 0, P, P)
-					}
-					b, bs = *col, K*P
-				}
-				wgradNT(M, K, P, cnt, grid[q.gridOff(n0, 0):], P, q.gridSize(), b, P, bs, 0, acc, K)
+				b, bs = *col, K*P
+			}
+			wgradNT(M, K, P, cnt, grid[q.gridOff(n0, 0):], P, q.gridSize(), b, P, bs, 0, acc, K)
+		}
+		return work, func() {
+			if col != nil {
+				c.putScratch(col)
 			}
 		}
 	})
-	c.addParts(dwt, accs)
 }
 
 // weightGradAll is weightGradCols with every image's columns built at
