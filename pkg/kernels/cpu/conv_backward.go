@@ -130,6 +130,7 @@ func (q *convPlan) gridCols(k bwTask, grid, buf []float32) (a []float32, lda int
 // accumulates its blocks in order and the parts are added in order. With
 // too few parts to keep the threads busy it builds every image's columns
 // at once instead and runs one GEMM per group split over the output.
+// Small gradients (wgradSmallOK) go to weightGradSmall.
 func (c *CPU) weightGradCols(q *convPlan, dwt, grid, img []float32) {
 	if q.wgradSmallOK() {
 		c.weightGradSmall(q, dwt, grid, img)
@@ -230,10 +231,9 @@ func (c *CPU) addParts(dwt []float32, accs []*[]float32) {
 // the 32 x 16 and 64 x 32 shortcuts 0.46-0.59 -> 0.24 and 0.37 -> 0.25,
 // the 32 x 144 3x3/2 conv 1.55-1.64 -> 1.26-1.39; the 128 x 64 shortcut
 // over 4x4 grids was a tie, 0.35 against 0.37, so it stays below),
-// wgradPartBudget the most floats of
-// dy and columns one of its parts covers (about half a core's L2), and
-// wgradMinParts the parts it cuts a batch into at least (even loads for
-// the threads).
+// wgradPartBudget the most floats of dy and columns one of its parts
+// covers (about half a core's L2), and wgradMinParts the parts it cuts a
+// batch into at least (even loads for the threads).
 const (
 	wgradSmallMax   = 6144
 	wgradPartBudget = 128 * 1024
