@@ -229,7 +229,8 @@ func BenchmarkConvBackwardAB(b *testing.B) {
 // BenchmarkWeightGradSmall compares weightGradSmall (impl=small) with the
 // GEMM path (impl=gemm) on the small-gradient weight gradients of the
 // Fashion-MNIST recipe (resnet8s@0.25, 28x28, batch 64): the 3x3 stem
-// over one channel and the three 1x1 stride-2 shortcuts, side by side:
+// over one channel, the three 1x1 stride-2 shortcuts and the first 3x3
+// stride-2 convolution, side by side:
 //
 //	go test ./pkg/kernels/cpu -run '^$' -bench WeightGradSmall -count 3
 func BenchmarkWeightGradSmall(b *testing.B) {
